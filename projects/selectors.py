@@ -1,0 +1,132 @@
+"""Reads shared by views, the API and commands; always scoped to a user and a project."""
+
+from typing import Any
+
+from django.db.models import Case, CharField, Count, Exists, OuterRef, Q, QuerySet, Value, When
+
+from projects.models import Image, Membership, Project, Role, Task, TaskStatus
+from projects.permissions import ADMIN, project_role
+
+
+class QCState:
+    UNASSIGNED = "unassigned"
+    ANNOTATING = "annotating"
+    IN_REVIEW = "in_review"
+    NEEDS_REWORK = "needs_rework"
+    ACCEPTED = "accepted"
+    ORDER = (UNASSIGNED, ANNOTATING, IN_REVIEW, NEEDS_REWORK, ACCEPTED)
+
+
+def images_with_qc_state(*, project: Project) -> QuerySet[Image]:
+    """The project's images annotated with `qc_state` (DESIGN §6), derived in one query.
+
+    accepted: an ImageLabel exists; needs_rework: a task was rejected; annotating: a task is
+    still assigned or in progress; in_review: every live task is submitted or decided;
+    unassigned: no live task.
+    """
+    from qc.models import ImageLabel
+
+    live = ~Q(tasks__status=TaskStatus.CANCELLED)
+    return (
+        Image.objects.filter(project=project)
+        .annotate(
+            live_tasks=Count("tasks", filter=live),
+            open_tasks=Count("tasks", filter=Q(tasks__status__in=[TaskStatus.ASSIGNED,
+                                                                  TaskStatus.IN_PROGRESS])),
+            rejected_tasks=Count("tasks", filter=Q(tasks__status=TaskStatus.REJECTED)),
+            has_label=Exists(ImageLabel.objects.filter(image=OuterRef("pk"))),
+        )
+        .annotate(
+            qc_state=Case(
+                When(has_label=True, then=Value(QCState.ACCEPTED)),
+                When(rejected_tasks__gt=0, then=Value(QCState.NEEDS_REWORK)),
+                When(live_tasks=0, then=Value(QCState.UNASSIGNED)),
+                When(open_tasks__gt=0, then=Value(QCState.ANNOTATING)),
+                default=Value(QCState.IN_REVIEW),
+                output_field=CharField(),
+            )
+        )
+    )
+
+
+def project_overview(*, project: Project) -> dict[str, Any]:
+    """Counts for the overview page: tasks by status, images by QC state, members by role."""
+    task_counts = dict(
+        Task.objects.filter(image__project=project)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    state_counts = dict(
+        images_with_qc_state(project=project)
+        .order_by()
+        .values_list("qc_state")
+        .annotate(n=Count("id", distinct=True))
+        .values_list("qc_state", "n")
+    )
+    member_counts = dict(
+        Membership.objects.filter(project=project)
+        .values_list("role")
+        .annotate(n=Count("id"))
+        .values_list("role", "n")
+    )
+    return {
+        "tasks": [(s.value, s.label, task_counts.get(s.value, 0)) for s in TaskStatus],
+        "tasks_total": sum(task_counts.values()),
+        "images": [(state, state.replace("_", " "), state_counts.get(state, 0))
+                   for state in QCState.ORDER],
+        "images_total": sum(state_counts.values()),
+        "members": [(r.value, r.label, member_counts.get(r.value, 0)) for r in Role],
+    }
+
+
+def projects_visible_to(*, user: Any) -> QuerySet[Project]:
+    if user.is_staff:
+        return Project.objects.all()
+    return Project.objects.filter(memberships__user=user)
+
+
+def memberships_of(*, user: Any) -> list[tuple[Project, str]]:
+    """(project, role) for every project the user may enter, admins seeing all."""
+    if user.is_staff:
+        return [(project, ADMIN) for project in Project.objects.order_by("name")]
+    return [
+        (m.project, m.role)
+        for m in Membership.objects.filter(user=user).select_related("project")
+        .order_by("project__name")
+    ]
+
+
+def tasks_of_annotator(*, user: Any, project: Project) -> QuerySet[Task]:
+    """The user's own tasks, open ones first, with what the task list shows."""
+    order = Case(
+        When(status=TaskStatus.REJECTED, then=Value(0)),
+        When(status=TaskStatus.IN_PROGRESS, then=Value(1)),
+        When(status=TaskStatus.ASSIGNED, then=Value(2)),
+        default=Value(3),
+    )
+    return (
+        Task.objects.filter(image__project=project, annotator=user)
+        .exclude(status=TaskStatus.CANCELLED)
+        .select_related("image")
+        .annotate(revisions=Count("submissions"), open_order=order)
+        .order_by("open_order", "due_date", "image__name")
+    )
+
+
+def review_queue(*, user: Any, project: Project) -> QuerySet[Image]:
+    """Images waiting for review that the user may review, lowest agreement first.
+
+    Reviewers see images assigned to them; leads and admins all images in review. Images the
+    user annotated never appear. Images without an agreement figure come last.
+    """
+    from django.db.models import F
+
+    images = images_with_qc_state(project=project).filter(qc_state=QCState.IN_REVIEW)
+    images = images.exclude(tasks__annotator=user)
+    if project_role(user=user, project=project) == Role.REVIEWER:
+        images = images.filter(review_assignments__reviewer=user,
+                               review_assignments__status="open")
+    return images.select_related("agreement").order_by(
+        F("agreement__pq").asc(nulls_last=True), "name"
+    )

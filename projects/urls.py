@@ -1,0 +1,13 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from projects import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("p/<slug:slug>/", views.project_overview, name="project-overview"),
+    path("p/<slug:slug>/tasks/", views.my_tasks, name="my-tasks"),
+    path("p/<slug:slug>/review/", views.review_queue, name="review-queue"),
+]

@@ -1,0 +1,304 @@
+"""Submissions and their instances, reviews, accepted labels, agreement results and exports.
+
+Masks are stored as COCO compressed RLE strings (`counts`); the frame size is the image's.
+What depends on one instance alone (area, bbox, perimeter, boundary band) is computed once
+when it is stored, so agreement never decodes pixels to compare two instances.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from projects.models import Image, LabelClass, Project, Task
+
+
+class Submission(models.Model):
+    """One revision of a task's masks. Immutable: a rework creates a new revision."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="submissions")
+    revision = models.PositiveIntegerField()
+    source_format = models.CharField(max_length=20, default="api")
+    source_name = models.CharField(max_length=500, blank=True)
+    source_checksum = models.CharField(max_length=64, blank=True, db_index=True)
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    guideline_versions = models.ManyToManyField(
+        "projects.GuidelineVersion", blank=True, related_name="submissions"
+    )
+    rule_violations = models.JSONField(default=list, blank=True)
+    submitted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["task", "revision"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "revision"], name="submission_unique_revision"),
+            models.CheckConstraint(condition=Q(revision__gte=1), name="submission_revision_gte_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task} r{self.revision}"
+
+
+class Instance(models.Model):
+    """One object of a submission: its mask and the geometry derived from it once."""
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="instances")
+    label_class = models.ForeignKey(LabelClass, on_delete=models.RESTRICT, related_name="+")
+    rle = models.TextField(help_text="COCO compressed RLE counts; size is the image's.")
+    bbox_x = models.PositiveIntegerField()
+    bbox_y = models.PositiveIntegerField()
+    bbox_w = models.PositiveIntegerField()
+    bbox_h = models.PositiveIntegerField()
+    area = models.PositiveIntegerField()
+    perimeter = models.FloatField()
+    boundary_rle = models.TextField(help_text="RLE of the boundary band (mask minus erosion).")
+    boundary_px = models.PositiveSmallIntegerField(help_text="Band width the band was built with.")
+    polygon = models.JSONField(
+        null=True, blank=True, help_text="Source polygon parts and holes, kept for export."
+    )
+    attributes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["submission", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(area__gte=1), name="instance_area_gte_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label_class} in {self.submission}"
+
+
+class ReviewAssignment(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        DONE = "done", "Done"
+        CANCELLED = "cancelled", "Cancelled"
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="review_assignments")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="review_assignments"
+    )
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["image"], condition=Q(status="open"), name="review_assignment_one_open"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["open", "done", "cancelled"]),
+                name="review_assignment_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.image} to {self.reviewer}"
+
+
+class ReasonCode(models.TextChoices):
+    BOUNDARY_TOO_LOOSE = "boundary_too_loose", "Boundary too loose"
+    BOUNDARY_TOO_TIGHT = "boundary_too_tight", "Boundary too tight"
+    MISSED_INSTANCE = "missed_instance", "Missed instance"
+    EXTRA_INSTANCE = "extra_instance", "Extra instance"
+    MERGED_INSTANCES = "merged_instances", "Merged instances"
+    SPLIT_INSTANCE = "split_instance", "Split instance"
+    WRONG_CLASS = "wrong_class", "Wrong class"
+    GUIDELINE_VIOLATION = "guideline_violation", "Guideline violation"
+    OTHER = "other", "Other"
+
+
+class Review(models.Model):
+    """A reviewer's decision on one submission; one decision per submission."""
+
+    class Decision(models.TextChoices):
+        ACCEPT = "accept", "Accept"
+        REJECT = "reject", "Reject"
+
+    submission = models.OneToOneField(Submission, on_delete=models.CASCADE, related_name="review")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews"
+    )
+    decision = models.CharField(max_length=10, choices=Decision.choices)
+    reasons = models.JSONField(default=list, blank=True, help_text="Reason codes.")
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(decision__in=["accept", "reject"]), name="review_decision_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.decision} {self.submission}"
+
+
+class InstanceFlag(models.Model):
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="flags")
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="flags")
+    reason = models.CharField(max_length=30, choices=ReasonCode.choices)
+    note = models.CharField(max_length=500, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.reason} on {self.instance}"
+
+
+class ImageLabel(models.Model):
+    """The accepted label set of an image: one submission, or a snapshot of the consensus."""
+
+    image = models.OneToOneField(Image, on_delete=models.CASCADE, related_name="label")
+    submission = models.ForeignKey(
+        Submission, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    from_consensus = models.BooleanField(default=False)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    accepted_at = models.DateTimeField(auto_now_add=True)
+    is_gold = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(from_consensus=True, submission__isnull=True)
+                | Q(from_consensus=False, submission__isnull=False),
+                name="image_label_one_source",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"label of {self.image}"
+
+
+class LabelInstance(models.Model):
+    """An instance of a consensus label, copied when it was accepted so it never changes."""
+
+    label = models.ForeignKey(ImageLabel, on_delete=models.CASCADE, related_name="instances")
+    label_class = models.ForeignKey(LabelClass, on_delete=models.RESTRICT, related_name="+")
+    rle = models.TextField()
+    bbox_x = models.PositiveIntegerField()
+    bbox_y = models.PositiveIntegerField()
+    bbox_w = models.PositiveIntegerField()
+    bbox_h = models.PositiveIntegerField()
+    area = models.PositiveIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.label_class} in {self.label}"
+
+
+class ImageAgreement(models.Model):
+    """Per image: agreement pooled over all annotator pairs, and when it was computed."""
+
+    image = models.OneToOneField(Image, on_delete=models.CASCADE, related_name="agreement")
+    annotators = models.PositiveSmallIntegerField()
+    pq = models.FloatField(null=True, blank=True)
+    mean_iou = models.FloatField(null=True, blank=True)
+    f1 = models.FloatField(null=True, blank=True)
+    boundary_iou = models.FloatField(null=True, blank=True)
+    consensus_method = models.CharField(max_length=10)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"agreement on {self.image}"
+
+
+class AgreementResult(models.Model):
+    """The metrics of one annotator pair on one image, for one class or pooled (class null)."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="agreement_results")
+    label_class = models.ForeignKey(
+        LabelClass, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    annotator_a = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    annotator_b = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    submission_a = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="+")
+    submission_b = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="+")
+    matched = models.PositiveIntegerField()
+    unmatched_a = models.PositiveIntegerField()
+    unmatched_b = models.PositiveIntegerField()
+    label_mismatch = models.PositiveIntegerField(default=0)
+    iou_sum = models.FloatField()
+    boundary_iou_sum = models.FloatField(null=True, blank=True)
+    mean_iou = models.FloatField(null=True, blank=True)
+    f1 = models.FloatField()
+    pq = models.FloatField()
+    boundary_iou = models.FloatField(null=True, blank=True)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["image", "annotator_a", "annotator_b"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["image", "annotator_a", "annotator_b", "label_class"],
+                name="agreement_result_unique_class",
+            ),
+            models.UniqueConstraint(
+                fields=["image", "annotator_a", "annotator_b"],
+                condition=Q(label_class__isnull=True),
+                name="agreement_result_unique_pooled",
+            ),
+            models.CheckConstraint(
+                condition=~Q(annotator_a=models.F("annotator_b")),
+                name="agreement_result_distinct_annotators",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.annotator_a} vs {self.annotator_b} on {self.image}"
+
+
+class ConsensusInstance(models.Model):
+    """One instance of an image's consensus, recomputed when a submission arrives."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="consensus_instances")
+    label_class = models.ForeignKey(LabelClass, on_delete=models.CASCADE, related_name="+")
+    rle = models.TextField()
+    bbox_x = models.PositiveIntegerField()
+    bbox_y = models.PositiveIntegerField()
+    bbox_w = models.PositiveIntegerField()
+    bbox_h = models.PositiveIntegerField()
+    area = models.PositiveIntegerField()
+    support = models.PositiveSmallIntegerField(help_text="Annotators whose instance joined.")
+    members = models.JSONField(default=list, help_text="Instance ids of the cluster.")
+
+    def __str__(self) -> str:
+        return f"consensus {self.label_class} on {self.image}"
+
+
+class Export(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="exports")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    format = models.CharField(max_length=20)
+    filters = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    file = models.FileField(upload_to="exports/", blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    manifest = models.JSONField(default=dict, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.format} export of {self.project}"

@@ -1,0 +1,297 @@
+"""Every write of the QC workflow: submissions, review assignments, decisions, image labels."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Max, Q
+
+from projects.audit import audit
+from projects.errors import ApplicationError, ConflictError
+from projects.models import Image, LabelClass, Role, Task, TaskStatus
+from projects.permissions import may_review_image
+from projects.services import current_versions
+from qc import masks
+from qc.agreement import boundary_width, instance_features
+from qc.models import (
+    ImageLabel,
+    Instance,
+    InstanceFlag,
+    LabelInstance,
+    ReasonCode,
+    Review,
+    ReviewAssignment,
+    Submission,
+)
+from qc.rules import check_rules
+
+OPEN_TASK_STATUSES = (TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS, TaskStatus.REJECTED)
+
+
+@dataclass(frozen=True)
+class InstanceInput:
+    """One instance to store: its class and mask; `polygon` keeps the source geometry."""
+
+    label_class: LabelClass
+    rle: dict
+    polygon: dict | None = None
+    attributes: dict = field(default_factory=dict)
+
+
+def build_instance(*, submission: Submission, item: InstanceInput, boundary_px: int) -> Instance:
+    """An unsaved Instance with everything derived from its mask computed once, here."""
+    features = instance_features(item.rle, boundary_px=boundary_px)
+    x, y, w, h = features.bbox
+    return Instance(
+        submission=submission,
+        label_class=item.label_class,
+        rle=masks.rle_to_string(item.rle),
+        bbox_x=x, bbox_y=y, bbox_w=w, bbox_h=h,
+        area=features.area,
+        perimeter=features.perimeter,
+        boundary_rle=masks.rle_to_string(features.boundary_rle),
+        boundary_px=boundary_px,
+        polygon=item.polygon,
+        attributes=item.attributes,
+    )
+
+
+@transaction.atomic
+def submission_create(
+    *,
+    task: Task,
+    instances: Sequence[InstanceInput],
+    actor: Any,
+    source_format: str = "api",
+    source_name: str = "",
+    source_checksum: str = "",
+    check_gate: bool = True,
+) -> Submission:
+    """Store a new revision of the task's masks and mark the task submitted.
+
+    With `check_gate`, the annotator must have acknowledged the current version of every
+    published guideline, and rules of severity "block" refuse the submission with the list
+    of violations. Imports by a lead pass `check_gate=False`: the rules are still recorded.
+    """
+    task = Task.objects.select_for_update().select_related("image__project").get(pk=task.pk)
+    image, project = task.image, task.image.project
+    if task.status not in OPEN_TASK_STATUSES:
+        raise ConflictError(f"Task {image.name} for {task.annotator} is {task.status}; "
+                            "only assigned, in-progress or rejected tasks take a submission.")
+    for item in instances:
+        if item.label_class.project_id != project.pk:
+            raise ApplicationError(f"Class {item.label_class.name!r} is not in {project.slug}.")
+        if list(item.rle["size"]) != [image.height, image.width]:
+            raise ApplicationError(
+                f"Image {image.name}: a mask of size {item.rle['size']} does not fit the image "
+                f"({image.height}×{image.width}, height×width)."
+            )
+    versions = current_versions(project=project)
+    if check_gate:
+        acknowledged = set(task.annotator.acknowledgements.filter(
+            version__in=versions).values_list("version_id", flat=True))
+        missing = [str(v) for v in versions if v.pk not in acknowledged]
+        if missing:
+            raise ApplicationError(
+                f"Acknowledge the current guideline first: {', '.join(missing)}.",
+                extra={"unacknowledged": missing},
+            )
+    rules = [rule for version in versions for rule in version.rules]
+    violations = check_rules(rules, [(i.label_class.name, i.rle) for i in instances])
+    blocking = [v for v in violations if v.severity == "block"]
+    if check_gate and blocking:
+        raise ApplicationError(
+            f"Image {image.name}: the submission breaks the guideline: "
+            + "; ".join(v.message for v in blocking),
+            extra={"violations": [v.as_dict() for v in violations]},
+        )
+    last = task.submissions.aggregate(last=Max("revision"))["last"] or 0
+    submission = Submission.objects.create(
+        task=task,
+        revision=last + 1,
+        source_format=source_format,
+        source_name=source_name,
+        source_checksum=source_checksum,
+        imported_by=actor if actor is not None and actor != task.annotator else None,
+        rule_violations=[v.as_dict() for v in violations],
+    )
+    submission.guideline_versions.set(versions)
+    band = boundary_width(height=image.height, width=image.width, boundary_px=project.boundary_px)
+    Instance.objects.bulk_create(
+        build_instance(submission=submission, item=item, boundary_px=band) for item in instances
+    )
+    before = task.status
+    task.status = TaskStatus.SUBMITTED
+    task.save(update_fields=["status", "updated_at"])
+    audit(actor=actor, verb="submission.create", obj=submission, project=project,
+          before={"task_status": before},
+          after={"task": task.pk, "revision": submission.revision, "instances": len(instances),
+                 "violations": len(violations)})
+    transaction.on_commit(lambda: _queue_agreement(image.pk))
+    return submission
+
+
+def _queue_agreement(image_id: int) -> None:
+    # Imported here: tasks import the services, and the task module registers on import.
+    from qc.tasks import agreement_update_for_image_task
+
+    agreement_update_for_image_task.enqueue(image_id=image_id)
+
+
+@transaction.atomic
+def review_assign(*, image: Image, actor: Any, reviewer: Any = None) -> ReviewAssignment:
+    """Give the image to `reviewer`, or to the least-loaded project reviewer who did not
+    annotate it. A lead's reassignment cancels the open assignment."""
+    from django.contrib.auth import get_user_model
+
+    image = Image.objects.select_for_update().select_related("project").get(pk=image.pk)
+    annotators = set(image.tasks.values_list("annotator_id", flat=True))
+    if reviewer is None:
+        reviewer = (
+            get_user_model().objects.filter(
+                memberships__project=image.project, memberships__role=Role.REVIEWER
+            )
+            .exclude(pk__in=annotators)
+            .annotate(load=Count("review_assignments",
+                                 filter=Q(review_assignments__status=ReviewAssignment.Status.OPEN)))
+            .order_by("load", "username")
+            .first()
+        )
+        if reviewer is None:
+            raise ApplicationError(f"Image {image.name}: no reviewer who did not annotate it.")
+    elif reviewer.pk in annotators:
+        raise ApplicationError(f"{reviewer} annotated {image.name} and may not review it.")
+    previous = image.review_assignments.filter(status=ReviewAssignment.Status.OPEN).first()
+    if previous is not None:
+        if previous.reviewer_id == reviewer.pk:
+            return previous
+        previous.status = ReviewAssignment.Status.CANCELLED
+        previous.save(update_fields=["status"])
+        audit(actor=actor, verb="review_assignment.cancel", obj=previous, project=image.project,
+              before={"status": "open"}, after={"status": "cancelled"})
+    assignment = ReviewAssignment.objects.create(image=image, reviewer=reviewer,
+                                                 assigned_by=actor)
+    audit(actor=actor, verb="review_assignment.create", obj=assignment, project=image.project,
+          after={"image": image.name, "reviewer": reviewer.username})
+    return assignment
+
+
+@dataclass(frozen=True)
+class FlagInput:
+    instance: Instance
+    reason: str
+    note: str = ""
+
+
+def review_decide(
+    *,
+    submission: Submission,
+    reviewer: Any,
+    decision: str,
+    reasons: Sequence[str] = (),
+    comment: str = "",
+    flags: Sequence[FlagInput] = (),
+) -> Review:
+    """Accept or reject one submission. A rejection sends the task back to its annotator.
+
+    Two reviewers deciding at once: the task row is locked, so the second waits, then finds
+    the decision made and gets a ConflictError; nothing is half-written.
+    """
+    if decision not in Review.Decision.values:
+        raise ApplicationError(f"Decision must be accept or reject, not {decision!r}.")
+    unknown = [r for r in [*reasons, *(f.reason for f in flags)] if r not in ReasonCode.values]
+    if unknown:
+        raise ApplicationError(f"Unknown reason codes: {', '.join(map(str, unknown))}.",
+                               extra={"reasons": unknown})
+    if decision == Review.Decision.REJECT and not reasons and not flags:
+        raise ApplicationError("A rejection needs at least one reason.")
+    try:
+        with transaction.atomic():
+            task = Task.objects.select_for_update().select_related("image__project").get(
+                pk=submission.task_id)
+            if not may_review_image(user=reviewer, image=task.image):
+                raise ApplicationError(f"{reviewer} may not review {task.image.name}.",
+                                       status=403)
+            if Review.objects.filter(submission=submission).exists():
+                raise ConflictError(f"{submission} was already decided by someone else.")
+            latest = task.submissions.aggregate(last=Max("revision"))["last"]
+            if submission.revision != latest:
+                raise ConflictError(f"{submission} was superseded by revision {latest}.")
+            for flag in flags:
+                if flag.instance.submission_id != submission.pk:
+                    raise ApplicationError(f"Flagged instance {flag.instance.pk} is not part of "
+                                           f"{submission}.")
+            review = Review.objects.create(submission=submission, reviewer=reviewer,
+                                           decision=decision, reasons=list(reasons),
+                                           comment=comment)
+            InstanceFlag.objects.bulk_create(
+                InstanceFlag(review=review, instance=f.instance, reason=f.reason, note=f.note)
+                for f in flags
+            )
+            before = task.status
+            task.status = (TaskStatus.ACCEPTED if decision == Review.Decision.ACCEPT
+                           else TaskStatus.REJECTED)
+            task.save(update_fields=["status", "updated_at"])
+            audit(actor=reviewer, verb=f"review.{decision}", obj=review,
+                  project=task.image.project, before={"task_status": before},
+                  after={"task_status": task.status, "reasons": list(reasons)})
+    except IntegrityError:
+        raise ConflictError(f"{submission} was already decided by someone else.") from None
+    return review
+
+
+@transaction.atomic
+def image_label_set(
+    *,
+    image: Image,
+    actor: Any,
+    submission: Submission | None = None,
+    from_consensus: bool = False,
+    gold: bool = False,
+) -> ImageLabel:
+    """Accept a label set for the image: one accepted submission or the current consensus.
+
+    A consensus label is copied, so later recomputation never changes what was accepted.
+    """
+    image = Image.objects.select_for_update().select_related("project").get(pk=image.pk)
+    if (submission is None) == (not from_consensus):
+        raise ApplicationError("Choose either one submission or the consensus as the label.")
+    if ImageLabel.objects.filter(image=image).exists():
+        raise ConflictError(f"Image {image.name} already has an accepted label.")
+    if submission is not None:
+        if submission.task.image_id != image.pk:
+            raise ApplicationError(f"{submission} is not a submission of {image.name}.")
+        decided = Review.objects.filter(submission=submission).values_list("decision", flat=True)
+        if list(decided) != [Review.Decision.ACCEPT]:
+            raise ApplicationError(f"{submission} has not been accepted.")
+    consensus = list(image.consensus_instances.all()) if from_consensus else []
+    if from_consensus and not consensus and not image.tasks.filter(
+            submissions__isnull=False).exists():
+        raise ApplicationError(f"Image {image.name} has no consensus yet.")
+    label = ImageLabel.objects.create(image=image, submission=submission,
+                                      from_consensus=from_consensus, accepted_by=actor,
+                                      is_gold=gold)
+    LabelInstance.objects.bulk_create(
+        LabelInstance(label=label, label_class_id=c.label_class_id, rle=c.rle, bbox_x=c.bbox_x,
+                      bbox_y=c.bbox_y, bbox_w=c.bbox_w, bbox_h=c.bbox_h, area=c.area)
+        for c in consensus
+    )
+    image.review_assignments.filter(status=ReviewAssignment.Status.OPEN).update(
+        status=ReviewAssignment.Status.DONE)
+    audit(actor=actor, verb="image_label.set", obj=label, project=image.project,
+          after={"image": image.name, "submission": submission.pk if submission else None,
+                 "from_consensus": from_consensus, "gold": gold})
+    return label
+
+
+@transaction.atomic
+def image_label_set_gold(*, label: ImageLabel, actor: Any, gold: bool = True) -> ImageLabel:
+    label = ImageLabel.objects.select_for_update().select_related("image__project").get(
+        pk=label.pk)
+    if label.is_gold != gold:
+        label.is_gold = gold
+        label.save(update_fields=["is_gold"])
+        audit(actor=actor, verb="image_label.gold", obj=label, project=label.image.project,
+              before={"gold": not gold}, after={"gold": gold})
+    return label

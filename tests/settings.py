@@ -1,0 +1,25 @@
+"""Settings for the test suite: the deployment settings with test-speed choices on top.
+
+The database comes from DATABASE_URL as in any deployment (CI points it at PostgreSQL);
+without it the suite runs on SQLite.
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "maskqc-tests-only")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("SESSION_COOKIE_SECURE", "false")
+os.environ.setdefault("CSRF_COOKIE_SECURE", "false")
+os.environ.setdefault("TASKS_BACKEND", "immediate")
+
+from config.settings import *  # noqa: E402,F403
+from config.settings import BASE_DIR  # noqa: E402
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+MEDIA_ROOT = BASE_DIR / "var" / "test-media"
+LOGGING = {"version": 1, "disable_existing_loggers": False}
