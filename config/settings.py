@@ -109,7 +109,9 @@ TEMPLATES = [
 # SQLite at var/maskqc.sqlite3 unless DATABASE_URL says otherwise.
 VAR_DIR = Path(envstr("MASKQC_VAR_DIR", str(BASE_DIR / "var")))
 DATABASE_URL = envstr("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'maskqc.sqlite3'}"
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 0))}
+DATABASES = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 0))
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # WAL and a busy timeout let the web server and the task worker share the file.

@@ -22,29 +22,30 @@ def images_with_qc_state(*, project: Project) -> QuerySet[Image]:
 
     accepted: an ImageLabel exists; needs_rework: a task was rejected; annotating: a task is
     still assigned or in progress; in_review: every live task is submitted or decided;
-    unassigned: no live task.
+    unassigned: no live task. Built from EXISTS subqueries (no GROUP BY), so the result can
+    itself be grouped by state.
     """
     from qc.models import ImageLabel
 
-    live = ~Q(tasks__status=TaskStatus.CANCELLED)
-    return (
-        Image.objects.filter(project=project)
-        .annotate(
-            live_tasks=Count("tasks", filter=live),
-            open_tasks=Count("tasks", filter=Q(tasks__status__in=[TaskStatus.ASSIGNED,
-                                                                  TaskStatus.IN_PROGRESS])),
-            rejected_tasks=Count("tasks", filter=Q(tasks__status=TaskStatus.REJECTED)),
-            has_label=Exists(ImageLabel.objects.filter(image=OuterRef("pk"))),
-        )
-        .annotate(
-            qc_state=Case(
-                When(has_label=True, then=Value(QCState.ACCEPTED)),
-                When(rejected_tasks__gt=0, then=Value(QCState.NEEDS_REWORK)),
-                When(live_tasks=0, then=Value(QCState.UNASSIGNED)),
-                When(open_tasks__gt=0, then=Value(QCState.ANNOTATING)),
-                default=Value(QCState.IN_REVIEW),
-                output_field=CharField(),
-            )
+    tasks = Task.objects.filter(image=OuterRef("pk"))
+    return Image.objects.filter(project=project).annotate(
+        qc_state=Case(
+            When(
+                Exists(ImageLabel.objects.filter(image=OuterRef("pk"))),
+                then=Value(QCState.ACCEPTED),
+            ),
+            When(
+                Exists(tasks.filter(status=TaskStatus.REJECTED)), then=Value(QCState.NEEDS_REWORK)
+            ),
+            When(
+                ~Exists(tasks.exclude(status=TaskStatus.CANCELLED)), then=Value(QCState.UNASSIGNED)
+            ),
+            When(
+                Exists(tasks.filter(status__in=[TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS])),
+                then=Value(QCState.ANNOTATING),
+            ),
+            default=Value(QCState.IN_REVIEW),
+            output_field=CharField(),
         )
     )
 
@@ -61,7 +62,7 @@ def project_overview(*, project: Project) -> dict[str, Any]:
         images_with_qc_state(project=project)
         .order_by()
         .values_list("qc_state")
-        .annotate(n=Count("id", distinct=True))
+        .annotate(n=Count("id"))
         .values_list("qc_state", "n")
     )
     member_counts = dict(
@@ -73,8 +74,9 @@ def project_overview(*, project: Project) -> dict[str, Any]:
     return {
         "tasks": [(s.value, s.label, task_counts.get(s.value, 0)) for s in TaskStatus],
         "tasks_total": sum(task_counts.values()),
-        "images": [(state, state.replace("_", " "), state_counts.get(state, 0))
-                   for state in QCState.ORDER],
+        "images": [
+            (state, state.replace("_", " "), state_counts.get(state, 0)) for state in QCState.ORDER
+        ],
         "images_total": sum(state_counts.values()),
         "members": [(r.value, r.label, member_counts.get(r.value, 0)) for r in Role],
     }
@@ -92,7 +94,8 @@ def memberships_of(*, user: Any) -> list[tuple[Project, str]]:
         return [(project, ADMIN) for project in Project.objects.order_by("name")]
     return [
         (m.project, m.role)
-        for m in Membership.objects.filter(user=user).select_related("project")
+        for m in Membership.objects.filter(user=user)
+        .select_related("project")
         .order_by("project__name")
     ]
 
@@ -125,8 +128,10 @@ def review_queue(*, user: Any, project: Project) -> QuerySet[Image]:
     images = images_with_qc_state(project=project).filter(qc_state=QCState.IN_REVIEW)
     images = images.exclude(tasks__annotator=user)
     if project_role(user=user, project=project) == Role.REVIEWER:
-        images = images.filter(review_assignments__reviewer=user,
-                               review_assignments__status="open")
-    return images.select_related("agreement").order_by(
-        F("agreement__pq").asc(nulls_last=True), "name"
+        images = images.filter(review_assignments__reviewer=user, review_assignments__status="open")
+    live = Count("tasks", filter=~Q(tasks__status=TaskStatus.CANCELLED))
+    return (
+        images.annotate(live_tasks=live)
+        .select_related("agreement")
+        .order_by(F("agreement__pq").asc(nulls_last=True), "name")
     )

@@ -28,8 +28,18 @@ from qc.rules import RuleError, validate_rules
 
 User = get_user_model()
 
-_PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
-            "#bfef45", "#469990", "#9a6324"]
+_PALETTE = [
+    "#e6194b",
+    "#3cb44b",
+    "#4363d8",
+    "#f58231",
+    "#911eb4",
+    "#42d4f4",
+    "#f032e6",
+    "#bfef45",
+    "#469990",
+    "#9a6324",
+]
 
 
 def _full_clean(obj: Any) -> None:
@@ -41,8 +51,9 @@ def _full_clean(obj: Any) -> None:
         messages = "; ".join(
             f"{field}: {' '.join(errors)}" for field, errors in error.message_dict.items()
         )
-        raise ApplicationError(f"{obj._meta.verbose_name} is invalid: {messages}",
-                               extra=error.message_dict) from None
+        raise ApplicationError(
+            f"{obj._meta.verbose_name} is invalid: {messages}", extra=error.message_dict
+        ) from None
 
 
 @transaction.atomic
@@ -60,8 +71,13 @@ def project_create(
     project = Project(slug=slug, name=name or slug, description=description, **settings)
     _full_clean(project)
     project.save()
-    audit(actor=actor, verb="project.create", obj=project, project=project,
-          after={"slug": slug, "name": project.name})
+    audit(
+        actor=actor,
+        verb="project.create",
+        obj=project,
+        project=project,
+        after={"slug": slug, "name": project.name},
+    )
     for label in labels:
         label_class_create(project=project, name=label, actor=actor)
     return project
@@ -69,7 +85,11 @@ def project_create(
 
 @transaction.atomic
 def label_class_create(
-    *, project: Project, name: str, colour: str | None = None, match_iou: float | None = None,
+    *,
+    project: Project,
+    name: str,
+    colour: str | None = None,
+    match_iou: float | None = None,
     actor: Any = None,
 ) -> LabelClass:
     if LabelClass.objects.filter(project=project, name=name).exists():
@@ -79,8 +99,13 @@ def label_class_create(
     label_class = LabelClass(project=project, name=name, colour=colour, match_iou=match_iou)
     _full_clean(label_class)
     label_class.save()
-    audit(actor=actor, verb="label_class.create", obj=label_class, project=project,
-          after={"name": name, "colour": colour, "match_iou": match_iou})
+    audit(
+        actor=actor,
+        verb="label_class.create",
+        obj=label_class,
+        project=project,
+        after={"name": name, "colour": colour, "match_iou": match_iou},
+    )
     return label_class
 
 
@@ -89,37 +114,66 @@ def membership_set(*, project: Project, user: Any, role: str, actor: Any = None)
     """Make `user` a member of `project` with `role`; changes the role of an existing member."""
     if role not in Role.values:
         raise ApplicationError(f"Unknown role {role!r}; choose one of {', '.join(Role.values)}.")
-    membership = (
-        Membership.objects.select_for_update().filter(project=project, user=user).first()
-    )
+    membership = Membership.objects.select_for_update().filter(project=project, user=user).first()
     if membership is None:
         membership = Membership.objects.create(project=project, user=user, role=role)
-        audit(actor=actor, verb="membership.create", obj=membership, project=project,
-              after={"user": user.username, "role": role})
+        audit(
+            actor=actor,
+            verb="membership.create",
+            obj=membership,
+            project=project,
+            after={"user": user.username, "role": role},
+        )
     elif membership.role != role:
         before = {"role": membership.role}
         membership.role = role
         membership.save(update_fields=["role"])
-        audit(actor=actor, verb="membership.update", obj=membership, project=project,
-              before=before, after={"role": role})
+        audit(
+            actor=actor,
+            verb="membership.update",
+            obj=membership,
+            project=project,
+            before=before,
+            after={"role": role},
+        )
     return membership
 
 
 @transaction.atomic
 def image_create(
-    *, project: Project, name: str, width: int, height: int, actor: Any = None,
-    metadata: dict | None = None, sha256: str = "", source: str = "", file: Any = None,
+    *,
+    project: Project,
+    name: str,
+    width: int,
+    height: int,
+    actor: Any = None,
+    metadata: dict | None = None,
+    sha256: str = "",
+    source: str = "",
+    file: Any = None,
 ) -> Image:
     if Image.objects.filter(project=project, name=name).exists():
         raise ApplicationError(f"Project {project.slug} already has an image named {name!r}.")
-    image = Image(project=project, name=name, width=width, height=height,
-                  metadata=metadata or {}, sha256=sha256, source=source)
+    image = Image(
+        project=project,
+        name=name,
+        width=width,
+        height=height,
+        metadata=metadata or {},
+        sha256=sha256,
+        source=source,
+    )
     if file is not None:
         image.file = file
     _full_clean(image)
     image.save()
-    audit(actor=actor, verb="image.create", obj=image, project=project,
-          after={"name": name, "width": width, "height": height})
+    audit(
+        actor=actor,
+        verb="image.create",
+        obj=image,
+        project=project,
+        after={"name": name, "width": width, "height": height},
+    )
     return image
 
 
@@ -153,8 +207,13 @@ def guideline_version_create(
         author=author,
         published_at=timezone.now() if publish else None,
     )
-    audit(actor=author, verb="guideline_version.create", obj=version, project=project,
-          after={"guideline": title, "number": version.number, "published": publish})
+    audit(
+        actor=author,
+        verb="guideline_version.create",
+        obj=version,
+        project=project,
+        after={"guideline": title, "number": version.number, "published": publish},
+    )
     return version
 
 
@@ -165,8 +224,13 @@ def guideline_version_publish(*, version: GuidelineVersion, actor: Any) -> Guide
         raise ApplicationError(f"{version} is already published.")
     version.published_at = timezone.now()
     version.save(update_fields=["published_at"])
-    audit(actor=actor, verb="guideline_version.publish", obj=version,
-          project=version.guideline.project, after={"published_at": version.published_at.isoformat()})
+    audit(
+        actor=actor,
+        verb="guideline_version.publish",
+        obj=version,
+        project=version.guideline.project,
+        after={"published_at": version.published_at.isoformat()},
+    )
     return version
 
 
@@ -189,8 +253,13 @@ def guideline_acknowledge(*, version: GuidelineVersion, user: Any) -> Acknowledg
         raise ApplicationError(f"{version} is not published yet.")
     ack, created = Acknowledgement.objects.get_or_create(version=version, user=user)
     if created:
-        audit(actor=user, verb="guideline_version.acknowledge", obj=version,
-              project=version.guideline.project, after={"user": user.username})
+        audit(
+            actor=user,
+            verb="guideline_version.acknowledge",
+            obj=version,
+            project=version.guideline.project,
+            after={"user": user.username},
+        )
     return ack
 
 
@@ -219,8 +288,9 @@ def task_assign(
     """
     if annotators is None:
         annotators = list(
-            User.objects.filter(memberships__project=project, memberships__role=Role.ANNOTATOR)
-            .order_by("username")
+            User.objects.filter(
+                memberships__project=project, memberships__role=Role.ANNOTATOR
+            ).order_by("username")
         )
     if not annotators:
         raise ApplicationError(f"Project {project.slug} has no annotators to assign tasks to.")
@@ -228,10 +298,20 @@ def task_assign(
     # Lock the annotators' task rows' parent images to serialise concurrent assignment.
     Image.objects.select_for_update().filter(pk__in=[image.pk for image in images]).exists()
     load = dict(
-        User.objects.filter(pk__in=[a.pk for a in annotators]).annotate(
-            open_tasks=Count("tasks", filter=Q(tasks__status__in=[
-                TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS, TaskStatus.REJECTED]))
-        ).values_list("pk", "open_tasks")
+        User.objects.filter(pk__in=[a.pk for a in annotators])
+        .annotate(
+            open_tasks=Count(
+                "tasks",
+                filter=Q(
+                    tasks__status__in=[
+                        TaskStatus.ASSIGNED,
+                        TaskStatus.IN_PROGRESS,
+                        TaskStatus.REJECTED,
+                    ]
+                ),
+            )
+        )
+        .values_list("pk", "open_tasks")
     )
     existing: dict[int, set[int]] = {}
     for image_id, annotator_id in Task.objects.filter(image__in=images).values_list(
@@ -244,14 +324,21 @@ def task_assign(
     for image, wanted in zip(images, plan, strict=True):
         have = existing.get(image.pk, set())
         wanted = min(wanted, len(annotators))
-        candidates = sorted((pk for pk in by_pk if pk not in have),
-                            key=lambda pk: (load[pk], by_pk[pk].username))
+        candidates = sorted(
+            (pk for pk in by_pk if pk not in have), key=lambda pk: (load[pk], by_pk[pk].username)
+        )
         for pk in candidates[: max(0, wanted - len(have))]:
-            created.append(Task(image=image, annotator=by_pk[pk], assigned_by=actor,
-                                due_date=due_date))
+            created.append(
+                Task(image=image, annotator=by_pk[pk], assigned_by=actor, due_date=due_date)
+            )
             load[pk] += 1
     Task.objects.bulk_create(created)
     for task in created:
-        audit(actor=actor, verb="task.assign", obj=task, project=project,
-              after={"image": task.image.name, "annotator": task.annotator.username})
+        audit(
+            actor=actor,
+            verb="task.assign",
+            obj=task,
+            project=project,
+            after={"image": task.image.name, "annotator": task.annotator.username},
+        )
     return created

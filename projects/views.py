@@ -44,13 +44,15 @@ def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
 def my_tasks(request: HttpRequest, slug: str) -> HttpResponse:
     project, role = project_for(user=request.user, slug=slug, action=Action.VIEW_PROJECT)
     tasks = selectors.tasks_of_annotator(user=request.user, project=project)
-    return render(request, "projects/my_tasks.html",
-                  {"project": project, "role": role, "tasks": tasks})
+    return render(
+        request, "projects/my_tasks.html", {"project": project, "role": role, "tasks": tasks}
+    )
 
 
 @login_required
 def review_queue(request: HttpRequest, slug: str) -> HttpResponse:
     project, role = project_for(user=request.user, slug=slug, action=Action.REVIEW)
     images = selectors.review_queue(user=request.user, project=project)
-    return render(request, "projects/review_queue.html",
-                  {"project": project, "role": role, "images": images})
+    return render(
+        request, "projects/review_queue.html", {"project": project, "role": role, "images": images}
+    )

@@ -46,8 +46,7 @@ class SubmissionAdmin(ReadOnlyAdmin):
 class InstanceAdmin(ReadOnlyAdmin):
     list_display = ["id", "submission", "label_class", "area"]
     list_filter = ["label_class"]
-    list_select_related = ["submission__task__image", "submission__task__annotator",
-                           "label_class"]
+    list_select_related = ["submission__task__image", "submission__task__annotator", "label_class"]
 
 
 @admin.register(ReviewAssignment)
@@ -74,8 +73,14 @@ class ReviewAdmin(ReadOnlyAdmin):
 
 @admin.register(ImageLabel)
 class ImageLabelAdmin(admin.ModelAdmin):
-    list_display = ["image", "submission", "from_consensus", "accepted_by", "is_gold",
-                    "accepted_at"]
+    list_display = [
+        "image",
+        "submission",
+        "from_consensus",
+        "accepted_by",
+        "is_gold",
+        "accepted_at",
+    ]
     list_filter = ["is_gold", "from_consensus", "image__project"]
     search_fields = ["image__name"]
     readonly_fields = ["image", "submission", "from_consensus", "accepted_by", "accepted_at"]
@@ -90,8 +95,15 @@ class ImageAgreementAdmin(ReadOnlyAdmin):
 
 @admin.register(AgreementResult)
 class AgreementResultAdmin(ReadOnlyAdmin):
-    list_display = ["image", "annotator_a", "annotator_b", "label_class", "matched", "pq",
-                    "mean_iou"]
+    list_display = [
+        "image",
+        "annotator_a",
+        "annotator_b",
+        "label_class",
+        "matched",
+        "pq",
+        "mean_iou",
+    ]
     list_filter = ["image__project", "label_class"]
     search_fields = ["image__name", "annotator_a__username", "annotator_b__username"]
 

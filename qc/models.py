@@ -155,7 +155,7 @@ class ImageLabel(models.Model):
 
     image = models.OneToOneField(Image, on_delete=models.CASCADE, related_name="label")
     submission = models.ForeignKey(
-        Submission, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        Submission, on_delete=models.RESTRICT, null=True, blank=True, related_name="+"
     )
     from_consensus = models.BooleanField(default=False)
     accepted_by = models.ForeignKey(
@@ -203,6 +203,16 @@ class ImageAgreement(models.Model):
     f1 = models.FloatField(null=True, blank=True)
     boundary_iou = models.FloatField(null=True, blank=True)
     consensus_method = models.CharField(max_length=10)
+    versus_consensus = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Per annotator: counts and pq against the consensus (3+ annotators).",
+    )
+    style = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Style observations of this image, accumulated into style reports.",
+    )
     computed_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -38,8 +38,12 @@ class Violation:
     instance: int | None = None  # index in the submission; None for the whole submission
 
     def as_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "severity": self.severity, "message": self.message,
-                "instance": self.instance}
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "message": self.message,
+            "instance": self.instance,
+        }
 
 
 def validate_rules(rules: Any) -> list[dict]:
@@ -59,7 +63,7 @@ def validate_rules(rules: Any) -> list[dict]:
         seen.add(name)
         value = rule.get("value")
         expected = RULES[name]
-        if isinstance(value, bool) and expected is not bool or not isinstance(value, expected):
+        if (isinstance(value, bool) and expected is not bool) or not isinstance(value, expected):
             raise RuleError(f"rule {position} ({name}): value {value!r} has the wrong type")
         if name == "allowed_classes" and not all(isinstance(v, str) for v in value):
             raise RuleError(f"rule {position} (allowed_classes): value must list class names")
@@ -85,8 +89,9 @@ def check_rules(rules: Sequence[dict], instances: Sequence[tuple[str, dict]]) ->
     for rule in rules:
         name, value, severity = rule["rule"], rule["value"], rule["severity"]
 
-        def flag(message: str, index: int | None = None, name: str = name,
-                 severity: str = severity) -> None:
+        def flag(
+            message: str, index: int | None = None, name: str = name, severity: str = severity
+        ) -> None:
             violations.append(Violation(name, severity, message, index))
 
         if name == "min_instances" and len(instances) < value:
@@ -107,8 +112,7 @@ def check_rules(rules: Sequence[dict], instances: Sequence[tuple[str, dict]]) ->
             elif name == "max_components":
                 _, count = ndimage.label(crop(index), structure=np.ones((3, 3), bool))
                 if count > value:
-                    flag(f"instance {index + 1} ({label}) has {count} parts, over {value}",
-                         index)
+                    flag(f"instance {index + 1} ({label}) has {count} parts, over {value}", index)
         if name == "max_overlap" and len(instances) > 1:
             violations.extend(_overlap_violations(instances, float(value), severity))
     return violations
@@ -130,9 +134,13 @@ def _overlap_violations(
             shared = masks.rle_area(masks.rle_intersection([rles[i], rles[j]]))
             fraction = shared / max(1, min(areas[i], areas[j]))
             if fraction > limit:
-                found.append(Violation(
-                    "max_overlap", severity,
-                    f"instances {i + 1} and {j + 1} overlap by {fraction:.0%}, over {limit:.0%}",
-                    j,
-                ))
+                found.append(
+                    Violation(
+                        "max_overlap",
+                        severity,
+                        f"instances {i + 1} and {j + 1} overlap by {fraction:.0%}, "
+                        f"over {limit:.0%}",
+                        j,
+                    )
+                )
     return found

@@ -9,8 +9,7 @@ from projects.models import Role
 from tests.factories import LabelClassFactory, MembershipFactory, ProjectFactory, UserFactory
 
 SHARED_DATA = Path(
-    os.environ.get("MASKQC_SHARED_DATA")
-    or Path(__file__).resolve().parents[2] / "shared" / "data"
+    os.environ.get("MASKQC_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
 )
 
 

@@ -13,8 +13,8 @@ os.environ.setdefault("SESSION_COOKIE_SECURE", "false")
 os.environ.setdefault("CSRF_COOKIE_SECURE", "false")
 os.environ.setdefault("TASKS_BACKEND", "immediate")
 
-from config.settings import *  # noqa: E402,F403
-from config.settings import BASE_DIR  # noqa: E402
+from config.settings import *  # noqa: F403
+from config.settings import BASE_DIR
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {

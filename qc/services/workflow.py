@@ -47,7 +47,10 @@ def build_instance(*, submission: Submission, item: InstanceInput, boundary_px: 
         submission=submission,
         label_class=item.label_class,
         rle=masks.rle_to_string(item.rle),
-        bbox_x=x, bbox_y=y, bbox_w=w, bbox_h=h,
+        bbox_x=x,
+        bbox_y=y,
+        bbox_w=w,
+        bbox_h=h,
         area=features.area,
         perimeter=features.perimeter,
         boundary_rle=masks.rle_to_string(features.boundary_rle),
@@ -77,8 +80,10 @@ def submission_create(
     task = Task.objects.select_for_update().select_related("image__project").get(pk=task.pk)
     image, project = task.image, task.image.project
     if task.status not in OPEN_TASK_STATUSES:
-        raise ConflictError(f"Task {image.name} for {task.annotator} is {task.status}; "
-                            "only assigned, in-progress or rejected tasks take a submission.")
+        raise ConflictError(
+            f"Task {image.name} for {task.annotator} is {task.status}; "
+            "only assigned, in-progress or rejected tasks take a submission."
+        )
     for item in instances:
         if item.label_class.project_id != project.pk:
             raise ApplicationError(f"Class {item.label_class.name!r} is not in {project.slug}.")
@@ -89,8 +94,11 @@ def submission_create(
             )
     versions = current_versions(project=project)
     if check_gate:
-        acknowledged = set(task.annotator.acknowledgements.filter(
-            version__in=versions).values_list("version_id", flat=True))
+        acknowledged = set(
+            task.annotator.acknowledgements.filter(version__in=versions).values_list(
+                "version_id", flat=True
+            )
+        )
         missing = [str(v) for v in versions if v.pk not in acknowledged]
         if missing:
             raise ApplicationError(
@@ -124,10 +132,19 @@ def submission_create(
     before = task.status
     task.status = TaskStatus.SUBMITTED
     task.save(update_fields=["status", "updated_at"])
-    audit(actor=actor, verb="submission.create", obj=submission, project=project,
-          before={"task_status": before},
-          after={"task": task.pk, "revision": submission.revision, "instances": len(instances),
-                 "violations": len(violations)})
+    audit(
+        actor=actor,
+        verb="submission.create",
+        obj=submission,
+        project=project,
+        before={"task_status": before},
+        after={
+            "task": task.pk,
+            "revision": submission.revision,
+            "instances": len(instances),
+            "violations": len(violations),
+        },
+    )
     transaction.on_commit(lambda: _queue_agreement(image.pk))
     return submission
 
@@ -149,12 +166,15 @@ def review_assign(*, image: Image, actor: Any, reviewer: Any = None) -> ReviewAs
     annotators = set(image.tasks.values_list("annotator_id", flat=True))
     if reviewer is None:
         reviewer = (
-            get_user_model().objects.filter(
-                memberships__project=image.project, memberships__role=Role.REVIEWER
-            )
+            get_user_model()
+            .objects.filter(memberships__project=image.project, memberships__role=Role.REVIEWER)
             .exclude(pk__in=annotators)
-            .annotate(load=Count("review_assignments",
-                                 filter=Q(review_assignments__status=ReviewAssignment.Status.OPEN)))
+            .annotate(
+                load=Count(
+                    "review_assignments",
+                    filter=Q(review_assignments__status=ReviewAssignment.Status.OPEN),
+                )
+            )
             .order_by("load", "username")
             .first()
         )
@@ -168,12 +188,22 @@ def review_assign(*, image: Image, actor: Any, reviewer: Any = None) -> ReviewAs
             return previous
         previous.status = ReviewAssignment.Status.CANCELLED
         previous.save(update_fields=["status"])
-        audit(actor=actor, verb="review_assignment.cancel", obj=previous, project=image.project,
-              before={"status": "open"}, after={"status": "cancelled"})
-    assignment = ReviewAssignment.objects.create(image=image, reviewer=reviewer,
-                                                 assigned_by=actor)
-    audit(actor=actor, verb="review_assignment.create", obj=assignment, project=image.project,
-          after={"image": image.name, "reviewer": reviewer.username})
+        audit(
+            actor=actor,
+            verb="review_assignment.cancel",
+            obj=previous,
+            project=image.project,
+            before={"status": "open"},
+            after={"status": "cancelled"},
+        )
+    assignment = ReviewAssignment.objects.create(image=image, reviewer=reviewer, assigned_by=actor)
+    audit(
+        actor=actor,
+        verb="review_assignment.create",
+        obj=assignment,
+        project=image.project,
+        after={"image": image.name, "reviewer": reviewer.username},
+    )
     return assignment
 
 
@@ -202,17 +232,20 @@ def review_decide(
         raise ApplicationError(f"Decision must be accept or reject, not {decision!r}.")
     unknown = [r for r in [*reasons, *(f.reason for f in flags)] if r not in ReasonCode.values]
     if unknown:
-        raise ApplicationError(f"Unknown reason codes: {', '.join(map(str, unknown))}.",
-                               extra={"reasons": unknown})
+        raise ApplicationError(
+            f"Unknown reason codes: {', '.join(map(str, unknown))}.", extra={"reasons": unknown}
+        )
     if decision == Review.Decision.REJECT and not reasons and not flags:
         raise ApplicationError("A rejection needs at least one reason.")
     try:
         with transaction.atomic():
-            task = Task.objects.select_for_update().select_related("image__project").get(
-                pk=submission.task_id)
+            task = (
+                Task.objects.select_for_update()
+                .select_related("image__project")
+                .get(pk=submission.task_id)
+            )
             if not may_review_image(user=reviewer, image=task.image):
-                raise ApplicationError(f"{reviewer} may not review {task.image.name}.",
-                                       status=403)
+                raise ApplicationError(f"{reviewer} may not review {task.image.name}.", status=403)
             if Review.objects.filter(submission=submission).exists():
                 raise ConflictError(f"{submission} was already decided by someone else.")
             latest = task.submissions.aggregate(last=Max("revision"))["last"]
@@ -220,22 +253,33 @@ def review_decide(
                 raise ConflictError(f"{submission} was superseded by revision {latest}.")
             for flag in flags:
                 if flag.instance.submission_id != submission.pk:
-                    raise ApplicationError(f"Flagged instance {flag.instance.pk} is not part of "
-                                           f"{submission}.")
-            review = Review.objects.create(submission=submission, reviewer=reviewer,
-                                           decision=decision, reasons=list(reasons),
-                                           comment=comment)
+                    raise ApplicationError(
+                        f"Flagged instance {flag.instance.pk} is not part of {submission}."
+                    )
+            review = Review.objects.create(
+                submission=submission,
+                reviewer=reviewer,
+                decision=decision,
+                reasons=list(reasons),
+                comment=comment,
+            )
             InstanceFlag.objects.bulk_create(
                 InstanceFlag(review=review, instance=f.instance, reason=f.reason, note=f.note)
                 for f in flags
             )
             before = task.status
-            task.status = (TaskStatus.ACCEPTED if decision == Review.Decision.ACCEPT
-                           else TaskStatus.REJECTED)
+            task.status = (
+                TaskStatus.ACCEPTED if decision == Review.Decision.ACCEPT else TaskStatus.REJECTED
+            )
             task.save(update_fields=["status", "updated_at"])
-            audit(actor=reviewer, verb=f"review.{decision}", obj=review,
-                  project=task.image.project, before={"task_status": before},
-                  after={"task_status": task.status, "reasons": list(reasons)})
+            audit(
+                actor=reviewer,
+                verb=f"review.{decision}",
+                obj=review,
+                project=task.image.project,
+                before={"task_status": before},
+                after={"task_status": task.status, "reasons": list(reasons)},
+            )
     except IntegrityError:
         raise ConflictError(f"{submission} was already decided by someone else.") from None
     return review
@@ -266,32 +310,62 @@ def image_label_set(
         if list(decided) != [Review.Decision.ACCEPT]:
             raise ApplicationError(f"{submission} has not been accepted.")
     consensus = list(image.consensus_instances.all()) if from_consensus else []
-    if from_consensus and not consensus and not image.tasks.filter(
-            submissions__isnull=False).exists():
+    if (
+        from_consensus
+        and not consensus
+        and not image.tasks.filter(submissions__isnull=False).exists()
+    ):
         raise ApplicationError(f"Image {image.name} has no consensus yet.")
-    label = ImageLabel.objects.create(image=image, submission=submission,
-                                      from_consensus=from_consensus, accepted_by=actor,
-                                      is_gold=gold)
+    label = ImageLabel.objects.create(
+        image=image,
+        submission=submission,
+        from_consensus=from_consensus,
+        accepted_by=actor,
+        is_gold=gold,
+    )
     LabelInstance.objects.bulk_create(
-        LabelInstance(label=label, label_class_id=c.label_class_id, rle=c.rle, bbox_x=c.bbox_x,
-                      bbox_y=c.bbox_y, bbox_w=c.bbox_w, bbox_h=c.bbox_h, area=c.area)
+        LabelInstance(
+            label=label,
+            label_class_id=c.label_class_id,
+            rle=c.rle,
+            bbox_x=c.bbox_x,
+            bbox_y=c.bbox_y,
+            bbox_w=c.bbox_w,
+            bbox_h=c.bbox_h,
+            area=c.area,
+        )
         for c in consensus
     )
     image.review_assignments.filter(status=ReviewAssignment.Status.OPEN).update(
-        status=ReviewAssignment.Status.DONE)
-    audit(actor=actor, verb="image_label.set", obj=label, project=image.project,
-          after={"image": image.name, "submission": submission.pk if submission else None,
-                 "from_consensus": from_consensus, "gold": gold})
+        status=ReviewAssignment.Status.DONE
+    )
+    audit(
+        actor=actor,
+        verb="image_label.set",
+        obj=label,
+        project=image.project,
+        after={
+            "image": image.name,
+            "submission": submission.pk if submission else None,
+            "from_consensus": from_consensus,
+            "gold": gold,
+        },
+    )
     return label
 
 
 @transaction.atomic
 def image_label_set_gold(*, label: ImageLabel, actor: Any, gold: bool = True) -> ImageLabel:
-    label = ImageLabel.objects.select_for_update().select_related("image__project").get(
-        pk=label.pk)
+    label = ImageLabel.objects.select_for_update().select_related("image__project").get(pk=label.pk)
     if label.is_gold != gold:
         label.is_gold = gold
         label.save(update_fields=["is_gold"])
-        audit(actor=actor, verb="image_label.gold", obj=label, project=label.image.project,
-              before={"gold": not gold}, after={"gold": gold})
+        audit(
+            actor=actor,
+            verb="image_label.gold",
+            obj=label,
+            project=label.image.project,
+            before={"gold": not gold},
+            after={"gold": gold},
+        )
     return label

@@ -62,8 +62,14 @@ def test_label_class_name_unique_in_project(project):
 
 @pytest.mark.parametrize(
     "field,value",
-    [("overlap", 0), ("overlap_fraction", 1.5), ("match_iou", 0.0), ("quorum", 0.0),
-     ("review_policy", "never"), ("consensus_method", "mean")],
+    [
+        ("overlap", 0),
+        ("overlap_fraction", 1.5),
+        ("match_iou", 0.0),
+        ("quorum", 0.0),
+        ("review_policy", "never"),
+        ("consensus_method", "mean"),
+    ],
 )
 def test_project_settings_out_of_range_are_refused(db, field, value):
     with pytest.raises(IntegrityError), transaction.atomic():
@@ -80,8 +86,16 @@ def stored_submission(project, annotator):
     task = TaskFactory(image=ImageFactory(project=project), annotator=annotator)
     submission = Submission.objects.create(task=task, revision=1)
     instance = Instance.objects.create(
-        submission=submission, label_class=LabelClassFactory(project=project), rle="0",
-        bbox_x=0, bbox_y=0, bbox_w=1, bbox_h=1, area=1, perimeter=4.0, boundary_rle="0",
+        submission=submission,
+        label_class=LabelClassFactory(project=project),
+        rle="0",
+        bbox_x=0,
+        bbox_y=0,
+        bbox_w=1,
+        bbox_h=1,
+        area=1,
+        perimeter=4.0,
+        boundary_rle="0",
         boundary_px=1,
     )
     return submission, instance
@@ -117,5 +131,8 @@ def test_submission_revision_unique_per_task(stored_submission):
 def test_project_delete_removes_its_submissions(stored_submission, project):
     project.delete()
 
-    assert (Submission.objects.count(), Instance.objects.count(),
-            UserFactory._meta.model.objects.filter(username="annotator").count()) == (0, 0, 1)
+    assert (
+        Submission.objects.count(),
+        Instance.objects.count(),
+        UserFactory._meta.model.objects.filter(username="annotator").count(),
+    ) == (0, 0, 1)

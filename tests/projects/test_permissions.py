@@ -38,21 +38,34 @@ EXPECTED = {
 
 @pytest.fixture
 def users(admin_user, lead, reviewer, annotator, outsider):
-    return {"admin": admin_user, "lead": lead, "reviewer": reviewer, "annotator": annotator,
-            "outsider": outsider}
+    return {
+        "admin": admin_user,
+        "lead": lead,
+        "reviewer": reviewer,
+        "annotator": annotator,
+        "outsider": outsider,
+    }
 
 
 def test_project_role_for_each_user(project, users):
     roles = {name: project_role(user=user, project=project) for name, user in users.items()}
 
-    assert roles == {"admin": ADMIN, "lead": "lead", "reviewer": "reviewer",
-                     "annotator": "annotator", "outsider": None}
+    assert roles == {
+        "admin": ADMIN,
+        "lead": "lead",
+        "reviewer": "reviewer",
+        "annotator": "annotator",
+        "outsider": None,
+    }
 
 
 @pytest.mark.parametrize("action", list(Action))
 def test_has_permission_matches_design_table(project, users, action):
-    allowed = {name for name, user in users.items()
-               if has_permission(user=user, project=project, action=action)}
+    allowed = {
+        name
+        for name, user in users.items()
+        if has_permission(user=user, project=project, action=action)
+    }
 
     assert allowed == EXPECTED[action]
 
@@ -87,7 +100,10 @@ def test_may_submit_task_only_own_task(project, annotator, other_annotator, lead
     task = TaskFactory(image=ImageFactory(project=project), annotator=annotator)
 
     assert [may_submit_task(user=u, task=task) for u in (annotator, other_annotator, lead)] == [
-        True, False, False]
+        True,
+        False,
+        False,
+    ]
 
 
 def test_may_review_image_reviewer_needs_assignment_and_never_own_work(
@@ -98,12 +114,19 @@ def test_may_review_image_reviewer_needs_assignment_and_never_own_work(
     before = may_review_image(user=reviewer, image=image)
     ReviewAssignment.objects.create(image=image, reviewer=reviewer)
 
-    after = {u.username: may_review_image(user=u, image=image)
-             for u in (reviewer, lead, annotator, admin_user, outsider)}
+    after = {
+        u.username: may_review_image(user=u, image=image)
+        for u in (reviewer, lead, annotator, admin_user, outsider)
+    }
 
     assert before is False
-    assert after == {"reviewer": True, "lead": True, "annotator": False, "admin": True,
-                     "outsider": False}
+    assert after == {
+        "reviewer": True,
+        "lead": True,
+        "annotator": False,
+        "admin": True,
+        "outsider": False,
+    }
 
 
 def test_may_review_image_lead_who_annotated_may_not(project, lead):
@@ -113,15 +136,25 @@ def test_may_review_image_lead_who_annotated_may_not(project, lead):
     assert may_review_image(user=lead, image=image) is False
 
 
-def test_may_see_submission_per_role(project, admin_user, lead, reviewer, annotator,
-                                     other_annotator, outsider):
+def test_may_see_submission_per_role(
+    project, admin_user, lead, reviewer, annotator, other_annotator, outsider
+):
     image = ImageFactory(project=project)
-    submission = Submission.objects.create(task=TaskFactory(image=image, annotator=annotator),
-                                           revision=1)
-    unassigned = {u.username: may_see_submission(user=u, submission=submission)
-                  for u in (admin_user, lead, reviewer, annotator, other_annotator, outsider)}
+    submission = Submission.objects.create(
+        task=TaskFactory(image=image, annotator=annotator), revision=1
+    )
+    unassigned = {
+        u.username: may_see_submission(user=u, submission=submission)
+        for u in (admin_user, lead, reviewer, annotator, other_annotator, outsider)
+    }
     ReviewAssignment.objects.create(image=image, reviewer=reviewer)
 
-    assert unassigned == {"admin": True, "lead": True, "reviewer": False, "annotator": True,
-                          "other_annotator": False, "outsider": False}
+    assert unassigned == {
+        "admin": True,
+        "lead": True,
+        "reviewer": False,
+        "annotator": True,
+        "other_annotator": False,
+        "outsider": False,
+    }
     assert may_see_submission(user=reviewer, submission=submission) is True

@@ -1,0 +1,27 @@
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from projects.errors import ApplicationError
+from projects.services import project_create
+
+
+class Command(BaseCommand):
+    help = "Create a project with its label classes."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("slug")
+        parser.add_argument("--name", help="Display name (default: the slug).")
+        parser.add_argument(
+            "--label",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="A label class; repeat for several.",
+        )
+
+    def handle(self, *args, slug: str, name: str | None, label: list[str], **options) -> None:
+        try:
+            project = project_create(slug=slug, name=name, labels=label)
+        except ApplicationError as error:
+            raise CommandError(error.message) from None
+        classes = ", ".join(label) or "no label classes"
+        self.stdout.write(f"Created project {project.slug} ({project.name}) with {classes}.")

@@ -1,0 +1,184 @@
+"""Agreement persistence: recompute one image when a submission arrives (DESIGN §4, §6).
+
+The pure engine (`qc.agreement`, `qc.consensus`, `qc.style`) does the work on stored RLE;
+this module reads the image's latest revisions, runs it, and replaces the image's stored
+results in one transaction, so readers see either the old results or the new ones.
+"""
+
+import dataclasses
+from typing import Any
+
+from django.db import transaction
+
+from projects.models import Image, TaskStatus
+from qc import masks
+from qc.agreement import Inst, InstanceFeatures, boundary_width, compare_image, pool
+from qc.models import AgreementResult, ConsensusInstance, ImageAgreement, Instance, Submission
+from qc.style import AnnotatorObservation, ImageStyle, PairOffsets
+
+
+def latest_submissions(*, image: Image) -> list[Submission]:
+    """The newest revision of every live task of the image, with instances and annotator."""
+    submissions = (
+        Submission.objects.filter(task__image=image)
+        .exclude(task__status=TaskStatus.CANCELLED)
+        .select_related("task__annotator")
+        .prefetch_related("instances")
+        .order_by("task_id", "-revision")
+    )
+    newest: dict[int, Submission] = {}
+    for submission in submissions:
+        newest.setdefault(submission.task_id, submission)
+    return list(newest.values())
+
+
+def stored_inst(instance: Instance, *, height: int, width: int, band: int) -> Inst:
+    """An engine instance from a stored row; no pixel is decoded unless the project's band
+    width changed since the instance was stored."""
+    rle = {"size": [height, width], "counts": instance.rle.encode()}
+    if instance.boundary_px != band:
+        return Inst.from_rle(instance.pk, instance.label_class_id, rle, boundary_px=band)
+    features = InstanceFeatures(
+        area=instance.area,
+        bbox=(instance.bbox_x, instance.bbox_y, instance.bbox_w, instance.bbox_h),
+        perimeter=instance.perimeter,
+        boundary_rle={"size": [height, width], "counts": instance.boundary_rle.encode()},
+    )
+    return Inst.from_features(instance.pk, instance.label_class_id, rle, features)
+
+
+def style_to_json(style: ImageStyle) -> dict[str, Any]:
+    return dataclasses.asdict(style)
+
+
+def style_from_json(data: dict[str, Any]) -> ImageStyle:
+    return ImageStyle(
+        annotators=tuple(data["annotators"]),
+        observations=tuple(
+            AnnotatorObservation(
+                **{
+                    **o,
+                    "area_ratios": tuple(o["area_ratios"]),
+                    "offsets": tuple(o["offsets"]),
+                    "found": tuple(o["found"]),
+                    "total": tuple(o["total"]),
+                }
+            )
+            for o in data["observations"]
+        ),
+        pair_offsets=tuple(
+            PairOffsets(p["annotator_u"], p["annotator_v"], tuple(p["values"]))
+            for p in data["pair_offsets"]
+        ),
+    )
+
+
+@transaction.atomic
+def agreement_update_for_image(*, image_id: int) -> ImageAgreement | None:
+    """Recompute and store the agreement of one image; None when it has < 2 submissions.
+
+    The image row is locked, so two submissions arriving at once recompute one after the
+    other and the second sees both.
+    """
+    image = Image.objects.select_for_update().select_related("project").get(pk=image_id)
+    project = image.project
+    AgreementResult.objects.filter(image=image).delete()
+    ConsensusInstance.objects.filter(image=image).delete()
+    submissions = latest_submissions(image=image)
+    if len(submissions) < 2:
+        ImageAgreement.objects.filter(image=image).delete()
+        return None
+    band = boundary_width(height=image.height, width=image.width, boundary_px=project.boundary_px)
+    by_user = {s.task.annotator.username: s for s in submissions}
+    annotations = {
+        username: [
+            stored_inst(i, height=image.height, width=image.width, band=band)
+            for i in submission.instances.all()
+        ]
+        for username, submission in by_user.items()
+    }
+    class_match_iou = dict(
+        project.label_classes.filter(match_iou__isnull=False).values_list("id", "match_iou")
+    )
+    result = compare_image(
+        annotations,
+        height=image.height,
+        width=image.width,
+        match_iou=project.match_iou,
+        class_match_iou=class_match_iou,
+        consensus_method=project.consensus_method,
+        quorum=project.quorum,
+    )
+    rows = []
+    for pair in result.pairs:
+        sub_a, sub_b = by_user[pair.annotator_a], by_user[pair.annotator_b]
+        common = {
+            "image": image,
+            "annotator_a": sub_a.task.annotator,
+            "annotator_b": sub_b.task.annotator,
+            "submission_a": sub_a,
+            "submission_b": sub_b,
+        }
+        for metrics, label_class_id in [(pair.result, None)] + [
+            (c, c.label) for c in pair.result.per_class
+        ]:
+            rows.append(
+                AgreementResult(
+                    **common,
+                    label_class_id=label_class_id,
+                    matched=metrics.matched,
+                    unmatched_a=metrics.unmatched_a,
+                    unmatched_b=metrics.unmatched_b,
+                    label_mismatch=metrics.label_mismatch,
+                    iou_sum=metrics.iou_sum,
+                    boundary_iou_sum=metrics.boundary_iou_sum,
+                    mean_iou=metrics.mean_iou,
+                    f1=metrics.f1,
+                    pq=metrics.pq,
+                    boundary_iou=metrics.boundary_iou,
+                )
+            )
+    AgreementResult.objects.bulk_create(rows)
+    consensus_rows = []
+    for item in result.consensus:
+        x, y, w, h = item.bbox
+        consensus_rows.append(
+            ConsensusInstance(
+                image=image,
+                label_class_id=item.label,
+                rle=masks.rle_to_string(item.rle),
+                bbox_x=x,
+                bbox_y=y,
+                bbox_w=w,
+                bbox_h=h,
+                area=item.area,
+                support=len(item.members),
+                members=[key for _, key in item.members],
+            )
+        )
+    ConsensusInstance.objects.bulk_create(consensus_rows)
+    pooled = pool(p.result for p in result.pairs)
+    versus = {
+        username: {
+            "n_own": r.n_a,
+            "n_ref": r.n_b,
+            "matched": r.matched,
+            "iou_sum": r.iou_sum,
+            "pq": r.pq,
+        }
+        for username, r in result.versus_consensus.items()
+    }
+    agreement, _ = ImageAgreement.objects.update_or_create(
+        image=image,
+        defaults={
+            "annotators": len(result.annotators),
+            "pq": pooled.pq,
+            "mean_iou": pooled.mean_iou,
+            "f1": pooled.f1,
+            "boundary_iou": pooled.boundary_iou,
+            "consensus_method": project.consensus_method,
+            "versus_consensus": versus,
+            "style": style_to_json(result.style),
+        },
+    )
+    return agreement

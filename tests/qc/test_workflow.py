@@ -1,0 +1,279 @@
+"""Submissions, reviews and accepted labels (DESIGN §6), on the database."""
+
+import threading
+
+import numpy as np
+import pytest
+from django.db import connection
+
+from projects.errors import ApplicationError, ConflictError
+from projects.models import AuditEvent, TaskStatus
+from projects.services import guideline_acknowledge, guideline_version_create
+from qc import masks
+from qc.models import ImageLabel, Instance, Review, ReviewAssignment, Submission
+from qc.services import (
+    FlagInput,
+    InstanceInput,
+    image_label_set,
+    review_assign,
+    review_decide,
+    submission_create,
+)
+from tests.factories import ImageFactory, MembershipFactory, TaskFactory, UserFactory
+
+
+def disc(cx: int, cy: int, r: int, *, height: int = 48, width: int = 64) -> dict:
+    yy, xx = np.mgrid[:height, :width]
+    return masks.rle_from_mask((xx - cx) ** 2 + (yy - cy) ** 2 <= r * r)
+
+
+@pytest.fixture
+def task(project, annotator):
+    return TaskFactory(
+        image=ImageFactory(project=project, width=64, height=48), annotator=annotator
+    )
+
+
+def test_submission_create_stores_instances_with_features(task, bubble, annotator):
+    rle = disc(20, 20, 6)
+
+    submission = submission_create(
+        task=task, actor=annotator, instances=[InstanceInput(label_class=bubble, rle=rle)]
+    )
+
+    instance = Instance.objects.get(submission=submission)
+    assert masks.rle_from_string(instance.rle, height=48, width=64)["counts"] == rle["counts"]
+    assert (instance.area, instance.bbox_x, instance.bbox_y, instance.bbox_w, instance.bbox_h) == (
+        masks.rle_area(rle),
+        14,
+        14,
+        13,
+        13,
+    )
+    assert instance.boundary_px == 2  # max(1, round(0.02 * hypot(64, 48)))
+    assert instance.perimeter > 0
+    task.refresh_from_db()
+    assert (task.status, submission.revision) == (TaskStatus.SUBMITTED, 1)
+    assert AuditEvent.objects.filter(verb="submission.create").count() == 1
+
+
+def test_submission_create_empty_is_a_submission(task, annotator):
+    submission = submission_create(task=task, actor=annotator, instances=[])
+
+    assert (submission.instances.count(), submission.revision) == (0, 1)
+
+
+def test_submission_on_submitted_task_is_a_conflict(task, bubble, annotator):
+    submission_create(task=task, actor=annotator, instances=[])
+
+    with pytest.raises(ConflictError):
+        submission_create(task=task, actor=annotator, instances=[])
+
+    assert Submission.objects.count() == 1
+
+
+def test_submission_wrong_size_mask_refused_and_nothing_written(task, bubble, annotator):
+    good = InstanceInput(label_class=bubble, rle=disc(10, 10, 3))
+    bad = InstanceInput(label_class=bubble, rle=disc(10, 10, 3, height=40, width=40))
+
+    with pytest.raises(ApplicationError, match="does not fit the image"):
+        submission_create(task=task, actor=annotator, instances=[good, bad])
+
+    assert (Submission.objects.count(), Instance.objects.count()) == (0, 0)
+
+
+def test_submission_gate_requires_current_guideline_acknowledged(task, bubble, lead, annotator):
+    version = guideline_version_create(
+        project=task.image.project, title="Bubbles", body="Hug the rim.", author=lead, publish=True
+    )
+
+    with pytest.raises(ApplicationError, match="Acknowledge the current guideline"):
+        submission_create(task=task, actor=annotator, instances=[])
+    guideline_acknowledge(version=version, user=annotator)
+    submission = submission_create(task=task, actor=annotator, instances=[])
+
+    assert list(submission.guideline_versions.all()) == [version]
+
+
+def test_submission_blocking_rule_refuses_with_violations(task, bubble, lead, annotator):
+    version = guideline_version_create(
+        project=task.image.project,
+        title="Bubbles",
+        body="x",
+        author=lead,
+        publish=True,
+        rules=[
+            {"rule": "min_area_px", "value": 50, "severity": "block"},
+            {"rule": "max_instances", "value": 5, "severity": "warn"},
+        ],
+    )
+    guideline_acknowledge(version=version, user=annotator)
+    tiny = InstanceInput(label_class=bubble, rle=disc(30, 30, 2))
+
+    with pytest.raises(ApplicationError) as refused:
+        submission_create(task=task, actor=annotator, instances=[tiny])
+
+    assert refused.value.extra["violations"] == [
+        {
+            "rule": "min_area_px",
+            "severity": "block",
+            "instance": 0,
+            "message": "instance 1 (bubble) has 13 px, under 50 px",
+        }
+    ]
+    assert Submission.objects.count() == 0
+
+
+def test_submission_warning_rule_is_recorded(task, bubble, lead, annotator):
+    version = guideline_version_create(
+        project=task.image.project,
+        title="Bubbles",
+        body="x",
+        author=lead,
+        publish=True,
+        rules=[{"rule": "min_area_px", "value": 50, "severity": "warn"}],
+    )
+    guideline_acknowledge(version=version, user=annotator)
+
+    submission = submission_create(
+        task=task,
+        actor=annotator,
+        instances=[InstanceInput(label_class=bubble, rle=disc(30, 30, 2))],
+    )
+
+    assert [v["rule"] for v in submission.rule_violations] == ["min_area_px"]
+
+
+@pytest.fixture
+def submitted(task, bubble, annotator, reviewer):
+    submission = submission_create(
+        task=task,
+        actor=annotator,
+        instances=[InstanceInput(label_class=bubble, rle=disc(20, 20, 6))],
+    )
+    review_assign(image=task.image, actor=None)
+    return submission
+
+
+def test_review_assign_picks_least_loaded_reviewer_who_did_not_annotate(project, annotator):
+    busy, free = UserFactory(username="busy"), UserFactory(username="free")
+    for user in (busy, free):
+        MembershipFactory(project=project, user=user, role="reviewer")
+    ReviewAssignment.objects.create(image=ImageFactory(project=project), reviewer=busy)
+    image = ImageFactory(project=project)
+    TaskFactory(image=image, annotator=annotator)
+
+    assignment = review_assign(image=image, actor=None)
+
+    assert assignment.reviewer == free
+
+
+def test_review_reject_sends_task_back_and_rework_makes_revision_two(
+    submitted, reviewer, annotator, bubble
+):
+    instance = submitted.instances.get()
+
+    review_decide(
+        submission=submitted,
+        reviewer=reviewer,
+        decision="reject",
+        reasons=["boundary_too_loose"],
+        flags=[FlagInput(instance=instance, reason="boundary_too_loose", note="rim")],
+    )
+    rework = submission_create(
+        task=submitted.task,
+        actor=annotator,
+        instances=[InstanceInput(label_class=bubble, rle=disc(20, 20, 5))],
+    )
+
+    assert rework.revision == 2
+    assert Instance.objects.filter(submission=submitted).count() == 1  # revision 1 kept
+    assert submitted.review.flags.get().note == "rim"
+
+
+def test_review_reject_without_reason_refused(submitted, reviewer):
+    with pytest.raises(ApplicationError, match="needs at least one reason"):
+        review_decide(submission=submitted, reviewer=reviewer, decision="reject")
+
+    assert Review.objects.count() == 0
+
+
+def test_review_unknown_reason_refused(submitted, reviewer):
+    with pytest.raises(ApplicationError, match="Unknown reason codes: too_blue"):
+        review_decide(
+            submission=submitted, reviewer=reviewer, decision="reject", reasons=["too_blue"]
+        )
+
+
+def test_review_by_annotator_of_the_image_refused(submitted, annotator):
+    with pytest.raises(ApplicationError, match="may not review"):
+        review_decide(submission=submitted, reviewer=annotator, decision="accept")
+
+
+def test_review_second_decision_is_a_conflict(submitted, reviewer, lead):
+    review_decide(submission=submitted, reviewer=reviewer, decision="accept")
+
+    with pytest.raises(ConflictError):
+        review_decide(submission=submitted, reviewer=lead, decision="reject", reasons=["other"])
+
+    assert Review.objects.get().decision == "accept"
+
+
+def test_image_label_from_accepted_submission(submitted, reviewer):
+    review_decide(submission=submitted, reviewer=reviewer, decision="accept")
+
+    label = image_label_set(image=submitted.task.image, actor=reviewer, submission=submitted)
+
+    assert (label.submission, label.from_consensus) == (submitted, False)
+    assert not ReviewAssignment.objects.filter(status="open").exists()
+
+
+def test_image_label_from_unreviewed_submission_refused(submitted, reviewer):
+    with pytest.raises(ApplicationError, match="has not been accepted"):
+        image_label_set(image=submitted.task.image, actor=reviewer, submission=submitted)
+
+    assert ImageLabel.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_review_two_reviewers_at_once_one_wins_one_conflict(project, bubble):
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL")
+    annotator, first, second = (UserFactory(username=n) for n in ("ann", "rev1", "rev2"))
+    MembershipFactory(project=project, user=annotator, role="annotator")
+    MembershipFactory(project=project, user=first, role="lead")
+    MembershipFactory(project=project, user=second, role="lead")
+    task = TaskFactory(image=ImageFactory(project=project), annotator=annotator)
+    submission = submission_create(task=task, actor=annotator, instances=[])
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def decide(reviewer, decision):
+        barrier.wait()
+        try:
+            review_decide(
+                submission=submission,
+                reviewer=reviewer,
+                decision=decision,
+                reasons=["other"] if decision == "reject" else [],
+            )
+            outcomes.append("won")
+        except ConflictError:
+            outcomes.append("conflict")
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=decide, args=(first, "accept")),
+        threading.Thread(target=decide, args=(second, "reject")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes) == ["conflict", "won"]
+    assert Review.objects.count() == 1
+    task.refresh_from_db()
+    expected = TaskStatus.ACCEPTED if Review.objects.get().decision == "accept" else "rejected"
+    assert task.status == expected
