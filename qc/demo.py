@@ -35,7 +35,7 @@ from qc.services import (
     review_assign,
     review_decide,
 )
-from qc.services.agreement import agreement_update_for_image
+from qc.services.agreement import agreement_summary_update, agreement_update_for_image
 from qc.services.workflow import submission_create
 from qc.synthetic import AnnotatorStyle, annotate, make_scene, render_image
 
@@ -190,6 +190,7 @@ def demo_seed(*, images: int = 60) -> DemoResult:
         agreement_update_for_image(image_id=frame.pk)
 
     reviews = _review_some(project=project, users=users, rng=rng)
+    agreement_summary_update(project_id=project.pk)
     passwords = {name: (role, password) for name, (_, role, password) in users.items()}
     return DemoResult(
         project=project,

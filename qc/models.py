@@ -267,6 +267,28 @@ class AgreementResult(models.Model):
     def __str__(self) -> str:
         return f"{self.annotator_a} vs {self.annotator_b} on {self.image}"
 
+    @property
+    def n_a(self) -> int:
+        return self.matched + self.unmatched_a
+
+    @property
+    def n_b(self) -> int:
+        return self.matched + self.unmatched_b
+
+
+class AgreementSummary(models.Model):
+    """A project's agreement report as dashboards and the API read it, rebuilt from the stored
+    per-image results (never by recomputing IoU) whenever one image's results change."""
+
+    project = models.OneToOneField(
+        Project, on_delete=models.CASCADE, related_name="agreement_summary"
+    )
+    report = models.JSONField(default=dict)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"agreement summary of {self.project}"
+
 
 class ConsensusInstance(models.Model):
     """One instance of an image's consensus, recomputed when a submission arrives."""

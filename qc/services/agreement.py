@@ -13,7 +13,14 @@ from django.db import transaction
 from projects.models import Image, TaskStatus
 from qc import masks
 from qc.agreement import Inst, InstanceFeatures, boundary_width, compare_image, pool
-from qc.models import AgreementResult, ConsensusInstance, ImageAgreement, Instance, Submission
+from qc.models import (
+    AgreementResult,
+    AgreementSummary,
+    ConsensusInstance,
+    ImageAgreement,
+    Instance,
+    Submission,
+)
 from qc.style import AnnotatorObservation, ImageStyle, PairOffsets
 
 
@@ -182,3 +189,34 @@ def agreement_update_for_image(*, image_id: int) -> ImageAgreement | None:
         },
     )
     return agreement
+
+
+@transaction.atomic
+def agreement_summary_update(*, project_id: int) -> AgreementSummary:
+    """Rebuild the project's stored report from its per-image results.
+
+    The summary row is locked, so concurrent rebuilds run one after the other and the last
+    one reads every committed image result.
+    """
+    from projects.models import Project
+    from qc.selectors import agreement_report
+
+    project = Project.objects.get(pk=project_id)
+    summary, _ = AgreementSummary.objects.get_or_create(project=project)
+    summary = AgreementSummary.objects.select_for_update().get(pk=summary.pk)
+    summary.report = agreement_report(project=project)
+    summary.save(update_fields=["report", "computed_at"])
+    return summary
+
+
+def agreement_recompute_project(*, project: Any) -> AgreementSummary:
+    """Recompute every image of the project (one transaction each), then its report."""
+    image_ids = (
+        Submission.objects.filter(task__image__project=project)
+        .values_list("task__image_id", flat=True)
+        .distinct()
+        .order_by("task__image_id")
+    )
+    for image_id in list(image_ids):
+        agreement_update_for_image(image_id=image_id)
+    return agreement_summary_update(project_id=project.pk)
