@@ -1,0 +1,746 @@
+"""Shared types and safe decoders for the annotation readers and writers.
+
+Pure module: no Django, no settings. Limits come in as a :class:`Limits` value.
+
+Conventions used by every reader:
+
+* Coordinates are pixels, ``[x, y]`` (column, row); polygons are flat COCO lists
+  ``[x0, y0, x1, y1, ...]`` in the continuous frame where pixel ``(col, row)`` covers
+  ``[col, col + 1) x [row, row + 1)``. Polygons are rasterised one way everywhere:
+  pycocotools ``frPyObjects`` (through :func:`qc.masks.rle_from_polygons`).
+* A mask is a pycocotools compressed RLE dict ``{"size": [h, w], "counts": bytes}``.
+* Readers raise only :class:`FormatError`; its message names the file, the image and
+  the object and says what is wrong.
+"""
+
+from __future__ import annotations
+
+import binascii
+import contextlib
+import io
+import json
+import math
+import struct
+import warnings
+import zlib
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+from xml.parsers import expat
+
+import numpy as np
+
+from qc import masks
+
+__all__ = [
+    "FormatError",
+    "Limits",
+    "ParseResult",
+    "ParsedImage",
+    "ParsedObject",
+]
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+# --------------------------------------------------------------------------- types
+
+
+@dataclass(frozen=True)
+class ParsedImage:
+    """An image named by an annotation file, with its size in pixels."""
+
+    name: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class ParsedObject:
+    """One instance read from a file.
+
+    ``polygon`` holds the exterior parts and ``holes`` the interior rings of the source
+    geometry (flat ``[x0, y0, ...]`` lists, pixels) when the source was a polygon, so an
+    export can write the polygon back; both are ``None`` for bitmap sources.
+    ``source`` says where in the file the object came from, for error messages and audit.
+    """
+
+    image: str
+    label: str
+    rle: dict
+    annotator: str | None
+    polygon: list[list[float]] | None
+    holes: list[list[float]] | None
+    attributes: dict
+    source: str
+
+
+@dataclass(frozen=True)
+class ParseResult:
+    """What a reader found in a file or folder.
+
+    ``skipped`` counts the geometry the reader does not import (``{"line": 2}``).
+
+    Which (image, annotator) pairs are submissions (DESIGN §4.6):
+
+    * ``submissions`` not ``None``: exactly these pairs, with or without objects
+      (mask folders, Label Studio: the file says who looked at what);
+    * otherwise ``annotators_saw_all`` ``True``: every listed image is a submission of
+      the file's annotator (single-annotator formats such as COCO, LabelMe, CVAT);
+    * otherwise (Supervisely with ``labelerLogin``): a labeler has a submission only for
+      the images they drew on, unless the importer is told that labelers saw all images.
+    """
+
+    images: list[ParsedImage]
+    objects: list[ParsedObject]
+    skipped: Counter[str]
+    annotators_saw_all: bool
+    submissions: list[tuple[str, str | None]] | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Guards against hostile input; the Django layer fills them from settings.
+
+    * ``max_file_bytes``: one annotation file (or one archive member, or a whole archive);
+    * ``max_decompressed_bytes``: one decoded payload (a zlib stream, a PNG's pixels);
+    * ``max_image_pixels``: width x height of an image or of a bitmap;
+    * ``max_instances_per_image``: objects of one image in one file.
+    """
+
+    max_file_bytes: int = 1 << 30
+    max_decompressed_bytes: int = 256 << 20
+    max_image_pixels: int = 200_000_000
+    max_instances_per_image: int = 10_000
+
+
+class FormatError(ValueError):
+    """An annotation file cannot be read. The message names file, image and object."""
+
+    def __init__(
+        self, message: str, *, file: str, image: str | None = None, obj: str | None = None
+    ) -> None:
+        self.message = message
+        self.file = file
+        self.image = image
+        self.object = obj
+        super().__init__(
+            f"{file}: image {image if image is not None else '(none)'}: "
+            f"object {obj if obj is not None else '(none)'}: {message}"
+        )
+
+
+class Invalid(ValueError):
+    """Raised inside a reader with a human message; :func:`where` adds file/image/object."""
+
+
+# ---------------------------------------------------------------- error context
+
+
+def describe(exc: BaseException) -> str:
+    """A short human description of an exception raised while parsing."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+    if isinstance(exc, Invalid):
+        return str(exc)
+    if isinstance(exc, masks.MaskError):
+        return f"invalid mask: {exc}"
+    if isinstance(exc, KeyError):
+        return f"missing field {exc.args[0]!r}" if exc.args else "missing field"
+    if isinstance(exc, TypeError | AttributeError):
+        return f"wrong type: {exc}"
+    if isinstance(exc, RecursionError):
+        return "document nested too deeply"
+    if isinstance(exc, expat.ExpatError | ElementTree.ParseError):
+        return f"invalid XML: {exc}"
+    if isinstance(exc, binascii.Error):
+        return f"invalid base64: {exc}"
+    if isinstance(exc, zlib.error):
+        return f"invalid zlib data: {exc}"
+    if isinstance(exc, UnicodeError):
+        return f"invalid text encoding: {exc}"
+    if isinstance(exc, OSError):
+        return f"unreadable: {exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+@contextlib.contextmanager
+def where(file: str, image: str | None = None, obj: str | None = None) -> Iterator[None]:
+    """Turn any error raised inside the block into a :class:`FormatError` at this place."""
+    try:
+        yield
+    except FormatError:
+        raise
+    except Exception as exc:
+        raise FormatError(describe(exc), file=file, image=image, obj=obj) from exc
+
+
+# ------------------------------------------------------------------ typed access
+
+
+def req(mapping: Any, key: str, kind: type | tuple[type, ...], what: str | None = None) -> Any:
+    """``mapping[key]`` checked to be of ``kind`` (bool is never accepted as a number)."""
+    if not isinstance(mapping, dict):
+        raise Invalid(f"{what or 'element'} must be an object, got {type_name(mapping)}")
+    if key not in mapping:
+        raise Invalid(f"missing field {key!r}")
+    return check_type(mapping[key], kind, key)
+
+
+def opt(mapping: dict, key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+    """``mapping.get(key, default)`` checked to be of ``kind`` when present and not null."""
+    value = mapping.get(key)
+    if value is None:
+        return default
+    return check_type(value, kind, key)
+
+
+def check_type(value: Any, kind: type | tuple[type, ...], name: str) -> Any:
+    """Return ``value`` if it is a ``kind``; bools are not numbers here."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool) and bool not in kinds:
+        raise Invalid(f"field {name!r} must be {kind_name(kinds)}, got boolean")
+    if not isinstance(value, kinds):
+        raise Invalid(f"field {name!r} must be {kind_name(kinds)}, got {type_name(value)}")
+    return value
+
+
+def type_name(value: Any) -> str:
+    """JSON-ish name of a Python value's type."""
+    return {
+        dict: "object",
+        list: "array",
+        str: "string",
+        int: "integer",
+        float: "number",
+        bool: "boolean",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
+
+
+def kind_name(kinds: tuple[type, ...]) -> str:
+    """JSON-ish names of accepted types."""
+    return " or ".join(
+        {
+            dict: "an object",
+            list: "an array",
+            str: "a string",
+            int: "an integer",
+            float: "a number",
+        }.get(k, k.__name__)
+        for k in kinds
+    )
+
+
+def as_int(value: Any, name: str) -> int:
+    """An integer given as an int or an integral float/string (CVAT writes "10")."""
+    if isinstance(value, bool):
+        raise Invalid(f"{name} must be an integer, got boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+        try:
+            number = float(value)
+        except ValueError:
+            raise Invalid(f"{name} must be an integer, got {value!r}") from None
+        if number.is_integer():
+            return int(number)
+    raise Invalid(f"{name} must be an integer, got {value!r}")
+
+
+def as_float(value: Any, name: str) -> float:
+    """A finite number given as int, float or numeric string."""
+    if isinstance(value, bool):
+        raise Invalid(f"{name} must be a number, got boolean")
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            raise Invalid(f"{name} must be a number, got {value!r}") from None
+    else:
+        raise Invalid(f"{name} must be a number, got {type_name(value)}")
+    if not math.isfinite(number):
+        raise Invalid(f"{name} must be finite, got {value!r}")
+    return number
+
+
+# ------------------------------------------------------------------- file access
+
+
+def read_bounded(path: Path, limits: Limits, display: str) -> bytes:
+    """Read a whole file, refusing one larger than ``limits.max_file_bytes``."""
+    with where(display):
+        size = path.stat().st_size
+        if size > limits.max_file_bytes:
+            raise Invalid(f"file is {size} bytes, over the limit of {limits.max_file_bytes}")
+        with path.open("rb") as handle:
+            data = handle.read(limits.max_file_bytes + 1)
+        if len(data) > limits.max_file_bytes:
+            raise Invalid(f"file is over the limit of {limits.max_file_bytes} bytes")
+        return data
+
+
+def load_json(data: bytes, display: str) -> Any:
+    """Parse JSON bytes (UTF-8, optional BOM); errors name the file."""
+    with where(display):
+        text = data.decode("utf-8-sig")
+        return json.loads(text)
+
+
+def parse_xml(data: bytes, display: str) -> ElementTree.Element:
+    """Parse XML without DTDs: any DOCTYPE or entity declaration is refused.
+
+    expat is driven directly so that no entity is ever expanded (no "billion laughs", no
+    external entities); the tree is built with ElementTree's TreeBuilder.
+    """
+    with where(display):
+        builder = ElementTree.TreeBuilder()
+        parser = expat.ParserCreate()
+
+        def refuse(*_args: Any) -> None:
+            raise Invalid("XML with a DOCTYPE or entity declaration is not accepted")
+
+        parser.StartDoctypeDeclHandler = refuse
+        parser.EntityDeclHandler = refuse
+        parser.UnparsedEntityDeclHandler = refuse
+        parser.ExternalEntityRefHandler = refuse
+        parser.StartElementHandler = builder.start
+        parser.EndElementHandler = builder.end
+        parser.CharacterDataHandler = builder.data
+        parser.buffer_text = True
+        parser.Parse(data, True)
+        return builder.close()
+
+
+# ---------------------------------------------------------------- safe decoders
+
+
+def inflate(data: bytes, limit: int) -> bytes:
+    """zlib-decompress ``data``, refusing output above ``limit`` bytes before allocating it."""
+    decompressor = zlib.decompressobj()
+    out = decompressor.decompress(data, limit + 1)
+    if len(out) > limit or decompressor.unconsumed_tail:
+        raise Invalid(f"compressed data expands beyond the limit of {limit} bytes")
+    out += decompressor.flush()
+    if len(out) > limit:
+        raise Invalid(f"compressed data expands beyond the limit of {limit} bytes")
+    if not decompressor.eof:
+        raise Invalid("truncated zlib data")
+    return out
+
+
+def b64decode(text: Any, name: str) -> bytes:
+    """Strict base64 (whitespace tolerated); a data URL prefix is stripped."""
+    if not isinstance(text, str):
+        raise Invalid(f"{name} must be a base64 string, got {type_name(text)}")
+    if text.startswith("data:"):
+        head, sep, text = text.partition(",")
+        if not sep or ";base64" not in head:
+            raise Invalid(f"{name} is a data URL without base64 payload")
+    compact = "".join(text.split())
+    return binascii.a2b_base64(compact.encode("ascii"), strict_mode=True)
+
+
+_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+
+
+@dataclass(frozen=True)
+class PngHeader:
+    """The IHDR fields of a PNG."""
+
+    width: int
+    height: int
+    bit_depth: int
+    color_type: int
+
+    @property
+    def decoded_bytes(self) -> int:
+        """Bytes of the raw decoded pixels (what Pillow will allocate, about)."""
+        bits = max(self.bit_depth, 8)
+        return self.width * self.height * _CHANNELS.get(self.color_type, 4) * bits // 8
+
+
+def png_header(data: bytes) -> PngHeader:
+    """Read width, height, depth and colour type from a PNG's IHDR without decoding."""
+    if not data.startswith(PNG_SIGNATURE):
+        raise Invalid("not a PNG image")
+    if len(data) < 33 or data[12:16] != b"IHDR":
+        raise Invalid("truncated PNG header")
+    width, height, depth, color = struct.unpack(">IIBB", data[16:26])
+    if width == 0 or height == 0:
+        raise Invalid("PNG with zero width or height")
+    if color not in _CHANNELS:
+        raise Invalid(f"PNG with unknown colour type {color}")
+    return PngHeader(width, height, depth, color)
+
+
+def check_png(header: PngHeader, limits: Limits) -> None:
+    """Refuse a PNG whose declared size exceeds the pixel or decompressed-bytes limits."""
+    pixels = header.width * header.height
+    if pixels > limits.max_image_pixels:
+        raise Invalid(
+            f"PNG is {header.width}x{header.height} = {pixels} pixels, "
+            f"over the limit of {limits.max_image_pixels}"
+        )
+    if header.decoded_bytes > limits.max_decompressed_bytes:
+        raise Invalid(
+            f"PNG decodes to {header.decoded_bytes} bytes, "
+            f"over the limit of {limits.max_decompressed_bytes}"
+        )
+
+
+def open_png(data: bytes, limits: Limits) -> Any:
+    """Decode a PNG with Pillow after checking its declared size against the limits.
+
+    Pillow's own bomb check depends on a process-wide global, so it is not relied on:
+    the header is checked here first, and Pillow's warning is silenced.
+    """
+    from PIL import Image
+
+    header = png_header(data)
+    check_png(header, limits)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        image = Image.open(io.BytesIO(data), formats=["PNG"])
+        image.load()
+    return image
+
+
+def png_foreground(image: Any) -> np.ndarray:
+    """Foreground of a decoded mask image as Supervisely/LabelMe/Label Studio read it.
+
+    Images with transparency (an alpha channel, or a tRNS chunk on palette/RGB/grey
+    images): alpha > 0. Otherwise any non-zero channel (palette images through their
+    colours). Returns a bool array ``[row, col]``.
+    """
+    mode = image.mode
+    has_transparency = "transparency" in image.info
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or has_transparency:
+        rgba = np.asarray(image.convert("RGBA"))
+        return rgba[:, :, 3] > 0
+    if mode == "P":
+        return np.asarray(image.convert("RGB")).any(axis=2)
+    array = np.asarray(image)
+    if array.ndim == 3:
+        return array.any(axis=2)
+    return array != 0
+
+
+def decode_bitmap_png(data: bytes, limits: Limits) -> np.ndarray:
+    """PNG bytes → foreground bool crop (see :func:`png_foreground`)."""
+    return png_foreground(open_png(data, limits))
+
+
+# --------------------------------------------------------------- geometry helpers
+
+
+def flat_points(points: Any, name: str = "points") -> list[float]:
+    """``[[x, y], ...]`` or ``[x, y, ...]`` → flat list of finite floats."""
+    if not isinstance(points, list):
+        raise Invalid(f"{name} must be an array, got {type_name(points)}")
+    flat: list[float] = []
+    if points and isinstance(points[0], list | tuple):
+        for pair in points:
+            if not isinstance(pair, list | tuple) or len(pair) < 2:
+                raise Invalid(f"{name} must be [x, y] pairs")
+            flat.append(as_float(pair[0], f"{name} x"))
+            flat.append(as_float(pair[1], f"{name} y"))
+    else:
+        if len(points) % 2:
+            raise Invalid(f"{name} has an odd number of coordinates ({len(points)})")
+        flat = [as_float(v, name) for v in points]
+    return flat
+
+
+def check_polygon(flat: list[float], name: str = "polygon") -> None:
+    """At least 3 points (a 4-number COCO polygon is not a box). Far-away vertices are
+    refused by :func:`qc.masks.rle_from_polygons`."""
+    if len(flat) < 6:
+        raise Invalid(f"{name} has {len(flat) // 2} point(s); at least 3 are needed")
+
+
+def polygon_rle(
+    parts: Sequence[list[float]],
+    image: ParsedImage,
+    holes: Sequence[list[float]] = (),
+) -> dict:
+    """Rasterise polygon parts (union) minus holes with pycocotools ``frPyObjects``."""
+    if not parts:
+        raise Invalid("polygon without points")
+    for part in parts:
+        check_polygon(part)
+    for hole in holes:
+        check_polygon(hole, "polygon hole")
+    rle = masks.rle_from_polygons(
+        [list(p) for p in parts],
+        height=image.height,
+        width=image.width,
+        holes=[list(h) for h in holes],
+    )
+    if masks.rle_area(rle) == 0:
+        raise Invalid("polygon covers no pixel of the image")
+    return rle
+
+
+def box_polygon(x0: float, y0: float, x1: float, y1: float) -> list[float]:
+    """Axis-aligned box corners as a flat polygon (continuous coordinates)."""
+    left, right = sorted((x0, x1))
+    top, bottom = sorted((y0, y1))
+    if right <= left or bottom <= top:
+        raise Invalid(f"box with no area ({x0}, {y0}, {x1}, {y1})")
+    return [left, top, right, top, right, bottom, left, bottom]
+
+
+def rotated_box_polygon(
+    x: float, y: float, w: float, h: float, degrees: float, *, about_centre: bool
+) -> list[float]:
+    """Box ``(x, y, w, h)`` rotated clockwise (image axes) about its centre or top-left."""
+    if w <= 0 or h <= 0:
+        raise Invalid(f"box with no area (width {w}, height {h})")
+    corners = [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
+    if degrees % 360 == 0:
+        return [c for p in corners for c in p]
+    cx, cy = (x + w / 2, y + h / 2) if about_centre else (x, y)
+    theta = math.radians(degrees)
+    cos, sin = math.cos(theta), math.sin(theta)
+    out: list[float] = []
+    for px, py in corners:
+        dx, dy = px - cx, py - cy
+        out += [cx + dx * cos - dy * sin, cy + dx * sin + dy * cos]
+    return out
+
+
+def circle_polygon(cx: float, cy: float, radius: float) -> list[float]:
+    """A circle as a polygon fine enough that its rasterisation is the disc's."""
+    if radius <= 0:
+        raise Invalid("circle with zero radius")
+    count = max(16, min(4096, math.ceil(2 * math.pi * radius)))
+    out: list[float] = []
+    for k in range(count):
+        angle = 2 * math.pi * k / count
+        out += [cx + radius * math.cos(angle), cy + radius * math.sin(angle)]
+    return out
+
+
+def crop_rle(crop: np.ndarray, origin: tuple[int, int], image: ParsedImage) -> dict:
+    """Paste a bool crop at ``origin`` (x, y), clip to the image, encode.
+
+    Refused: an empty crop, and a crop with no pixel left inside the image.
+    """
+    if crop.size == 0 or not crop.any():
+        raise Invalid("empty bitmap: no foreground pixel")
+    x, y = origin
+    h, w = crop.shape
+    if x >= image.width or y >= image.height or x + w <= 0 or y + h <= 0:
+        raise Invalid(
+            f"bitmap at origin [{x}, {y}] of size {w}x{h} lies outside the "
+            f"{image.width}x{image.height} image"
+        )
+    inside = crop[max(0, -y) : image.height - y, max(0, -x) : image.width - x]
+    if not inside.any():
+        raise Invalid(
+            f"bitmap at origin [{x}, {y}] has no foreground pixel inside the "
+            f"{image.width}x{image.height} image"
+        )
+    return masks.rle_from_crop(crop, origin=(x, y), height=image.height, width=image.width)
+
+
+# ---------------------------------------------------------------- RLE checks
+
+
+def check_rle_total(total: int, height: int, width: int) -> None:
+    """RLE runs must cover exactly height x width pixels."""
+    if total != height * width:
+        raise Invalid(
+            f"RLE counts sum to {total}, not height x width = {height}x{width} = {height * width}"
+        )
+
+
+# ------------------------------------------------------------------ the builder
+
+
+@dataclass
+class ResultBuilder:
+    """Collects images and objects, enforcing names, sizes and limits, for one file."""
+
+    file: str
+    limits: Limits
+    images: dict[str, ParsedImage] = field(default_factory=dict)
+    image_sources: dict[str, str] = field(default_factory=dict)
+    objects: list[ParsedObject] = field(default_factory=list)
+    per_image: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    def add_image(
+        self, name: Any, width: Any, height: Any, *, source: str, repeat_ok: bool = False
+    ) -> ParsedImage:
+        """Register an image; a second one with the same name is an error unless identical
+        and ``repeat_ok``."""
+        with where(self.file, name if isinstance(name, str) else None):
+            if not isinstance(name, str) or not name.strip():
+                raise Invalid(f"image name must be a non-empty string, got {name!r}")
+            width = as_int(width, "image width")
+            height = as_int(height, "image height")
+            if width <= 0 or height <= 0:
+                raise Invalid(f"image size {width}x{height} is not positive")
+            if width * height > self.limits.max_image_pixels:
+                raise Invalid(
+                    f"image is {width}x{height} = {width * height} pixels, over the limit "
+                    f"of {self.limits.max_image_pixels}"
+                )
+            image = ParsedImage(name, width, height)
+            previous = self.images.get(name)
+            if previous is not None:
+                if not repeat_ok:
+                    raise Invalid(f"duplicate image name (also in {self.image_sources[name]})")
+                if previous != image:
+                    raise Invalid(
+                        f"size {width}x{height} disagrees with {previous.width}x"
+                        f"{previous.height} from {self.image_sources[name]}"
+                    )
+                return previous
+            self.images[name] = image
+            self.image_sources[name] = source
+            return image
+
+    def add_object(
+        self,
+        *,
+        image: ParsedImage,
+        label: Any,
+        rle: dict,
+        source: str,
+        annotator: str | None = None,
+        polygon: list[list[float]] | None = None,
+        holes: list[list[float]] | None = None,
+        attributes: dict | None = None,
+    ) -> None:
+        """Append an object, enforcing a label and the per-image instance limit."""
+        if not isinstance(label, str) or not label.strip():
+            raise FormatError(
+                f"label must be a non-empty string, got {label!r}",
+                file=self.file,
+                image=image.name,
+                obj=source,
+            )
+        self.per_image[image.name] += 1
+        if self.per_image[image.name] > self.limits.max_instances_per_image:
+            raise FormatError(
+                f"more than {self.limits.max_instances_per_image} instances in one image",
+                file=self.file,
+                image=image.name,
+                obj=source,
+            )
+        self.objects.append(
+            ParsedObject(
+                image=image.name,
+                label=label,
+                rle=rle,
+                annotator=annotator,
+                polygon=polygon,
+                holes=holes or None,
+                attributes=dict(attributes or {}),
+                source=source,
+            )
+        )
+
+    def skip(self, kind: str, count: int = 1) -> None:
+        """Count geometry that is not imported."""
+        self.skipped[kind] += count
+
+    def result(
+        self,
+        *,
+        annotators_saw_all: bool,
+        submissions: list[tuple[str, str | None]] | None = None,
+    ) -> ParseResult:
+        """The finished, immutable result."""
+        return ParseResult(
+            images=list(self.images.values()),
+            objects=self.objects,
+            skipped=Counter(self.skipped),
+            annotators_saw_all=annotators_saw_all,
+            submissions=submissions,
+        )
+
+
+def guard(file: str) -> contextlib.AbstractContextManager[None]:
+    """Outermost guard of a reader: anything unexpected becomes a file-level FormatError."""
+    return where(file)
+
+
+# ------------------------------------------------------------- folders and zips
+
+
+class SourceTree:
+    """The files of a folder or of a zip archive, by relative POSIX path.
+
+    Every file (archive member) is read with the ``max_file_bytes`` limit; an archive's
+    declared member sizes are checked before reading, and reads are bounded anyway.
+    """
+
+    def __init__(self, path: Path, limits: Limits) -> None:
+        import zipfile
+
+        self.path = path
+        self.limits = limits
+        self.display = path.name or str(path)
+        self._zip: zipfile.ZipFile | None = None
+        with where(self.display):
+            if path.is_dir():
+                self._names = sorted(
+                    p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()
+                )
+            elif path.is_file():
+                size = path.stat().st_size
+                if size > limits.max_file_bytes:
+                    raise Invalid(
+                        f"archive is {size} bytes, over the limit of {limits.max_file_bytes}"
+                    )
+                self._zip = zipfile.ZipFile(path)
+                self._names = sorted(
+                    info.filename for info in self._zip.infolist() if not info.is_dir()
+                )
+            else:
+                raise Invalid("no such file or folder")
+
+    def names(self) -> list[str]:
+        """All file paths, sorted."""
+        return list(self._names)
+
+    def read(self, name: str) -> bytes:
+        """The bytes of one file, refused above the file-size limit."""
+        limit = self.limits.max_file_bytes
+        with where(f"{self.display}/{name}"):
+            if self._zip is None:
+                return read_bounded(self.path / name, self.limits, f"{self.display}/{name}")
+            info = self._zip.getinfo(name)
+            if info.file_size > limit:
+                raise Invalid(f"archive member is {info.file_size} bytes, over the limit")
+            with self._zip.open(info) as handle:
+                data = handle.read(limit + 1)
+            if len(data) > limit:
+                raise Invalid("archive member is over the size limit")
+            return data
+
+    def close(self) -> None:
+        """Release the archive handle."""
+        if self._zip is not None:
+            self._zip.close()
+
+    def __enter__(self) -> SourceTree:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

@@ -1,0 +1,339 @@
+"""COCO reader: instances files and results-format lists.
+
+Segmentation forms: polygons (a list of flat ``[x0, y0, ...]`` parts, unioned),
+uncompressed RLE (``counts`` = list of ints, column-major, starting with background) and
+compressed RLE (``counts`` = the pycocotools string). ``iscrowd`` is kept in the
+attributes, with the annotation's own ``attributes`` object (Datumaro/CVAT write one) and
+a results file's ``score``. Category ids need not be contiguous. An annotation with an
+empty segmentation (a box-only detection) is skipped and counted as ``no_segmentation``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from qc import masks
+from qc.formats.base import (
+    FormatError,
+    Invalid,
+    Limits,
+    ParsedImage,
+    ParseResult,
+    ResultBuilder,
+    as_int,
+    check_rle_total,
+    check_type,
+    flat_points,
+    guard,
+    load_json,
+    opt,
+    polygon_rle,
+    read_bounded,
+    req,
+    where,
+)
+from qc.formats.export import ExportCategory, ExportImage, ExportObject, exact_polygons
+
+__all__ = ["CocoWriteSummary", "read_coco", "write_coco"]
+
+
+def read_coco(
+    path: Path,
+    *,
+    limits: Limits,
+    images: Mapping[int, ParsedImage] | None = None,
+    categories: Mapping[int, str] | None = None,
+    all_mapped_images: bool = False,
+) -> ParseResult:
+    """Read a COCO instances file (a JSON object) or a results file (a JSON list).
+
+    For a results file, ``images`` maps ``image_id`` to the image (from the dataset's
+    instances file or the project); without it, images are named by their id and sized
+    from ``segmentation.size`` (polygons then cannot be read). Only images that have
+    results are listed, unless ``all_mapped_images`` lists every mapped image (each is
+    then an empty submission when it has no result). ``categories`` names a results
+    file's category ids; without it the label is the id as a string.
+    """
+    display = path.name
+    with guard(display):
+        document = load_json(read_bounded(path, limits, display), display)
+        builder = ResultBuilder(display, limits)
+        if isinstance(document, list):
+            _read_results(document, display, builder, images, categories, all_mapped_images)
+        elif isinstance(document, dict):
+            _read_instances(document, display, builder)
+        else:
+            raise FormatError("a COCO file must be an object or a list", file=display)
+        return builder.result(annotators_saw_all=True)
+
+
+def _read_instances(document: dict, file: str, builder: ResultBuilder) -> None:
+    """An instances file: images, categories, annotations."""
+    with where(file):
+        image_list = req(document, "images", list)
+        category_list = req(document, "categories", list)
+        annotations = req(document, "annotations", list)
+    categories = _categories(category_list, file)
+    by_id: dict[int, ParsedImage] = {}
+    for index, entry in enumerate(image_list):
+        with where(file, obj=f"images[{index}]"):
+            image_id = req(entry, "id", int, "image")
+            name = req(entry, "file_name", str, "image")
+        with where(file, name, f"images[{index}] (id {image_id})"):
+            if image_id in by_id:
+                raise Invalid(f"duplicate image id {image_id}")
+        by_id[image_id] = builder.add_image(
+            name, entry.get("width"), entry.get("height"), source=f"images[{index}]"
+        )
+    for index, annotation in enumerate(annotations):
+        _read_annotation(annotation, index, file, builder, by_id, categories)
+
+
+def _categories(entries: list, file: str) -> dict[int, str]:
+    """Category names by id; ids need not be contiguous but must be unique."""
+    categories: dict[int, str] = {}
+    for index, entry in enumerate(entries):
+        with where(file, obj=f"categories[{index}]"):
+            category_id = req(entry, "id", int, "category")
+            name = req(entry, "name", str, "category")
+            if category_id in categories:
+                raise Invalid(f"duplicate category id {category_id}")
+            categories[category_id] = name
+    return categories
+
+
+def _read_results(
+    entries: list,
+    file: str,
+    builder: ResultBuilder,
+    images: Mapping[int, ParsedImage] | None,
+    categories: Mapping[int, str] | None,
+    all_mapped: bool,
+) -> None:
+    """A results list: annotations only, images from the mapping or from RLE sizes."""
+    by_id: dict[int, ParsedImage] = {}
+    if images is not None and all_mapped:
+        for image_id in sorted(images):
+            image = images[image_id]
+            by_id[image_id] = builder.add_image(
+                image.name, image.width, image.height, source=f"image id {image_id}"
+            )
+    for index, entry in enumerate(entries):
+        with where(file, obj=f"[{index}]"):
+            image_id = req(entry, "image_id", int, "result")
+            if image_id not in by_id:
+                if images is not None:
+                    if image_id not in images:
+                        raise Invalid(f"image_id {image_id} is not among the known images")
+                    known = images[image_id]
+                    name, width, height = known.name, known.width, known.height
+                else:
+                    segmentation = req(entry, "segmentation", dict, "result")
+                    size = req(segmentation, "size", list)
+                    if len(size) != 2:
+                        raise Invalid("segmentation size must be [height, width]")
+                    name = str(image_id)
+                    height, width = as_int(size[0], "height"), as_int(size[1], "width")
+        if image_id not in by_id:
+            by_id[image_id] = builder.add_image(
+                name, width, height, source=f"[{index}]", repeat_ok=True
+            )
+        _read_annotation(entry, index, file, builder, by_id, categories, results=True)
+
+
+def _read_annotation(
+    annotation: Any,
+    index: int,
+    file: str,
+    builder: ResultBuilder,
+    by_id: dict[int, ParsedImage],
+    categories: Mapping[int, str] | None,
+    *,
+    results: bool = False,
+) -> None:
+    """One annotation; without ``categories`` (results file) the label is the id."""
+    source = f"[{index}]" if results else f"annotations[{index}]"
+    with where(file, obj=source):
+        image_id = req(annotation, "image_id", int, "annotation")
+        if image_id not in by_id:
+            raise Invalid(f"image_id {image_id} is not in images")
+        ann_id = opt(annotation, "id", int)
+    image = by_id[image_id]
+    if ann_id is not None:
+        source = f"{source} (id {ann_id})"
+    with where(file, image.name, source):
+        category_id = req(annotation, "category_id", int, "annotation")
+        if categories is None:
+            label = str(category_id)
+        elif category_id not in categories:
+            raise Invalid(f"category_id {category_id} is not in categories")
+        else:
+            label = categories[category_id]
+        segmentation = annotation.get("segmentation")
+        if segmentation is None or segmentation == [] or segmentation == {}:
+            builder.skip("no_segmentation")
+            return
+        attributes: dict[str, Any] = {}
+        extra = opt(annotation, "attributes", dict)
+        if extra:
+            attributes.update(extra)
+        iscrowd = annotation.get("iscrowd")
+        if iscrowd is not None:
+            attributes["iscrowd"] = as_int(iscrowd, "iscrowd")
+        if "score" in annotation:
+            attributes["score"] = check_type(annotation["score"], (int, float), "score")
+        polygon = None
+        if isinstance(segmentation, list):
+            parts = [flat_points(part, "polygon") for part in segmentation]
+            rle = polygon_rle(parts, image)
+            polygon = parts
+        elif isinstance(segmentation, dict):
+            rle = _rle(segmentation, image)
+        else:
+            raise Invalid("segmentation must be a list of polygons or an RLE object")
+    builder.add_object(
+        image=image,
+        label=label,
+        rle=rle,
+        source=source,
+        polygon=polygon,
+        attributes=attributes,
+    )
+
+
+def _rle(segmentation: dict, image: ParsedImage) -> dict:
+    """Uncompressed (int list) or compressed (string) RLE, checked against the image."""
+    size = req(segmentation, "size", list)
+    if len(size) != 2:
+        raise Invalid("segmentation size must be [height, width]")
+    height, width = as_int(size[0], "height"), as_int(size[1], "width")
+    if (height, width) != (image.height, image.width):
+        raise Invalid(
+            f"RLE size {height}x{width} (h x w) differs from the image's "
+            f"{image.height}x{image.width}"
+        )
+    counts = segmentation.get("counts")
+    if isinstance(counts, list):
+        runs = [as_int(c, "RLE count") for c in counts]
+        if any(c < 0 for c in runs):
+            raise Invalid("negative RLE count")
+        check_rle_total(sum(runs), height, width)
+        rle = masks.rle_from_uncompressed(runs, height=height, width=width)
+    elif isinstance(counts, str):
+        rle = masks.rle_from_string(counts, height=height, width=width)
+    else:
+        raise Invalid("RLE counts must be a list of integers or a string")
+    if masks.rle_area(rle) == 0:
+        raise Invalid("empty mask: RLE has no foreground pixel")
+    return rle
+
+
+# ------------------------------------------------------------------------ writer
+
+
+@dataclass(frozen=True)
+class CocoWriteSummary:
+    """What :func:`write_coco` wrote; ``rle_fallbacks`` counts objects written as RLE in
+    polygon mode because no polygon rasterises exactly to them (or they are crowds)."""
+
+    images: int
+    annotations: int
+    rle_fallbacks: int
+
+
+def _dumps(value: Any) -> bytes:
+    """Deterministic compact JSON (sorted keys, ASCII)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def write_coco(
+    out: BinaryIO,
+    *,
+    info: dict,
+    categories: Sequence[ExportCategory],
+    images: Sequence[ExportImage],
+    annotations: Iterable[ExportObject],
+    polygons: bool = False,
+    licenses: Sequence[dict] = (),
+) -> CocoWriteSummary:
+    """Write a COCO instances file, streaming the annotations (one per line).
+
+    Segmentation is compressed RLE (``counts`` as a string) by default. With
+    ``polygons``, an object is written as polygon parts that rasterise exactly to its
+    mask: its source polygon when that still matches, else its traced pixel-edge boundary
+    (holes joined by zero-width keyholes); crowds and objects without an exact polygon
+    stay RLE. ``area`` is the mask's pixel count and ``bbox`` its integer box. Image and
+    category ids default to 1-based positions; annotation ids to 1-based order. Free
+    attributes are written under ``attributes`` and provenance under ``maskqc``. The
+    bytes depend only on the inputs (sorted keys, fixed separators).
+    """
+    category_ids: dict[str, int] = {}
+    category_rows = []
+    for position, category in enumerate(categories, start=1):
+        category_id = category.id if category.id is not None else position
+        if category.name in category_ids:
+            raise ValueError(f"duplicate category {category.name!r}")
+        category_ids[category.name] = category_id
+        category_rows.append(
+            {"id": category_id, "name": category.name, "supercategory": category.supercategory}
+        )
+    image_ids: dict[str, int] = {}
+    image_rows = []
+    for position, image in enumerate(images, start=1):
+        image_id = image.id if image.id is not None else position
+        if image.name in image_ids:
+            raise ValueError(f"duplicate image {image.name!r}")
+        image_ids[image.name] = image_id
+        image_rows.append(
+            {
+                **image.metadata,
+                "id": image_id,
+                "file_name": image.name,
+                "width": image.width,
+                "height": image.height,
+            }
+        )
+    out.write(b'{"info":' + _dumps(info) + b',\n"licenses":' + _dumps(list(licenses)))
+    out.write(b',\n"categories":' + _dumps(category_rows))
+    out.write(b',\n"images":[')
+    for index, row in enumerate(image_rows):
+        out.write((b",\n" if index else b"\n") + _dumps(row))
+    out.write(b'],\n"annotations":[')
+    count = fallbacks = 0
+    for position, obj in enumerate(annotations, start=1):
+        if obj.image not in image_ids:
+            raise ValueError(f"annotation on unknown image {obj.image!r}")
+        if obj.label not in category_ids:
+            raise ValueError(f"annotation with unknown category {obj.label!r}")
+        attributes = dict(obj.attributes)
+        iscrowd = 1 if attributes.pop("iscrowd", 0) else 0
+        segmentation: Any = None
+        if polygons and not iscrowd:
+            segmentation = exact_polygons(obj)
+            if segmentation is None:
+                fallbacks += 1
+        elif polygons:
+            fallbacks += 1
+        if segmentation is None:
+            segmentation = {"size": list(obj.rle["size"]), "counts": masks.rle_to_string(obj.rle)}
+        row: dict[str, Any] = {
+            "id": obj.id if obj.id is not None else position,
+            "image_id": image_ids[obj.image],
+            "category_id": category_ids[obj.label],
+            "segmentation": segmentation,
+            "area": masks.rle_area(obj.rle),
+            "bbox": list(masks.rle_bbox(obj.rle)),
+            "iscrowd": iscrowd,
+        }
+        if attributes:
+            row["attributes"] = attributes
+        if obj.provenance:
+            row["maskqc"] = obj.provenance
+        out.write((b",\n" if count else b"\n") + _dumps(row))
+        count += 1
+    out.write(b"\n]}\n")
+    return CocoWriteSummary(images=len(image_rows), annotations=count, rle_fallbacks=fallbacks)

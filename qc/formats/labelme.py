@@ -1,0 +1,152 @@
+"""LabelMe (wkentaro/labelme) JSON reader: one JSON per image.
+
+* ``polygon``: its points; ``rectangle``: the box between its two corner points;
+  ``circle``: centre and a point on the circle, as a fine polygon; all rasterised with
+  pycocotools like every polygon.
+* ``mask``: ``mask`` is a base64 PNG of the box given by the two ``points``, placed at
+  the first point truncated to whole pixels (as labelme pastes it); foreground non-zero
+  (alpha > 0 when the PNG has transparency).
+* shapes with the same ``label`` and non-null ``group_id`` are one instance (the union).
+* the ``__ignore__`` label is skipped (counted as ``__ignore__``); so are other shape
+  types (line, point, linestrip, points…), counted by type.
+
+Image name = basename of ``imagePath`` (the JSON's stem when it is empty); size =
+``imageWidth`` x ``imageHeight``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path, PureWindowsPath
+from typing import Any
+
+from qc import masks
+from qc.formats.base import (
+    Invalid,
+    Limits,
+    ParsedImage,
+    ParseResult,
+    ResultBuilder,
+    SourceTree,
+    b64decode,
+    box_polygon,
+    circle_polygon,
+    crop_rle,
+    decode_bitmap_png,
+    flat_points,
+    guard,
+    load_json,
+    opt,
+    polygon_rle,
+    read_bounded,
+    req,
+    where,
+)
+
+__all__ = ["IGNORE_LABEL", "read_labelme"]
+
+IGNORE_LABEL = "__ignore__"
+
+
+def read_labelme(path: Path, *, limits: Limits) -> ParseResult:
+    """Read one LabelMe JSON file, or every ``*.json`` under a folder (or in a zip)."""
+    display = path.name or str(path)
+    with guard(display):
+        builder = ResultBuilder(display, limits)
+        if path.is_file() and path.suffix.lower() == ".json":
+            data = read_bounded(path, limits, display)
+            _read_file(load_json(data, display), path.name, display, builder, limits)
+        else:
+            with SourceTree(path, limits) as tree:
+                for name in tree.names():
+                    if name.lower().endswith(".json"):
+                        file = f"{display}/{name}"
+                        document = load_json(tree.read(name), file)
+                        _read_file(document, name, file, builder, limits)
+        return builder.result(annotators_saw_all=True)
+
+
+def _read_file(document: Any, name: str, file: str, builder: ResultBuilder, limits: Limits) -> None:
+    """One LabelMe document."""
+    with where(file):
+        if not isinstance(document, dict):
+            raise Invalid("a LabelMe file must be an object")
+        image_path = opt(document, "imagePath", str, "")
+        image_name = PureWindowsPath(image_path).name if image_path else Path(name).stem
+        shapes = req(document, "shapes", list)
+    image = builder.add_image(
+        image_name, document.get("imageWidth"), document.get("imageHeight"), source=name
+    )
+    groups: dict[tuple[str, Any], list[tuple[dict, list[float] | None, str]]] = {}
+    order: list[tuple[str, Any]] = []
+    for index, shape in enumerate(shapes):
+        source = f"{Path(name).name} shape {index}"
+        with where(file, image.name, source):
+            if not isinstance(shape, dict):
+                raise Invalid("shape must be an object")
+            label = req(shape, "label", str)
+            shape_type = opt(shape, "shape_type", str, "polygon")
+            if label == IGNORE_LABEL:
+                builder.skip(IGNORE_LABEL)
+                continue
+            if shape_type not in ("polygon", "rectangle", "circle", "mask"):
+                builder.skip(shape_type)
+                continue
+            group_id = shape.get("group_id")
+            if group_id is not None and not isinstance(group_id, int | str):
+                raise Invalid("group_id must be an integer, a string or null")
+            rle, polygon = _shape(shape, shape_type, image, limits)
+            key = (label, group_id) if group_id is not None else (label, ("shape", index))
+            if key not in groups:
+                groups[key] = []
+                order.append(key)
+            groups[key].append(({"rle": rle, "shape": shape}, polygon, source))
+    for key in order:
+        label, group_id = key
+        members = groups[key]
+        sources = [source for _, _, source in members]
+        source = sources[0] if len(sources) == 1 else f"{sources[0]} (+{len(sources) - 1})"
+        with where(file, image.name, source):
+            rle = (
+                members[0][0]["rle"]
+                if len(members) == 1
+                else masks.rle_union([m[0]["rle"] for m in members])
+            )
+        polygons = [p for _, p, _ in members]
+        polygon = None if any(p is None for p in polygons) else polygons
+        attributes: dict[str, Any] = {}
+        if not isinstance(group_id, tuple):
+            attributes["group_id"] = group_id
+        first = members[0][0]["shape"]
+        if first.get("flags"):
+            attributes["flags"] = first["flags"]
+        if isinstance(first.get("description"), str) and first["description"]:
+            attributes["description"] = first["description"]
+        builder.add_object(
+            image=image,
+            label=label,
+            rle=rle,
+            source=source,
+            polygon=polygon,
+            attributes=attributes,
+        )
+
+
+def _shape(
+    shape: dict, shape_type: str, image: ParsedImage, limits: Limits
+) -> tuple[dict, list[float] | None]:
+    """RLE and (for vector shapes) the polygon of one shape."""
+    points = flat_points(req(shape, "points", list))
+    if shape_type == "polygon":
+        return polygon_rle([points], image), points
+    if len(points) != 4:
+        raise Invalid(f"a {shape_type} needs exactly 2 points, got {len(points) // 2}")
+    x0, y0, x1, y1 = points
+    if shape_type == "rectangle":
+        polygon = box_polygon(x0, y0, x1, y1)
+        return polygon_rle([polygon], image), polygon
+    if shape_type == "circle":
+        polygon = circle_polygon(x0, y0, math.hypot(x1 - x0, y1 - y0))
+        return polygon_rle([polygon], image), polygon
+    crop = decode_bitmap_png(b64decode(req(shape, "mask", str), "mask"), limits)
+    return crop_rle(crop, (math.floor(min(x0, x1)), math.floor(min(y0, y1))), image), None
