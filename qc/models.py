@@ -308,12 +308,43 @@ class ConsensusInstance(models.Model):
         return f"consensus {self.label_class} on {self.image}"
 
 
+class JobStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ImportJob(models.Model):
+    """One uploaded annotation file imported in the background, with its progress."""
+
+    Status = JobStatus
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imports")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    format = models.CharField(max_length=20)
+    options = models.JSONField(default=dict, blank=True)
+    file = models.FileField(upload_to="imports/", blank=True)
+    source_name = models.CharField(max_length=500, blank=True)
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.PENDING)
+    progress = models.FloatField(default=0.0, help_text="0 to 1.")
+    message = models.CharField(max_length=500, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.format} import into {self.project}"
+
+
 class Export(models.Model):
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+    Status = JobStatus
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="exports")
     created_by = models.ForeignKey(
@@ -322,12 +353,14 @@ class Export(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     format = models.CharField(max_length=20)
     filters = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.PENDING)
+    progress = models.FloatField(default=0.0, help_text="0 to 1.")
     file = models.FileField(upload_to="exports/", blank=True)
     sha256 = models.CharField(max_length=64, blank=True)
     manifest = models.JSONField(default=dict, blank=True)
     counts = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
