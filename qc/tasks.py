@@ -13,3 +13,19 @@ def agreement_update_for_image_task(*, image_id: int) -> None:
     agreement_summary_update(
         project_id=Image.objects.values_list("project_id", flat=True).get(pk=image_id)
     )
+
+
+@task()
+def import_run_task(*, job_id: int) -> None:
+    """Run one uploaded annotation import (qc.services.imports.import_job_run)."""
+    from qc.services.imports import import_job_run
+
+    import_job_run(job_id=job_id)
+
+
+@task()
+def export_run_task(*, export_id: int) -> None:
+    """Write one export's file (qc.services.exports.export_run)."""
+    from qc.services.exports import export_run
+
+    export_run(export_id=export_id)

@@ -1,5 +1,21 @@
 """Every write of the QC app. Import from here; modules split the workflow from agreement."""
 
+from qc.services.exports import (
+    EXPORT_FORMATS,
+    ExportSummary,
+    export_create,
+    export_run,
+    export_write,
+)
+from qc.services.imports import (
+    ImagesImportSummary,
+    ImportRefused,
+    ImportSummary,
+    images_import,
+    import_annotations,
+    import_job_create,
+    import_job_run,
+)
 from qc.services.workflow import (
     FlagInput,
     InstanceInput,
@@ -12,11 +28,23 @@ from qc.services.workflow import (
 )
 
 __all__ = [
+    "EXPORT_FORMATS",
+    "ExportSummary",
     "FlagInput",
+    "ImagesImportSummary",
+    "ImportRefused",
+    "ImportSummary",
     "InstanceInput",
     "build_instance",
+    "export_create",
+    "export_run",
+    "export_write",
     "image_label_set",
     "image_label_set_gold",
+    "images_import",
+    "import_annotations",
+    "import_job_create",
+    "import_job_run",
     "review_assign",
     "review_decide",
     "submission_create",

@@ -1,0 +1,432 @@
+"""Consensus of several annotators' instances on one image (DESIGN §4, "Consensus").
+
+Pure module: RLE dicts, numpy and frozen dataclasses; no Django. Conventions as in
+:mod:`qc.agreement` (bbox ``(x, y, w, h)``, crops ``[row, col]`` with origin ``(x, y)``).
+
+1. **Clusters** come from the pairwise matches (same-class matches of
+   :func:`qc.agreement.compare_pair`; label mismatches do not link). An instance joins at
+   most one cluster and a cluster holds at most one instance per annotator. Conflicting
+   chains (a₁–b₁ and b₁–c₁ matched, but also a₁–c₂) are resolved greedily: all match edges
+   are taken in order of descending IoU (ties: annotator a, annotator b, then the instances'
+   positions in their annotator's list, so the result is deterministic), and an edge joins
+   its two clusters only when they have no annotator in common; otherwise it is skipped.
+   A cluster is therefore a tree of matches of high IoU; two of its members need not match
+   each other directly. Instances with no kept edge are clusters of one.
+2. **Quorum**: a cluster is kept when its members are at least ``quorum`` × the number of
+   annotators of the image (each annotator who submitted, including empty submissions).
+3. **Mask**: by pixel vote (a pixel is in when at least half of the members have it:
+   ``2 · votes ≥ members``) or by STAPLE (:func:`qc.staple.staple`, EM over the cluster's
+   bounding box with each member's sensitivity and specificity). The vote is computed on
+   the members' runs with pycocotools unions and intersections (:func:`vote_mask`), so no
+   pixel is decoded at all; STAPLE decodes the members into the cluster's bounding box only
+   (the union of their boxes). A cluster of one is that member's mask, unchanged. The
+   consensus is a new mask, not a chosen member; a cluster whose consensus mask comes out
+   empty is dropped.
+4. **Features** of each new mask (area, bbox, Crofton perimeter as in
+   :func:`qc.agreement.crofton_perimeter`) come from its runs (:func:`run_features`), for
+   the whole image in one vectorised pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from pycocotools import mask as coco_mask
+
+from qc.agreement import Inst, Match, crofton_from_counts
+from qc.masks import rle_from_crop, rle_to_crop
+from qc.staple import staple
+
+__all__ = [
+    "ConsensusInstance",
+    "build_consensus",
+    "cluster_instances",
+    "consensus_insts",
+    "decode_runs",
+    "run_features",
+    "vote_mask",
+]
+
+# (annotator, position of the instance in that annotator's sequence)
+Member = tuple[str, int]
+Rle = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ConsensusInstance:
+    """One consensus instance of an image.
+
+    ``rle`` is the consensus mask (same image size as the members); ``area`` pixels,
+    ``bbox`` ``(x, y, w, h)`` and ``perimeter`` (Crofton, as :func:`qc.agreement.
+    crofton_perimeter`) describe it. ``members`` are ``(annotator, key)`` sorted by
+    annotator; ``support`` = members / annotators of the image. ``sensitivity`` and
+    ``specificity`` are STAPLE's per-member rates (``members`` order), ``None`` for votes.
+    """
+
+    label: Hashable
+    rle: dict[str, Any]
+    area: int
+    bbox: tuple[int, int, int, int]
+    perimeter: float
+    members: tuple[tuple[str, Hashable], ...]
+    support: float
+    sensitivity: tuple[float, ...] | None = None
+    specificity: tuple[float, ...] | None = None
+
+
+def cluster_instances(
+    annotations: Mapping[str, Sequence[Inst]],
+    matches: Mapping[tuple[str, str], Sequence[Match]],
+) -> list[tuple[Member, ...]]:
+    """Clusters of instances linked by matches, by the greedy rule of the module docstring.
+
+    ``matches[(u, v)]`` are the matches of annotators ``u`` and ``v`` (``a_key`` is u's
+    instance, ``b_key`` v's). Returns every instance exactly once, as clusters of
+    ``(annotator, position)`` sorted by annotator; clusters are ordered by their first
+    member (annotators sorted, then position).
+    """
+    annotators = sorted(annotations)
+    rank = {annotator: k for k, annotator in enumerate(annotators)}
+    # Instances are numbered annotator by annotator (sorted), then by position.
+    first: dict[str, int] = {}
+    members: list[Member] = []
+    for annotator in annotators:
+        first[annotator] = len(members)
+        members.extend((annotator, i) for i in range(len(annotations[annotator])))
+    position = {
+        annotator: {inst.key: i for i, inst in enumerate(annotations[annotator])}
+        for annotator in annotators
+    }
+    edges = []
+    for (u, v), pair_matches in matches.items():
+        pu, pv, ru, rv = position[u], position[v], rank[u], rank[v]
+        for m in pair_matches:
+            i, j = pu[m.a_key], pv[m.b_key]
+            edges.append((-m.iou, ru, rv, i, j, first[u] + i, first[v] + j))
+    edges.sort()
+
+    parent = list(range(len(members)))
+    owners = [1 << rank[annotator] for annotator, _ in members]  # annotators, as bits
+
+    def root(node: int) -> int:
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for *_, x, y in edges:
+        x, y = root(x), root(y)
+        if x == y or owners[x] & owners[y]:
+            continue
+        if y < x:
+            x, y = y, x
+        parent[y] = x  # the root is always the cluster's first member
+        owners[x] |= owners[y]
+
+    groups: dict[int, list[Member]] = {}
+    for node, member in enumerate(members):
+        groups.setdefault(root(node), []).append(member)
+    return [tuple(group) for group in groups.values()]
+
+
+def _member_stack(members: Sequence[Inst]) -> tuple[np.ndarray, tuple[int, int]]:
+    """Bool ``[k, rows, cols]`` of the members decoded into the union of their bboxes."""
+    boxes = np.array([m.bbox for m in members], dtype=np.int64)
+    x0, y0 = int(boxes[:, 0].min()), int(boxes[:, 1].min())
+    x1 = int((boxes[:, 0] + boxes[:, 2]).max())
+    y1 = int((boxes[:, 1] + boxes[:, 3]).max())
+    stack = np.zeros((len(members), y1 - y0, x1 - x0), dtype=bool)
+    for k, member in enumerate(members):
+        crop, (x, y) = rle_to_crop(dict(member.rle))
+        stack[k, y - y0 : y - y0 + crop.shape[0], x - x0 : x - x0 + crop.shape[1]] = crop
+    return stack, (x0, y0)
+
+
+def vote_mask(rles: Sequence[Rle]) -> dict[str, Any]:
+    """Pixel vote of ``k ≥ 1`` masks of one image: pixels in at least half of them.
+
+    Computed on the runs with pycocotools ``merge`` (union / intersection in C), decoding no
+    pixel: with ``t = ⌈k/2⌉``, ``S_j`` = pixels in at least ``j`` of the masks seen so far,
+    each new mask ``M`` updates ``S_j ← S_j ∪ (S_{j−1} ∩ M)`` from ``j = t`` down; levels that
+    can no longer reach ``t`` are skipped (three masks: four merges).
+    """
+    k = len(rles)
+    if k == 0:
+        raise ValueError("a vote needs at least one mask")
+    needed = (k + 1) // 2
+    levels: list[Any] = [None] * (needed + 1)  # levels[j] = S_j, None while empty
+    for i, rle in enumerate(rles, start=1):
+        remaining = k - i
+        for j in range(min(i, needed), 0, -1):
+            if j + remaining < needed:
+                break  # S_j (and lower) cannot reach the threshold any more
+            if j == 1:
+                gain = rle
+            elif levels[j - 1] is None:
+                continue
+            else:
+                gain = coco_mask.merge([levels[j - 1], rle], intersect=1)
+            levels[j] = gain if levels[j] is None else coco_mask.merge([levels[j], gain])
+    return levels[needed]
+
+
+def build_consensus(
+    annotations: Mapping[str, Sequence[Inst]],
+    matches: Mapping[tuple[str, str], Sequence[Match]],
+    *,
+    height: int,
+    width: int,
+    method: Literal["majority", "staple"] = "majority",
+    quorum: float = 0.5,
+) -> tuple[ConsensusInstance, ...]:
+    """Consensus instances of one ``height`` × ``width`` image (module docstring).
+
+    ``annotations`` maps every annotator who submitted to their instances (an empty
+    sequence counts towards the quorum's denominator); ``matches`` as in
+    :func:`cluster_instances`. Returned in cluster order. A vote decodes no pixel; STAPLE
+    decodes the members inside the cluster's bounding box. Area, bbox and perimeter of the
+    new masks are computed from their runs (:func:`run_features`).
+    """
+    if method not in ("majority", "staple"):
+        raise ValueError(f"consensus method must be 'majority' or 'staple', got {method!r}")
+    if not 0.0 < quorum <= 1.0:
+        raise ValueError(f"quorum must be in (0, 1], got {quorum}")
+    n_annotators = len(annotations)
+    if n_annotators == 0:
+        return ()
+    needed = quorum * n_annotators - 1e-9  # quorum is a fraction of people; forgive rounding
+    drafts = []  # (label, members, support, rle, rates, member whose features are reused)
+    for cluster in cluster_instances(annotations, matches):
+        if len(cluster) < needed:
+            continue
+        insts = [annotations[annotator][i] for annotator, i in cluster]
+        members = tuple((annotator, annotations[annotator][i].key) for annotator, i in cluster)
+        support = len(cluster) / n_annotators
+        label = insts[0].label
+        if len(insts) == 1:
+            rates = ((1.0,), (1.0,)) if method == "staple" else None
+            drafts.append((label, members, support, dict(insts[0].rle), rates, insts[0]))
+        elif method == "majority":
+            rle = vote_mask([inst.rle for inst in insts])
+            drafts.append((label, members, support, rle, None, None))
+        else:
+            stack, (x0, y0) = _member_stack(insts)
+            result = staple(stack)
+            rates = (result.sensitivity, result.specificity)
+            if not result.mask.any():
+                continue
+            rle = rle_from_crop(result.mask, origin=(x0, y0), height=height, width=width)
+            drafts.append((label, members, support, rle, rates, None))
+
+    new = [k for k, draft in enumerate(drafts) if draft[5] is None]
+    areas, boxes, perimeters = run_features([drafts[k][3] for k in new], height, width)
+    features = {
+        k: (area, tuple(box), perimeter)
+        for k, area, box, perimeter in zip(
+            new, areas.tolist(), boxes.tolist(), perimeters.tolist(), strict=True
+        )
+    }
+    out = []
+    for k, (label, members, support, rle, rates, reused) in enumerate(drafts):
+        if reused is not None:
+            area, bbox, perimeter = reused.area, reused.bbox, reused.perimeter
+        else:
+            area, bbox, perimeter = features[k]
+        if area == 0:
+            continue  # the members agree on no pixel
+        out.append(
+            ConsensusInstance(
+                label=label,
+                rle=rle,
+                area=area,
+                bbox=bbox,
+                perimeter=perimeter,
+                members=members,
+                support=support,
+                sensitivity=rates[0] if rates else None,
+                specificity=rates[1] if rates else None,
+            )
+        )
+    return tuple(out)
+
+
+# --- features from runs -------------------------------------------------------------------------
+# A mask as foreground intervals [start, end) of flat column-major indices (col * height + row),
+# many masks at once, tagged with an owner number. Everything below is O(runs), not O(pixels).
+
+
+def decode_runs(rles: Sequence[Rle]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Foreground intervals of many RLEs in one vectorised pass: ``(owner, start, end)``.
+
+    ``owner[i]`` is the position in ``rles`` of interval i; intervals are sorted by owner,
+    then start, and non-empty. Decodes the COCO counts strings exactly as pycocotools does
+    (6-bit characters from '0', 5 payload bits least significant first, 0x20 = more follow,
+    0x10 of the last = negative; from the fourth number on, deltas against the number two
+    before), without checking them: they come from storage, already validated.
+    """
+    strings = [r["counts"].encode() if isinstance(r["counts"], str) else r["counts"] for r in rles]
+    if not strings:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    chars = np.frombuffer(b"".join(strings), dtype=np.uint8) - np.uint8(48)
+    payload = (chars & 0x1F).astype(np.int64)
+    is_last = (chars & 0x20) == 0
+    last = np.flatnonzero(is_last)
+    n_chars = np.diff(last, prepend=-1)
+    value = payload[last].copy()  # most significant 5 bits first (Horner, backwards)
+    for j in range(1, int(n_chars.max())):
+        sel = np.flatnonzero(n_chars > j)
+        value[sel] = (value[sel] << 5) | payload[last[sel] - j]
+    negative = (payload[last] & 0x10) != 0
+    value[negative] -= np.int64(1) << (5 * n_chars[negative])
+
+    lengths = np.fromiter(map(len, strings), dtype=np.int64, count=len(strings))
+    per_string = np.add.reduceat(is_last.astype(np.int64), np.cumsum(lengths) - lengths)
+    owner = np.repeat(np.arange(len(strings)), per_string)
+    begin = np.cumsum(per_string) - per_string
+    index = np.arange(value.size) - begin[owner]
+    odd = (index & 1) == 1
+    counts = np.where(index == 0, value, 0)
+    for chain in (odd, ~odd & (index >= 2)):  # run i adds run i − 2, for i ≥ 3
+        counts += np.where(chain, _segment_cumsum(np.where(chain, value, 0), owner, begin), 0)
+    bounds = _segment_cumsum(counts, owner, begin)
+    k = np.flatnonzero(odd)  # foreground runs: from the end of the run before to their end
+    start, end = bounds[k - 1], bounds[k]
+    keep = end > start
+    return owner[k][keep], start[keep], end[keep]
+
+
+def _segment_cumsum(values: np.ndarray, owner: np.ndarray, begin: np.ndarray) -> np.ndarray:
+    """Cumulative sum restarting at each owner's first element."""
+    total = np.cumsum(values)
+    before = np.where(begin > 0, total[np.maximum(begin - 1, 0)], 0)
+    return total - before[owner]
+
+
+def run_features(
+    rles: Sequence[Rle], height: int, width: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Area, bbox ``(x, y, w, h)`` and Crofton perimeter of each RLE, from its runs.
+
+    Returns ``(areas [n], bboxes [n, 4], perimeters [n])``; an empty mask has area 0, bbox
+    zeros, perimeter 0. The perimeter equals :func:`qc.agreement.crofton_perimeter` of the
+    decoded mask exactly: the same transition counts, taken from runs. With ``S_c`` the
+    rows of column c: horizontal transitions ``Σ |S_c Δ S_{c+1}|`` = ``|S_0..S_{w−2}| +
+    |S_1..S_{w−1}| − 2·|M ∩ (M shifted one column)|``, and the diagonals likewise with the
+    mask shifted one column and one row (rows clipped so nothing wraps into the next column).
+    """
+    n = len(rles)
+    boxes = np.zeros((n, 4), dtype=np.int64)
+    owner, start, end = decode_runs(rles)
+    if owner.size == 0:
+        return np.zeros(n, dtype=np.int64), boxes, np.zeros(n, dtype=np.float64)
+    h = int(height)
+    # Split runs into pieces within one column (a run leaves a column only at the frame's
+    # bottom edge and goes on at the top of the next).
+    first_col, first_row = np.divmod(start, h)
+    last_col, last_row = np.divmod(end - 1, h)
+    pieces = last_col - first_col + 1
+    if (pieces > 1).any():
+        run = np.repeat(np.arange(start.size), pieces)
+        step = np.arange(run.size) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+        col = first_col[run] + step
+        top = np.where(step == 0, first_row[run], 0)
+        bottom = np.where(col == last_col[run], last_row[run] + 1, h)
+        owner = owner[run]
+    else:
+        col, top, bottom = first_col, first_row, last_row + 1
+    length = bottom - top
+    at_top, at_bottom = top == 0, bottom == h
+    at_left, at_right = col == 0, col == width - 1
+
+    # Per-owner sums of per-piece counts, in one pass (owners are contiguous).
+    segment = np.flatnonzero(np.diff(owner, prepend=-1))
+    who = owner[segment]
+    counts = np.zeros((10, n), dtype=np.int64)
+    counts[:, who] = np.add.reduceat(
+        np.stack(
+            [
+                length,
+                (~at_top).astype(np.int64) + (~at_bottom),  # vertical transitions
+                at_top,
+                at_bottom,
+                length * at_left,
+                length * at_right,
+                at_top & at_left,
+                at_bottom & at_left,
+                at_top & at_right,
+                at_bottom & at_right,
+            ]
+        ).astype(np.int64),
+        segment,
+        axis=1,
+    )
+    area, vertical, row_first, row_last, col_first, col_last = counts[:6]
+    corner_tl, corner_bl, corner_tr, corner_br = counts[6:]
+
+    # Pixels shared by the pieces X and X shifted one column (and one row down / up, from
+    # rows clipped so nothing wraps), for all three shifts with one sorted search:
+    # shared(Y) = Σ_y F(y_end) − F(y_start), F(t) = pixels of X before flat index t.
+    stride = np.int64(h) * (width + 2)  # global keys keep owners apart
+    base = owner * stride + col * h
+    x_start, x_length = base + top, length
+    x_before = np.cumsum(x_length) - x_length
+    d_end = np.minimum(bottom, h - 1)
+    a_start = np.maximum(top, 1)
+    diagonal_ok, anti_ok = d_end > top, bottom > a_start
+    y_start = np.concatenate(
+        (x_start + h, (base + top)[diagonal_ok] + h + 1, (base + a_start)[anti_ok] + h - 1)
+    )
+    y_end = np.concatenate(
+        (base + bottom + h, (base + d_end)[diagonal_ok] + h + 1, (base + bottom)[anti_ok] + h - 1)
+    )
+    y_owner = np.concatenate((owner, owner[diagonal_ok] + n, owner[anti_ok] + 2 * n))
+    t = np.concatenate((y_start, y_end))
+    k = np.maximum(np.searchsorted(x_start, t, side="right") - 1, 0)
+    covered = x_before[k] + np.clip(t - x_start[k], 0, x_length[k])
+    covered[t < x_start[0]] = 0
+    shared = covered[y_start.size :] - covered[: y_start.size]
+    shifted = np.bincount(y_owner, weights=shared, minlength=3 * n).astype(np.int64)
+    same_column, same_diagonal, same_anti = shifted[:n], shifted[n : 2 * n], shifted[2 * n :]
+
+    horizontal = 2 * area - col_first - col_last - 2 * same_column
+    # (r, c) ~ (r + 1, c + 1): both pixels inside the image
+    diagonal = (
+        (area - row_last - col_last + corner_br)
+        + (area - row_first - col_first + corner_tl)
+        - 2 * same_diagonal
+    )
+    # (r, c) ~ (r − 1, c + 1)
+    anti = (
+        (area - row_first - col_last + corner_tr)
+        + (area - row_last - col_first + corner_bl)
+        - 2 * same_anti
+    )
+    present = area > 0
+    perimeters = np.where(present, crofton_from_counts(horizontal, vertical, diagonal, anti), 0.0)
+    boxes[who, 0] = np.minimum.reduceat(col, segment)
+    boxes[who, 1] = np.minimum.reduceat(top, segment)
+    boxes[who, 2] = np.maximum.reduceat(col, segment) + 1 - boxes[who, 0]
+    boxes[who, 3] = np.maximum.reduceat(bottom, segment) - boxes[who, 1]
+    return area, boxes, perimeters
+
+
+def consensus_insts(consensus: Sequence[ConsensusInstance]) -> list[Inst]:
+    """The consensus as :class:`qc.agreement.Inst` (key = position) to compare against.
+
+    No boundary band: compare with ``with_boundary=False``.
+    """
+    return [
+        Inst(
+            key=k,
+            label=c.label,
+            rle=c.rle,
+            area=c.area,
+            bbox=c.bbox,
+            perimeter=c.perimeter,
+        )
+        for k, c in enumerate(consensus)
+    ]

@@ -1,0 +1,61 @@
+"""``export_labels SLUG --format coco|supervisely|mask-png --out PATH [...]`` (DESIGN §9)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from projects.errors import ApplicationError
+from qc.management.commands.import_annotations import progress_bar, project_or_error
+from qc.services.exports import EXPORT_FORMATS, export_write
+
+
+class Command(BaseCommand):
+    help = (
+        "Export a project's accepted labels (byte-for-byte reproducible): COCO JSON, a "
+        "Supervisely project or PNG masks (folder, or a .zip)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("slug")
+        parser.add_argument("--format", required=True, choices=EXPORT_FORMATS)
+        parser.add_argument("--out", required=True, help="File (coco, .zip) or folder.")
+        parser.add_argument(
+            "--include-unreviewed",
+            action="store_true",
+            help="Also images without an accepted label: their consensus, else their latest "
+            "submission.",
+        )
+        parser.add_argument(
+            "--polygons", action="store_true", help="COCO: polygons instead of RLE where exact."
+        )
+        parser.add_argument(
+            "--class",
+            dest="classes",
+            action="append",
+            metavar="NAME",
+            help="Only this class (repeatable).",
+        )
+        parser.add_argument("--gold", action="store_true", help="Only gold labels.")
+        parser.add_argument(
+            "--progress", action="store_true", help="Draw a progress bar even when not a tty."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        project = project_or_error(options["slug"])
+        filters = {"classes": options["classes"], "gold": options["gold"] or None}
+        try:
+            with progress_bar(self, wanted=options["progress"], description="export") as bar:
+                summary = export_write(
+                    project=project,
+                    format=options["format"],
+                    out_path=options["out"],
+                    include_unreviewed=options["include_unreviewed"],
+                    polygons=options["polygons"],
+                    filters={k: v for k, v in filters.items() if v is not None},
+                    progress=bar,
+                )
+        except ApplicationError as error:
+            raise CommandError(error.message) from None
+        self.stdout.write(summary.line())

@@ -1,0 +1,36 @@
+"""``import_images SLUG PATH [PATH ...]`` (DESIGN §9)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from projects.errors import ApplicationError
+from qc.management.commands.import_annotations import progress_bar, project_or_error
+from qc.services.imports import images_import
+
+
+class Command(BaseCommand):
+    help = (
+        "Store image files in a project (image name = file name; folders: the image files "
+        "directly inside), all or nothing. Existing images of the same size get their pixels."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("slug")
+        parser.add_argument("paths", nargs="+", metavar="PATH", help="Image files or folders.")
+        parser.add_argument(
+            "--progress", action="store_true", help="Draw a progress bar even when not a tty."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        project = project_or_error(options["slug"])
+        try:
+            with progress_bar(self, wanted=options["progress"], description="images") as bar:
+                summary = images_import(
+                    project=project, paths=options["paths"], actor=None, progress=bar
+                )
+        except ApplicationError as error:
+            raise CommandError(error.message) from None
+        self.stdout.write(summary.line())

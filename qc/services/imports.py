@@ -1,0 +1,1517 @@
+"""Imports: annotation files into submissions, image files into images (DESIGN §8, §9).
+
+``import_annotations`` reads a file or folder with a pure reader (:data:`qc.formats.READERS`)
+and writes what it found -- images named by the file, users and label classes when asked,
+tasks with status ``submitted``, one submission per (image, annotator), and the instances
+with their features -- in one transaction. Any error changes nothing and names the file,
+the image and the object (:class:`ImportRefused`). The same source (same bytes, format and
+options: :func:`import_checksum`) imported again changes nothing and says so.
+
+It is the bulk form of :func:`qc.services.workflow.submission_create` and keeps its
+invariants: a task per image x annotator (an open task gets a new revision; a submitted,
+accepted or cancelled one is an error), every instance built by ``build_instance`` (features
+computed once), the current guideline versions and rule violations recorded, an AuditEvent
+per created image, user, task and submission, and agreement queued on commit, once per image
+that has two or more submissions. Large imports compute in worker processes (reading a
+Supervisely folder in shards, and the per-instance features); the database work is one
+transaction of bulk inserts.
+
+``import_job_create`` / ``import_job_run`` run an uploaded file in the background with
+progress; ``images_import`` stores image files (MEDIA, default storage) with their size and
+sha256.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import tempfile
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Count, Exists, Max, OuterRef
+from django.utils import timezone
+
+from projects.audit import audit
+from projects.errors import ApplicationError
+from projects.models import (
+    AuditEvent,
+    Image,
+    LabelClass,
+    Membership,
+    Project,
+    Role,
+    Task,
+    TaskStatus,
+)
+from projects.services import current_versions, image_create, label_class_create, membership_set
+from qc import masks
+from qc.agreement import boundary_width
+from qc.formats import READERS, FormatError, Limits, ParsedImage, ParseResult
+from qc.formats.base import as_int, load_json, read_bounded, req, where
+from qc.models import ImportJob, Instance, JobStatus, Submission
+from qc.rules import check_rules
+from qc.services.workflow import OPEN_TASK_STATUSES, InstanceInput, build_instance
+
+__all__ = [
+    "FORMAT_OPTIONS",
+    "ImagesImportSummary",
+    "ImportRefused",
+    "ImportSummary",
+    "ProgressCallback",
+    "images_import",
+    "import_annotations",
+    "import_checksum",
+    "import_job_create",
+    "import_job_run",
+    "import_limits",
+]
+
+ProgressCallback = Callable[[float, str], None]
+"""``progress(fraction, message)``: fraction of the work done (0 to 1) and what is going on."""
+
+# Reader options each format takes (``import_annotations(options=...)``), with their types.
+FORMAT_OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "supervisely": {},
+    "coco": {"images_from": (str, Path), "all_mapped_images": bool},
+    "cvat": {"subset": str},
+    "labelme": {},
+    "label-studio": {
+        "image_key": str,
+        "image_name": str,
+        "image_size": (list, tuple),
+        "include_predictions": bool,
+    },
+    "mask-png": {
+        "pattern": str,
+        "foreground": str,
+        "instances": str,
+        "label": str,
+        "image_name": str,
+    },
+}
+# Options that name a path on the server: accepted from the command line, never from uploads.
+PATH_OPTIONS = frozenset({"images_from"})
+# The import-level options an ImportJob carries besides the reader options.
+JOB_OPTIONS: dict[str, type] = {
+    "annotator": str,
+    "create_users": bool,
+    "create_labels": bool,
+    "labelers_saw_all_images": bool,
+}
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp"})
+
+# Work is sent to worker processes only when there is enough of it to pay for them.
+_PARALLEL_MIN_OBJECTS = 3000
+_PARALLEL_MIN_FILES = 64
+_CHUNK_OBJECTS = 1500
+_BULK_BATCH = 1000
+# Parameters per multi-row INSERT: well under SQLite's limit of 32766.
+_INSERT_PARAMS = 7500
+_IN_CHUNK = 500
+_PROGRESS_STEP = 0.02
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+class ImportRefused(ApplicationError):
+    """An import refused because of its input. Like :class:`qc.formats.FormatError`, the
+    message names the file, the image and the object, then says what is wrong; ``extra``
+    carries them as fields for the API."""
+
+    def __init__(
+        self, message: str, *, file: str, image: str | None = None, obj: str | None = None
+    ) -> None:
+        self.file, self.image, self.object, self.reason = file, image, obj, message
+        super().__init__(
+            f"{file}: image {image if image is not None else '(none)'}: "
+            f"object {obj if obj is not None else '(none)'}: {message}",
+            extra={"file": file, "image": image, "object": obj, "reason": message},
+        )
+
+    @classmethod
+    def from_format_error(cls, error: FormatError) -> ImportRefused:
+        return cls(error.message, file=error.file, image=error.image, obj=error.object)
+
+
+# ---------------------------------------------------------------------------- summary
+
+
+@dataclass
+class ImportSummary:
+    """What an import did (or, when ``already_imported``, that it did nothing)."""
+
+    project: str
+    format: str
+    source_name: str
+    checksum: str
+    already_imported: bool = False
+    images: int = 0
+    images_created: int = 0
+    annotators: list[str] = field(default_factory=list)
+    users_created: list[str] = field(default_factory=list)
+    members_added: list[str] = field(default_factory=list)
+    labels_created: list[str] = field(default_factory=list)
+    tasks_created: int = 0
+    revisions: int = 0
+    submissions: int = 0
+    empty_submissions: int = 0
+    instances: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    agreement_queued: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (ImportJob.summary, API)."""
+        return {
+            "project": self.project,
+            "format": self.format,
+            "source_name": self.source_name,
+            "checksum": self.checksum,
+            "already_imported": self.already_imported,
+            "images": self.images,
+            "images_created": self.images_created,
+            "annotators": list(self.annotators),
+            "users_created": list(self.users_created),
+            "members_added": list(self.members_added),
+            "labels_created": list(self.labels_created),
+            "tasks_created": self.tasks_created,
+            "revisions": self.revisions,
+            "submissions": self.submissions,
+            "empty_submissions": self.empty_submissions,
+            "instances": self.instances,
+            "skipped": dict(sorted(self.skipped.items())),
+            "agreement_queued": self.agreement_queued,
+        }
+
+    def line(self) -> str:
+        """The one-line summary the command prints."""
+        head = f"{self.project}: {self.format} {self.source_name!r} (sha256 {self.checksum[:12]})"
+        if self.already_imported:
+            return (
+                f"{head} was already imported: {_n(self.submissions, 'submission')} come from "
+                "it; nothing changed."
+            )
+        extras = []
+        if self.users_created:
+            extras.append(f"{_n(len(self.users_created), 'user')} created")
+        if self.members_added:
+            extras.append(f"{_n(len(self.members_added), 'member')} made annotators")
+        if self.labels_created:
+            extras.append(f"{_n(len(self.labels_created), 'class', 'classes')} created")
+        skipped = ", ".join(f"{k} {v}" for k, v in sorted(self.skipped.items())) or "none"
+        return (
+            f"{head}: {_n(self.images, 'image')} ({self.images_created} created), "
+            f"{_n(len(self.annotators), 'annotator')}, {_n(self.submissions, 'submission')} "
+            f"({self.empty_submissions} empty, {self.revisions} new revisions of open tasks), "
+            f"{_n(self.instances, 'instance')}"
+            + (f"; {', '.join(extras)}" if extras else "")
+            + f"; skipped: {skipped}."
+        )
+
+
+def _n(count: int, word: str, plural: str | None = None) -> str:
+    return f"{count} {word if count == 1 else plural or word + 's'}"
+
+
+@dataclass
+class ImagesImportSummary:
+    """What ``images_import`` did."""
+
+    project: str
+    files: int = 0
+    created: int = 0
+    attached: int = 0
+    unchanged: int = 0
+    bytes: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "files": self.files,
+            "created": self.created,
+            "attached": self.attached,
+            "unchanged": self.unchanged,
+            "bytes": self.bytes,
+        }
+
+    def line(self) -> str:
+        return (
+            f"{self.project}: {self.files} image files: {self.created} images created, "
+            f"{self.attached} existing images given their pixels, {self.unchanged} unchanged "
+            f"({self.bytes / 1e6:.1f} MB)."
+        )
+
+
+# --------------------------------------------------------------------------- progress
+
+
+class _Progress:
+    """Forwards progress to a callback about every 2 % (and on every new message)."""
+
+    def __init__(self, callback: ProgressCallback | None) -> None:
+        self.callback = callback
+        self.fraction = -1.0
+        self.message = ""
+
+    def __call__(self, fraction: float, message: str) -> None:
+        if self.callback is None:
+            return
+        fraction = min(1.0, max(0.0, fraction))
+        if (
+            message != self.message
+            or fraction - self.fraction >= _PROGRESS_STEP
+            or (fraction == 1.0 and self.fraction < 1.0)
+        ):
+            self.fraction, self.message = fraction, message
+            self.callback(fraction, message)
+
+
+# ----------------------------------------------------------------------- small helpers
+
+
+def import_limits() -> Limits:
+    """The readers' limits, from the MASKQC_MAX_* settings."""
+    return Limits(
+        max_file_bytes=settings.MASKQC_MAX_UPLOAD_BYTES,
+        max_decompressed_bytes=settings.MASKQC_MAX_DECOMPRESSED_BYTES,
+        max_image_pixels=settings.MASKQC_MAX_IMAGE_PIXELS,
+        max_instances_per_image=settings.MASKQC_MAX_INSTANCES_PER_IMAGE,
+    )
+
+
+def _display(path: Path) -> str:
+    """How readers name a file or folder in messages."""
+    return path.name or str(path)
+
+
+def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _audit_row(
+    *,
+    actor: Any,
+    verb: str,
+    obj: Any,
+    project: Project,
+    before: dict | None = None,
+    after: dict | None = None,
+) -> AuditEvent:
+    """An unsaved AuditEvent as :func:`projects.audit.audit` writes it, for bulk inserts."""
+    return AuditEvent(
+        actor=actor if actor is not None and getattr(actor, "pk", None) else None,
+        verb=verb,
+        object_type=obj._meta.label_lower,
+        object_id=str(obj.pk),
+        project=project,
+        before=before,
+        after=after,
+    )
+
+
+def _check_options(format: str, options: dict[str, Any] | None) -> dict[str, Any]:
+    """The reader options, checked against the format (unknown or mistyped → refused)."""
+    if format not in READERS:
+        raise ApplicationError(
+            f"Unknown format {format!r}; choose one of {', '.join(sorted(READERS))}."
+        )
+    allowed = FORMAT_OPTIONS[format]
+    checked: dict[str, Any] = {}
+    for key, value in (options or {}).items():
+        if value is None:
+            continue
+        if key not in allowed:
+            names = ", ".join(sorted(allowed)) or "none"
+            raise ApplicationError(
+                f"Option {key!r} does not apply to format {format} (its options: {names})."
+            )
+        kinds = allowed[key]
+        if not isinstance(value, kinds) or (isinstance(value, bool) and kinds is not bool):
+            raise ApplicationError(f"Option {key!r} has the wrong type ({type(value).__name__}).")
+        checked[key] = value
+    if format == "mask-png" and not checked.get("pattern"):
+        raise ApplicationError("Format mask-png needs a pattern, e.g. '{annotator}/{image}.png'.")
+    if "image_size" in checked:
+        size = checked["image_size"]
+        if len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
+            raise ApplicationError("Option 'image_size' must be [width, height] in pixels.")
+        checked["image_size"] = (int(size[0]), int(size[1]))
+    return checked
+
+
+def _coco_index(path: Path, limits: Limits) -> tuple[dict[int, ParsedImage], dict[int, str]]:
+    """Images by id and category names by id of a COCO instances file (``--images-from``)."""
+    display = _display(path)
+    try:
+        document = load_json(read_bounded(path, limits, display), display)
+        with where(display):
+            images = req(document, "images", list, "COCO file")
+            categories = req(document, "categories", list, "COCO file")
+        by_id: dict[int, ParsedImage] = {}
+        for index, entry in enumerate(images):
+            with where(display, obj=f"images[{index}]"):
+                image_id = req(entry, "id", int, "image")
+                name = req(entry, "file_name", str, "image")
+                width = as_int(req(entry, "width", (int, float, str), "image"), "width")
+                height = as_int(req(entry, "height", (int, float, str), "image"), "height")
+                by_id[image_id] = ParsedImage(name, width, height)
+        names: dict[int, str] = {}
+        for index, entry in enumerate(categories):
+            with where(display, obj=f"categories[{index}]"):
+                names[req(entry, "id", int, "category")] = req(entry, "name", str, "category")
+    except FormatError as error:
+        raise ImportRefused.from_format_error(error) from None
+    return by_id, names
+
+
+def _reader_kwargs(format: str, options: dict[str, Any], limits: Limits) -> dict[str, Any]:
+    """Keyword arguments for the reader from the checked options."""
+    kwargs = {k: v for k, v in options.items() if k not in PATH_OPTIONS}
+    if format == "coco" and options.get("images_from"):
+        images, categories = _coco_index(Path(options["images_from"]), limits)
+        kwargs["images"], kwargs["categories"] = images, categories
+    return kwargs
+
+
+def import_checksum(*, path: Path, format: str, options: dict[str, Any] | None = None) -> str:
+    """sha256 identifying an import: the source's bytes (a folder's relative paths and file
+    contents), the format, and every option that changes what is imported.
+
+    The same folder read with another pattern or annotator is another import (the dsb2018
+    folder holds both the original and the fixed masks).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImportRefused("no such file or folder", file=_display(path))
+    meaning = {}
+    for key, value in sorted((options or {}).items()):
+        if value is None or value is False:
+            continue
+        if key in PATH_OPTIONS:
+            value = _file_sha256(Path(value)) if Path(value).is_file() else str(value)
+        meaning[key] = list(value) if isinstance(value, tuple) else value
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"format": format, "options": meaning}, sort_keys=True).encode())
+    if path.is_dir():
+        files = sorted((p.relative_to(path).as_posix(), p) for p in path.rglob("*") if p.is_file())
+        for relative, file in files:
+            digest.update(b"\0file\0" + relative.encode() + b"\0")
+            digest.update(bytes.fromhex(_file_sha256(file)))
+    else:
+        digest.update(b"\0file\0")
+        digest.update(bytes.fromhex(_file_sha256(path)))
+    return digest.hexdigest()
+
+
+def _already_imported(project: Project, checksum: str) -> int:
+    """How many submissions of the project came from this source (0: not imported)."""
+    return Submission.objects.filter(task__image__project=project, source_checksum=checksum).count()
+
+
+# --------------------------------------------------------------- reading and features
+
+
+def _polygon_json(parts: list[list[float]] | None, holes: list[list[float]] | None) -> dict | None:
+    """Instance.polygon: the source polygon parts and holes (flat [x0, y0, ...] lists)."""
+    if not parts:
+        return None
+    return {"parts": [list(p) for p in parts], "holes": [list(h) for h in holes or []]}
+
+
+# Instance columns in insert order; rows travel as lists of these values.
+_INSTANCE_FIELDS = [f for f in Instance._meta.concrete_fields if not f.primary_key]
+_SUBMISSION_COLUMN = [f.name for f in _INSTANCE_FIELDS].index("submission")
+_LABEL_COLUMN = [f.name for f in _INSTANCE_FIELDS].index("label_class")
+_JSON_COLUMNS = [i for i, f in enumerate(_INSTANCE_FIELDS) if f.get_internal_type() == "JSONField"]
+
+
+def _instances_for(
+    objects: Sequence[Any], boundary_px: int | None
+) -> tuple[list[list[Any]], tuple[int, str] | None]:
+    """Instance rows (column values of ``_INSTANCE_FIELDS``) built by ``build_instance``
+    (features computed once) for parsed objects, or the position and message of the first
+    object whose mask is refused. Submission and label class are filled in when written.
+    """
+    bands: dict[tuple[int, int], int] = {}
+    out: list[list[Any]] = []
+    for position, obj in enumerate(objects):
+        height, width = (int(v) for v in obj.rle["size"])
+        band = bands.get((height, width))
+        if band is None:
+            band = bands[(height, width)] = boundary_width(
+                height=height, width=width, boundary_px=boundary_px
+            )
+        # The class is resolved later (it may not exist yet); the row gets its id then.
+        item = InstanceInput(
+            label_class=None,  # type: ignore[arg-type]
+            rle=obj.rle,
+            polygon=_polygon_json(obj.polygon, obj.holes),
+            attributes=obj.attributes,
+        )
+        try:
+            instance = build_instance(submission=None, item=item, boundary_px=band)  # type: ignore[arg-type]
+        except masks.MaskError as error:
+            return out, (position, f"invalid mask: {error}")
+        out.append([getattr(instance, f.attname) for f in _INSTANCE_FIELDS])
+    return out, None
+
+
+# Set before a pool forks, read by its workers (copy-on-write, never pickled).
+_SHARED_OBJECTS: Sequence[Any] = ()
+_SHARED_LOCK = threading.Lock()
+
+
+def _build_chunk(start: int, stop: int, boundary_px: int | None) -> tuple[list[list[Any]], Any]:
+    """Worker: instances of ``_SHARED_OBJECTS[start:stop]``."""
+    built, failure = _instances_for(_SHARED_OBJECTS[start:stop], boundary_px)
+    if failure is not None:
+        failure = (start + failure[0], failure[1])
+    return built, failure
+
+
+def _read_shard(
+    format: str, path: str, limits: Limits, kwargs: dict[str, Any], boundary_px: int | None
+) -> tuple[str, Any, Any]:
+    """Worker: read one shard and build its instances. A FormatError comes back as a tuple
+    (its keyword-only constructor does not survive pickling)."""
+    try:
+        result = READERS[format](Path(path), limits=limits, **kwargs)
+    except FormatError as error:
+        return "error", (error.message, error.file, error.image, error.object), None
+    built, failure = _instances_for(result.objects, boundary_px)
+    return "ok", result, (built, failure)
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    # fork: the workers inherit the loaded apps and the objects to work on; they never touch
+    # the database (the parent's connection stays unused in them and is not closed by them).
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+
+
+@contextlib.contextmanager
+def _cancel_on_error(futures: Sequence[Any]) -> Iterator[None]:
+    """On an error, drop the work not started yet: the pool then only waits for the running."""
+    try:
+        yield
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
+
+
+def _default_workers() -> int:
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def _supervisely_shards(path: Path, root: Path, count: int) -> list[Path] | None:
+    """Split a Supervisely project folder into ``count`` shard folders of symlinks, each
+    with every non-annotation JSON (meta.json) and a contiguous share of the annotation
+    files, grouped by image name so duplicate names meet in one shard. None when the
+    folder is too small to be worth it."""
+    files = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
+    annotations = [
+        n for n in files if n.endswith(".json") and PurePosixPath(n).parent.name == "ann"
+    ]
+    if len(annotations) < _PARALLEL_MIN_FILES:
+        return None
+    common = [n for n in files if n.endswith(".json") and n not in set(annotations)]
+    by_image: dict[str, list[str]] = defaultdict(list)
+    for name in annotations:
+        by_image[PurePosixPath(name).name].append(name)
+    groups = [by_image[key] for key in sorted(by_image)]
+    count = max(1, min(count, len(groups)))
+    shards: list[Path] = []
+    for index in range(count):
+        share = groups[index * len(groups) // count : (index + 1) * len(groups) // count]
+        shard = root / f"shard-{index:04d}" / _display(path)
+        for name in common + [n for group in share for n in group]:
+            target = shard / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to((path / name).resolve())
+        shards.append(shard)
+    return shards
+
+
+def _merge_results(results: Sequence[ParseResult]) -> ParseResult:
+    """One ParseResult from the shards' results, in shard order."""
+    skipped: Counter[str] = Counter()
+    for result in results:
+        skipped.update(result.skipped)
+    return ParseResult(
+        images=[image for result in results for image in result.images],
+        objects=[obj for result in results for obj in result.objects],
+        skipped=skipped,
+        annotators_saw_all=all(r.annotators_saw_all for r in results),
+        submissions=None,
+    )
+
+
+def _read_and_build(
+    *,
+    format: str,
+    path: Path,
+    display: str,
+    limits: Limits,
+    kwargs: dict[str, Any],
+    boundary_px: int | None,
+    workers: int,
+    report: _Progress,
+) -> tuple[ParseResult, list[list[Any]]]:
+    """Parse the source and build every object's Instance; the CPU-bound part of an import,
+    in worker processes when it is large. Progress runs from 0.05 to 0.90."""
+    global _SHARED_OBJECTS
+
+    if workers > 1 and format == "supervisely" and path.is_dir():
+        with tempfile.TemporaryDirectory(prefix="maskqc-shards-") as tmp:
+            shards = _supervisely_shards(path, Path(tmp), count=max(workers, 1) * 8)
+            if shards is not None:
+                return _read_shards(
+                    format, shards, display, limits, kwargs, boundary_px, workers, report
+                )
+    report(0.05, f"reading {display}")
+    try:
+        result = READERS[format](path, limits=limits, **kwargs)
+    except FormatError as error:
+        raise ImportRefused.from_format_error(error) from None
+    total = len(result.objects)
+    report(0.45, f"measuring {total} instances")
+    instances: list[list[Any]] = []
+    if workers > 1 and total >= _PARALLEL_MIN_OBJECTS:
+        # The objects are in place before the pool forks; the lock keeps two imports in one
+        # process (threads) from swapping them.
+        with _SHARED_LOCK:
+            _SHARED_OBJECTS = result.objects
+            try:
+                with _pool(workers) as pool:
+                    futures = [
+                        pool.submit(
+                            _build_chunk, start, min(start + _CHUNK_OBJECTS, total), boundary_px
+                        )
+                        for start in range(0, total, _CHUNK_OBJECTS)
+                    ]
+                    with _cancel_on_error(futures):
+                        for future in futures:
+                            built, failure = future.result()
+                            _raise_build_failure(failure, result, display)
+                            instances += built
+                            report(
+                                0.45 + 0.45 * len(instances) / total,
+                                f"measuring {total} instances",
+                            )
+            finally:
+                _SHARED_OBJECTS = ()
+    else:
+        for start in range(0, total, 200):
+            built, failure = _instances_for(result.objects[start : start + 200], boundary_px)
+            if failure is not None:
+                failure = (start + failure[0], failure[1])
+            _raise_build_failure(failure, result, display)
+            instances += built
+            report(0.45 + 0.45 * len(instances) / max(total, 1), f"measuring {total} instances")
+    return result, instances
+
+
+def _raise_build_failure(failure: Any, result: ParseResult, display: str) -> None:
+    if failure is not None:
+        obj = result.objects[failure[0]]
+        raise ImportRefused(failure[1], file=display, image=obj.image, obj=obj.source)
+
+
+def _read_shards(
+    format: str,
+    shards: list[Path],
+    display: str,
+    limits: Limits,
+    kwargs: dict[str, Any],
+    boundary_px: int | None,
+    workers: int,
+    report: _Progress,
+) -> tuple[ParseResult, list[list[Any]]]:
+    """Read and measure the shards in parallel; the first failing shard's error wins (the
+    one the whole folder read in order would have raised first)."""
+    report(0.05, f"reading {display} in {len(shards)} parts")
+    results: list[ParseResult] = []
+    instances: list[list[Any]] = []
+    with _pool(workers) as pool:
+        futures = [
+            pool.submit(_read_shard, format, str(shard), limits, kwargs, boundary_px)
+            for shard in shards
+        ]
+        with _cancel_on_error(futures):
+            for done, future in enumerate(futures, start=1):
+                status, value, built = future.result()
+                if status == "error":
+                    message, file, image, obj = value
+                    raise ImportRefused(message, file=file, image=image, obj=obj)
+                built_instances, failure = built
+                _raise_build_failure(failure, value, display)
+                results.append(value)
+                instances += built_instances
+                report(0.05 + 0.85 * done / len(shards), f"reading and measuring {display}")
+    return _merge_results(results), instances
+
+
+# ------------------------------------------------------------------------ the plan
+
+
+@dataclass
+class _Plan:
+    """What the import will write, resolved against the database (read-only)."""
+
+    pairs: dict[tuple[str, str], list[int]]  # (image, annotator) → object positions
+    labels: dict[str, LabelClass | None]  # None: to be created
+    users: dict[str, Any]  # None: to be created
+    new_members: list[str]
+    images: dict[str, Image | None]  # None: to be created
+    tasks: dict[tuple[str, str], Task]  # existing open tasks
+    last_revision: dict[int, int]  # task id → its newest revision
+
+
+def _submission_pairs(
+    result: ParseResult, *, display: str, annotator: str | None, labelers_saw_all: bool
+) -> dict[tuple[str, str], list[int]]:
+    """(image, annotator) → positions of its objects, for every submission of the file.
+
+    DESIGN §4.6: a file that says who looked at what (``result.submissions``) gives exactly
+    those submissions; a single-annotator file (``annotators_saw_all``, or any file read
+    with ``annotator``) gives every listed image a submission of that annotator, empty or
+    not; otherwise (Supervisely ``labelerLogin``) a labeler has a submission only where they
+    drew, unless ``labelers_saw_all`` gives each of them every listed image.
+    """
+
+    def who(name: str | None, image: str | None, source: str | None) -> str:
+        person = annotator or name
+        if not person:
+            raise ImportRefused(
+                "the file does not name the annotator; pass --annotator",
+                file=display,
+                image=image,
+                obj=source,
+            )
+        return person
+
+    pairs: dict[tuple[str, str], list[int]] = {}
+    if result.submissions is not None and annotator is None:
+        for image, name in result.submissions:
+            pairs.setdefault((image, who(name, image, None)), [])
+    for position, obj in enumerate(result.objects):
+        pairs.setdefault((obj.image, who(obj.annotator, obj.image, obj.source)), []).append(
+            position
+        )
+    everyone: set[str] = set()
+    if annotator is not None:
+        everyone = {annotator}
+    elif result.submissions is None and (result.annotators_saw_all or labelers_saw_all):
+        everyone = {name for _, name in pairs}
+        if not everyone and result.annotators_saw_all and result.images:
+            who(None, result.images[0].name, None)
+    if annotator is not None and result.submissions is not None:
+        # The file lists who looked at what; with one annotator for all, that is every
+        # image that anybody looked at.
+        looked = {image for image, _ in result.submissions}
+        images = [image.name for image in result.images if image.name in looked]
+    else:
+        images = [image.name for image in result.images]
+    for image in images:
+        for name in sorted(everyone):
+            pairs.setdefault((image, name), [])
+    order = {image.name: index for index, image in enumerate(result.images)}
+    return dict(sorted(pairs.items(), key=lambda item: (order[item[0][0]], item[0][1])))
+
+
+def _first_object(result: ParseResult, test: Callable[[Any], bool]) -> Any:
+    return next((obj for obj in result.objects if test(obj)), None)
+
+
+def _plan(
+    *,
+    project: Project,
+    result: ParseResult,
+    display: str,
+    annotator: str | None,
+    create_users: bool,
+    create_labels: bool,
+    labelers_saw_all: bool,
+) -> _Plan:
+    """Resolve images, classes, users and tasks; refuse what cannot be imported."""
+    User = get_user_model()
+    pairs = _submission_pairs(
+        result, display=display, annotator=annotator, labelers_saw_all=labelers_saw_all
+    )
+
+    # Label classes.
+    wanted_labels = sorted({obj.label for obj in result.objects})
+    labels: dict[str, LabelClass | None] = {
+        c.name: c for c in LabelClass.objects.filter(project=project, name__in=wanted_labels)
+    }
+    if not create_labels and len(labels) < len(wanted_labels):
+        obj = _first_object(result, lambda o: o.label not in labels)
+        raise ImportRefused(
+            f"class {obj.label!r} is not in project {project.slug}; "
+            "pass --create-labels to create it",
+            file=display,
+            image=obj.image,
+            obj=obj.source,
+        )
+    for name in wanted_labels:
+        if name in labels:
+            continue
+        obj = _first_object(result, lambda o, name=name: o.label == name)
+        if len(name) > LabelClass._meta.get_field("name").max_length:
+            raise ImportRefused(
+                f"class name {name[:40]!r}… is longer than 100 characters",
+                file=display,
+                image=obj.image,
+                obj=obj.source,
+            )
+        labels[name] = None
+
+    # Users.
+    names = sorted({name for _, name in pairs})
+    users: dict[str, Any] = {u.username: u for u in User.objects.filter(username__in=names)}
+    for name in names:
+        if name in users or "@" not in name:
+            continue
+        matches = list(User.objects.filter(email__iexact=name)[:2])
+        if len(matches) == 1:
+            users[name] = matches[0]
+    for name in names:
+        if name in users:
+            continue
+        image, positions = next((key[0], p) for key, p in pairs.items() if key[1] == name)
+        source = result.objects[positions[0]].source if positions else None
+        if not create_users:
+            raise ImportRefused(
+                f"annotator {name!r} is not a user; pass --create-users to create them",
+                file=display,
+                image=image,
+                obj=source,
+            )
+        try:
+            User.username_validator(name)
+            if len(name) > User._meta.get_field("username").max_length:
+                raise ValidationError("too long")
+        except ValidationError:
+            raise ImportRefused(
+                f"annotator {name!r} cannot be a username (letters, digits and @.+-_ only, "
+                "at most 150 characters)",
+                file=display,
+                image=image,
+                obj=source,
+            ) from None
+        users[name] = None
+    members = set(
+        Membership.objects.filter(
+            project=project, user__in=[u for u in users.values() if u is not None]
+        ).values_list("user_id", flat=True)
+    )
+    new_members = [n for n in names if users[n] is not None and users[n].pk not in members]
+
+    # Images.
+    images: dict[str, Image | None] = {}
+    parsed = {image.name: image for image in result.images}
+    for chunk in _chunks(list(parsed)):
+        for image in Image.objects.filter(project=project, name__in=chunk):
+            images[image.name] = image
+    for name, image in parsed.items():
+        existing = images.get(name)
+        if existing is None:
+            if len(name) > Image._meta.get_field("name").max_length:
+                raise ImportRefused(
+                    "image name is longer than 255 characters", file=display, image=name[:80]
+                )
+            images[name] = None
+        elif (existing.width, existing.height) != (image.width, image.height):
+            raise ImportRefused(
+                f"size {image.width}x{image.height} in the file disagrees with the project's "
+                f"image of {existing.width}x{existing.height} (width x height)",
+                file=display,
+                image=name,
+            )
+
+    # Tasks: an open one takes a new revision; any other is refused.
+    user_ids = {u.pk: n for n, u in users.items() if u is not None}
+    image_ids = {image.pk: name for name, image in images.items() if image is not None}
+    tasks: dict[tuple[str, str], Task] = {}
+    for chunk in _chunks(list(image_ids)):
+        for task in Task.objects.filter(image_id__in=chunk, annotator_id__in=list(user_ids)):
+            key = (image_ids[task.image_id], user_ids[task.annotator_id])
+            if key not in pairs:
+                continue
+            if task.status not in OPEN_TASK_STATUSES:
+                positions = pairs[key]
+                raise ImportRefused(
+                    f"{key[1]} already has a {task.status} task on this image; only assigned, "
+                    "in-progress or rejected tasks take a new revision",
+                    file=display,
+                    image=key[0],
+                    obj=result.objects[positions[0]].source if positions else None,
+                )
+            tasks[key] = task
+    last_revision: dict[int, int] = {}
+    task_ids = [task.pk for task in tasks.values()]
+    for chunk in _chunks(task_ids):
+        last_revision.update(
+            Submission.objects.filter(task_id__in=chunk)
+            .values("task_id")
+            .annotate(last=Max("revision"))
+            .values_list("task_id", "last")
+        )
+    return _Plan(
+        pairs=pairs,
+        labels=labels,
+        users=users,
+        new_members=new_members,
+        images=images,
+        tasks=tasks,
+        last_revision=last_revision,
+    )
+
+
+# ------------------------------------------------------------------------ writing
+
+
+def _write(
+    *,
+    project: Project,
+    plan: _Plan,
+    result: ParseResult,
+    instances: list[list[Any]],
+    actor: Any,
+    format: str,
+    source_name: str,
+    checksum: str,
+    summary: ImportSummary,
+) -> list[int]:
+    """Write everything the plan says; inside the import's transaction. Returns the ids of
+    the images whose agreement must be recomputed."""
+    User = get_user_model()
+    audits: list[AuditEvent] = []
+
+    for name in sorted(n for n, c in plan.labels.items() if c is None):
+        plan.labels[name] = label_class_create(project=project, name=name, actor=actor)
+        summary.labels_created.append(name)
+    for name in sorted(n for n, u in plan.users.items() if u is None):
+        user = User.objects.create_user(username=name, email=name if "@" in name else "")
+        plan.users[name] = user
+        audit(
+            actor=actor,
+            verb="user.create",
+            obj=user,
+            project=project,
+            after={"username": name, "by": "import", "source": source_name},
+        )
+        membership_set(project=project, user=user, role=Role.ANNOTATOR, actor=actor)
+        summary.users_created.append(name)
+    for name in plan.new_members:
+        membership_set(project=project, user=plan.users[name], role=Role.ANNOTATOR, actor=actor)
+        summary.members_added.append(name)
+
+    new_images = []
+    for image in result.images:
+        if plan.images[image.name] is None:
+            row = Image(project=project, name=image.name, width=image.width, height=image.height)
+            try:
+                row.clean_fields()
+            except ValidationError as error:
+                raise ImportRefused(
+                    f"image is invalid: {error}", file=source_name, image=image.name
+                ) from None
+            new_images.append(row)
+    Image.objects.bulk_create(new_images, batch_size=_BULK_BATCH)
+    for row in new_images:
+        plan.images[row.name] = row
+        audits.append(
+            _audit_row(
+                actor=actor,
+                verb="image.create",
+                obj=row,
+                project=project,
+                after={
+                    "name": row.name,
+                    "width": row.width,
+                    "height": row.height,
+                    "source": source_name,
+                },
+            )
+        )
+    summary.images_created = len(new_images)
+
+    new_tasks: dict[tuple[str, str], Task] = {}
+    for key in plan.pairs:
+        if key not in plan.tasks:
+            new_tasks[key] = Task(
+                image=plan.images[key[0]],
+                annotator=plan.users[key[1]],
+                status=TaskStatus.SUBMITTED,
+                assigned_by=actor if actor is not None and actor.pk else None,
+            )
+    Task.objects.bulk_create(list(new_tasks.values()), batch_size=_BULK_BATCH)
+    for (image, name), task in new_tasks.items():
+        audits.append(
+            _audit_row(
+                actor=actor,
+                verb="task.create",
+                obj=task,
+                project=project,
+                after={"image": image, "annotator": name, "source": source_name},
+            )
+        )
+    reopened = [task.pk for task in plan.tasks.values()]
+    for chunk in _chunks(reopened):
+        Task.objects.filter(pk__in=chunk).update(
+            status=TaskStatus.SUBMITTED, updated_at=timezone.now()
+        )
+    summary.tasks_created = len(new_tasks)
+    summary.revisions = len(reopened)
+
+    versions = current_versions(project=project)
+    rules = [rule for version in versions for rule in version.rules]
+    submissions: list[Submission] = []
+    for key, positions in plan.pairs.items():
+        task = plan.tasks.get(key) or new_tasks[key]
+        annotator = plan.users[key[1]]
+        violations = (
+            check_rules(
+                rules, [(result.objects[p].label, result.objects[p].rle) for p in positions]
+            )
+            if rules
+            else []
+        )
+        submissions.append(
+            Submission(
+                task=task,
+                revision=plan.last_revision.get(task.pk, 0) + 1,
+                source_format=format,
+                source_name=source_name[:500],
+                source_checksum=checksum,
+                imported_by=actor if actor is not None and actor.pk != annotator.pk else None,
+                rule_violations=[v.as_dict() for v in violations],
+            )
+        )
+    Submission.objects.bulk_create(submissions, batch_size=_BULK_BATCH)
+    through = Submission.guideline_versions.through
+    through.objects.bulk_create(
+        [
+            through(submission_id=submission.pk, guidelineversion_id=version.pk)
+            for submission in submissions
+            for version in versions
+        ],
+        batch_size=_BULK_BATCH,
+    )
+    label_ids = {name: label.pk for name, label in plan.labels.items()}
+    for (key, positions), submission in zip(plan.pairs.items(), submissions, strict=True):
+        for position in positions:
+            row = instances[position]
+            row[_SUBMISSION_COLUMN] = submission.pk
+            row[_LABEL_COLUMN] = label_ids[result.objects[position].label]
+        audits.append(
+            _audit_row(
+                actor=actor,
+                verb="submission.create",
+                obj=submission,
+                project=project,
+                before={"task_status": plan.tasks[key].status if key in plan.tasks else None},
+                after={
+                    "task": submission.task_id,
+                    "revision": submission.revision,
+                    "instances": len(positions),
+                    "violations": len(submission.rule_violations),
+                    "source": source_name,
+                },
+            )
+        )
+    _insert_instances(instances)
+    AuditEvent.objects.bulk_create(audits, batch_size=_BULK_BATCH)
+
+    summary.submissions = len(submissions)
+    summary.empty_submissions = sum(1 for positions in plan.pairs.values() if not positions)
+    summary.instances = len(instances)
+    summary.annotators = sorted({name for _, name in plan.pairs})
+    audit(
+        actor=actor,
+        verb="annotations.import",
+        obj=project,
+        project=project,
+        after={k: v for k, v in summary.as_dict().items() if k != "project"},
+    )
+
+    # Agreement needs two submissions: queue the touched images that have them, once each.
+    touched = sorted({plan.images[image].pk for image, _ in plan.pairs})
+    queued: list[int] = []
+    for chunk in _chunks(touched):
+        queued += (
+            Task.objects.filter(image_id__in=chunk)
+            .exclude(status=TaskStatus.CANCELLED)
+            .filter(Exists(Submission.objects.filter(task=OuterRef("pk"))))
+            .values("image_id")
+            .annotate(n=Count("id"))
+            .filter(n__gte=2)
+            .values_list("image_id", flat=True)
+        )
+    return sorted(queued)
+
+
+def _insert_instances(rows: list[list[Any]]) -> None:
+    """Insert Instance rows fast: for 10^5 rows the ORM's per-field work in ``bulk_create``
+    costs more than the database. PostgreSQL takes them through COPY; other databases in
+    multi-row INSERTs of a few hundred rows. The columns come from the model and each JSON
+    value is prepared by its field, as ``bulk_create`` would."""
+    db = transaction.get_connection()  # the connection itself, not the per-context proxy
+    quote = db.ops.quote_name
+    table = quote(Instance._meta.db_table)
+    columns = ", ".join(quote(f.column) for f in _INSTANCE_FIELDS)
+    json_fields = [(column, _INSTANCE_FIELDS[column]) for column in _JSON_COLUMNS]
+
+    def prepared(row: list[Any]) -> list[Any]:
+        row = list(row)
+        for column, json_field in json_fields:
+            row[column] = json_field.get_db_prep_save(row[column], db)
+        return row
+
+    with db.cursor() as cursor:
+        if db.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(prepared(row))
+            return
+        one = f"({', '.join(['%s'] * len(_INSTANCE_FIELDS))})"
+        for batch in _chunks(rows, max(1, _INSERT_PARAMS // len(_INSTANCE_FIELDS))):
+            params = [value for row in batch for value in prepared(row)]
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([one] * len(batch)),
+                params,
+            )
+
+
+def _queue_agreement(image_ids: list[int]) -> None:
+    """One agreement task per image, enqueued in one transaction (one commit on SQLite)."""
+    from qc.tasks import agreement_update_for_image_task
+
+    with transaction.atomic():
+        for image_id in image_ids:
+            agreement_update_for_image_task.enqueue(image_id=image_id)
+
+
+# ------------------------------------------------------------------------ service
+
+
+def import_annotations(
+    *,
+    project: Project,
+    path: Path | str,
+    format: str,
+    actor: Any,
+    annotator: str | None = None,
+    create_users: bool = False,
+    create_labels: bool = False,
+    labelers_saw_all_images: bool = False,
+    options: dict[str, Any] | None = None,
+    progress: ProgressCallback | None = None,
+    source_name: str | None = None,
+    workers: int | None = None,
+) -> ImportSummary:
+    """Import an annotation file or folder into ``project`` (DESIGN §8), all or nothing.
+
+    ``format`` is a key of :data:`qc.formats.READERS`; ``options`` are that reader's options
+    (:data:`FORMAT_OPTIONS`: ``pattern``, ``foreground``, ``instances``, ``label`` and
+    ``image_name`` for mask-png; ``images_from`` (a COCO instances file naming a results
+    file's image ids and categories) and ``all_mapped_images`` for COCO; ``subset`` for
+    CVAT; ``image_key``, ``image_name``, ``image_size`` ([width, height]) and
+    ``include_predictions`` for Label Studio). ``annotator`` (a username) overrides the
+    file's annotator for every object. ``create_users`` creates missing users and
+    ``create_labels`` missing classes; an existing user who is not a member becomes an
+    annotator of the project. ``source_name`` names the source in submissions (default: the
+    file or folder name). ``workers`` caps the worker processes (default: the CPUs, up to 8).
+
+    Raises :class:`ImportRefused` (an ApplicationError naming file, image and object) or
+    ApplicationError; nothing is written then. An import of a source already imported into
+    the project returns a summary with ``already_imported`` set and writes nothing.
+    """
+    path = Path(path)
+    display = _display(path)
+    source_name = source_name or display
+    checked = _check_options(format, options)
+    limits = import_limits()
+    report = _Progress(progress)
+    report(0.0, f"checking {display}")
+    checksum = import_checksum(
+        path=path,
+        format=format,
+        options={**checked, "annotator": annotator, "all_labelers": labelers_saw_all_images},
+    )
+    summary = ImportSummary(
+        project=project.slug, format=format, source_name=source_name, checksum=checksum
+    )
+    existing = _already_imported(project, checksum)
+    if existing:
+        summary.already_imported, summary.submissions = True, existing
+        report(1.0, "already imported")
+        return summary
+    kwargs = _reader_kwargs(format, checked, limits)
+    result, instances = _read_and_build(
+        format=format,
+        path=path,
+        display=display,
+        limits=limits,
+        kwargs=kwargs,
+        boundary_px=project.boundary_px,
+        workers=_default_workers() if workers is None else max(1, workers),
+        report=report,
+    )
+    summary.images = len(result.images)
+    summary.skipped = dict(result.skipped)
+    plan_options = {
+        "project": project,
+        "result": result,
+        "display": display,
+        "annotator": annotator,
+        "create_users": create_users,
+        "create_labels": create_labels,
+        "labelers_saw_all": labelers_saw_all_images,
+    }
+    # Resolve once before the transaction, so bad input is refused without holding locks.
+    _plan(**plan_options)
+    report(0.9, "writing")
+    with transaction.atomic():
+        # One import per project at a time: a second import of the same source waits here,
+        # then finds the first one's submissions and changes nothing.
+        project = Project.objects.select_for_update().get(pk=project.pk)
+        existing = _already_imported(project, checksum)
+        if existing:
+            summary.already_imported, summary.submissions = True, existing
+            summary.images, summary.skipped = 0, {}
+            report(1.0, "already imported")
+            return summary
+        plan = _plan(**{**plan_options, "project": project})
+        queued = _write(
+            project=project,
+            plan=plan,
+            result=result,
+            instances=instances,
+            actor=actor,
+            format=format,
+            source_name=source_name,
+            checksum=checksum,
+            summary=summary,
+        )
+        summary.agreement_queued = len(queued)
+        if queued:
+            transaction.on_commit(lambda: _queue_agreement(queued))
+    report(1.0, "done")
+    return summary
+
+
+# ---------------------------------------------------------------------- import jobs
+
+
+def import_job_create(
+    *,
+    project: Project,
+    actor: Any,
+    upload: File,
+    format: str,
+    options: dict[str, Any] | None = None,
+) -> ImportJob:
+    """Store an uploaded annotation file (a zip for folder formats) and queue its import.
+
+    ``options`` may hold the import options (``annotator``, ``create_users``,
+    ``create_labels``, ``labelers_saw_all_images``) and the format's reader options, except
+    those naming server paths (``images_from``). The caller checks that ``actor`` may manage
+    the project. The job runs after commit (:func:`import_job_run`).
+    """
+    options = dict(options or {})
+    job_options = {}
+    for key, kind in JOB_OPTIONS.items():
+        if key in options:
+            value = options.pop(key)
+            if value is None:
+                continue
+            if not isinstance(value, kind):
+                raise ApplicationError(f"Option {key!r} has the wrong type.")
+            job_options[key] = value
+    for key in PATH_OPTIONS & set(options):
+        raise ApplicationError(f"Option {key!r} names a server path and is not accepted here.")
+    reader_options = _check_options(format, options)
+    size = getattr(upload, "size", None)
+    if size is not None and size > settings.MASKQC_MAX_UPLOAD_BYTES:
+        raise ApplicationError(
+            f"The file is {size} bytes, over the limit of {settings.MASKQC_MAX_UPLOAD_BYTES}."
+        )
+    name = Path(getattr(upload, "name", "") or "upload").name
+    with transaction.atomic():
+        job = ImportJob(
+            project=project,
+            created_by=actor,
+            format=format,
+            options={**job_options, **_jsonable(reader_options)},
+            source_name=name,
+        )
+        job.file.save(name, upload, save=False)
+        job.save()
+        audit(
+            actor=actor,
+            verb="import_job.create",
+            obj=job,
+            project=project,
+            after={"format": format, "source_name": name, "options": job.options},
+        )
+        transaction.on_commit(lambda: _queue_import(job.pk))
+    return job
+
+
+def _jsonable(options: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
+
+
+def _queue_import(job_id: int) -> None:
+    from qc.tasks import import_run_task
+
+    import_run_task.enqueue(job_id=job_id)
+
+
+@contextlib.contextmanager
+def _local_copy(job: ImportJob) -> Iterator[Path]:
+    """The job's stored file as a local file under its original name (readers name files
+    in messages, and storage may have renamed it)."""
+    with tempfile.TemporaryDirectory(prefix="maskqc-import-") as tmp:
+        target = Path(tmp) / (Path(job.source_name).name or "upload")
+        with job.file.open("rb") as source, target.open("wb") as out:
+            shutil.copyfileobj(source, out, 1 << 20)
+        yield target
+
+
+def import_job_run(*, job_id: int) -> ImportJob:
+    """Run a pending import job: claim it (a second runner finds it taken and returns),
+    import, and record the summary or the error. Progress goes to the job row about every
+    2 % while the file is read and measured."""
+    claimed = ImportJob.objects.filter(pk=job_id, status=JobStatus.PENDING).update(
+        status=JobStatus.RUNNING, progress=0.0, message="starting"
+    )
+    job = ImportJob.objects.select_related("project", "created_by").get(pk=job_id)
+    if claimed != 1:
+        return job
+
+    def progress(fraction: float, message: str) -> None:
+        ImportJob.objects.filter(pk=job_id).update(progress=fraction, message=message[:500])
+
+    options = dict(job.options)
+    job_options = {key: options.pop(key) for key in list(options) if key in JOB_OPTIONS}
+    try:
+        with _local_copy(job) as path:
+            summary = import_annotations(
+                project=job.project,
+                path=path,
+                format=job.format,
+                actor=job.created_by,
+                options=options,
+                progress=progress,
+                source_name=job.source_name,
+                **job_options,
+            )
+    except ApplicationError as error:
+        ImportJob.objects.filter(pk=job_id).update(
+            status=JobStatus.FAILED,
+            error=error.message,
+            message="failed",
+            finished_at=timezone.now(),
+        )
+    except Exception as error:
+        ImportJob.objects.filter(pk=job_id).update(
+            status=JobStatus.FAILED,
+            error=f"internal error: {type(error).__name__}: {error}",
+            message="failed",
+            finished_at=timezone.now(),
+        )
+        raise
+    else:
+        ImportJob.objects.filter(pk=job_id).update(
+            status=JobStatus.DONE,
+            progress=1.0,
+            message=summary.line()[:500],
+            summary=summary.as_dict(),
+            finished_at=timezone.now(),
+        )
+    job.refresh_from_db()
+    return job
+
+
+# ------------------------------------------------------------------------- images
+
+
+@dataclass(frozen=True)
+class _ImageFile:
+    path: Path
+    name: str
+    width: int
+    height: int
+    sha256: str
+    size: int
+
+
+def _image_files(paths: Iterable[Path | str]) -> list[Path]:
+    """The files named, and the image files directly inside the folders named."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files += sorted(
+                p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            )
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ImportRefused("no such file or folder", file=str(path))
+    return files
+
+
+def _inspect_image(path: Path) -> _ImageFile:
+    """Size from the header (pixels are not decoded), sha256 and byte count of one file."""
+    from PIL import Image as PILImage
+    from PIL import UnidentifiedImageError
+
+    size = path.stat().st_size
+    if size > settings.MASKQC_MAX_UPLOAD_BYTES:
+        raise ImportRefused(
+            f"file is {size} bytes, over the limit of {settings.MASKQC_MAX_UPLOAD_BYTES}",
+            file=path.name,
+            image=path.name,
+        )
+    try:
+        with PILImage.open(path) as picture:
+            width, height = picture.size
+    except (UnidentifiedImageError, PILImage.DecompressionBombError, OSError) as error:
+        raise ImportRefused(
+            f"not a readable image: {error}", file=path.name, image=path.name
+        ) from None
+    if width * height > settings.MASKQC_MAX_IMAGE_PIXELS:
+        raise ImportRefused(
+            f"image is {width}x{height} = {width * height} pixels, over the limit of "
+            f"{settings.MASKQC_MAX_IMAGE_PIXELS}",
+            file=path.name,
+            image=path.name,
+        )
+    return _ImageFile(path, path.name, width, height, _file_sha256(path), size)
+
+
+def images_import(
+    *,
+    project: Project,
+    paths: Sequence[Path | str],
+    actor: Any,
+    progress: ProgressCallback | None = None,
+) -> ImagesImportSummary:
+    """Store image files in the project, all or nothing; image name = file name.
+
+    Files are given directly or as folders (their image files, not subfolders). Size comes
+    from the file's header, sha256 from its bytes; the file is stored under MEDIA through
+    the default storage. An image the project already has (created by an annotation
+    import) gets its pixels when its size agrees; the same bytes again change nothing;
+    a size or content that disagrees is an error naming the file.
+    """
+    report = _Progress(progress)
+    files = _image_files(paths)
+    seen: dict[str, Path] = {}
+    for path in files:
+        if path.name in seen:
+            raise ImportRefused(
+                f"duplicate image name (also {seen[path.name]})", file=str(path), image=path.name
+            )
+        seen[path.name] = path
+    inspected = []
+    for index, path in enumerate(files):
+        inspected.append(_inspect_image(path))
+        report(0.5 * (index + 1) / max(len(files), 1), "reading image headers")
+    summary = ImagesImportSummary(project=project.slug, files=len(files))
+    stored: list[str] = []
+    try:
+        with transaction.atomic():
+            project = Project.objects.select_for_update().get(pk=project.pk)
+            existing: dict[str, Image] = {}
+            for chunk in _chunks(list(seen)):
+                for image in Image.objects.filter(project=project, name__in=chunk):
+                    existing[image.name] = image
+            for index, item in enumerate(inspected):
+                image = existing.get(item.name)
+                if image is None:
+                    with item.path.open("rb") as handle:
+                        created = image_create(
+                            project=project,
+                            name=item.name,
+                            width=item.width,
+                            height=item.height,
+                            sha256=item.sha256,
+                            actor=actor,
+                            file=File(handle, name=item.name),
+                        )
+                    stored.append(created.file.name)
+                    summary.created += 1
+                    summary.bytes += item.size
+                elif (image.width, image.height) != (item.width, item.height):
+                    raise ImportRefused(
+                        f"size {item.width}x{item.height} disagrees with the project's image "
+                        f"of {image.width}x{image.height} (width x height)",
+                        file=str(item.path),
+                        image=item.name,
+                    )
+                elif image.file and image.sha256 == item.sha256:
+                    summary.unchanged += 1
+                elif image.file:
+                    raise ImportRefused(
+                        f"the project's image has other pixels (sha256 {image.sha256[:12]}, "
+                        f"this file {item.sha256[:12]})",
+                        file=str(item.path),
+                        image=item.name,
+                    )
+                else:
+                    with item.path.open("rb") as handle:
+                        image.file.save(item.name, File(handle, name=item.name), save=False)
+                    stored.append(image.file.name)
+                    before = {"sha256": image.sha256}
+                    image.sha256 = item.sha256
+                    image.save(update_fields=["file", "sha256"])
+                    audit(
+                        actor=actor,
+                        verb="image.update",
+                        obj=image,
+                        project=project,
+                        before=before,
+                        after={"file": image.file.name, "sha256": item.sha256},
+                    )
+                    summary.attached += 1
+                    summary.bytes += item.size
+                report(0.5 + 0.5 * (index + 1) / len(inspected), "storing images")
+    except BaseException:
+        # Storage is not transactional: remove what this call stored.
+        for name in stored:
+            with contextlib.suppress(Exception):
+                default_storage.delete(name)
+        raise
+    report(1.0, "done")
+    return summary
