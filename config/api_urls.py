@@ -21,4 +21,17 @@ urlpatterns = [
         qc_api.StyleReports.as_view(),
         name="api-style-reports",
     ),
+    path("projects/<slug:slug>/imports/", qc_api.ImportList.as_view(), name="api-imports"),
+    path(
+        "projects/<slug:slug>/imports/<int:pk>/", qc_api.ImportDetail.as_view(), name="api-import"
+    ),
+    path("projects/<slug:slug>/exports/", qc_api.ExportList.as_view(), name="api-exports"),
+    path(
+        "projects/<slug:slug>/exports/<int:pk>/", qc_api.ExportDetail.as_view(), name="api-export"
+    ),
+    path(
+        "projects/<slug:slug>/exports/<int:pk>/download/",
+        qc_api.ExportDownload.as_view(),
+        name="api-export-download",
+    ),
 ]
