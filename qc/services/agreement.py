@@ -93,7 +93,10 @@ def agreement_update_for_image(*, image_id: int) -> ImageAgreement | None:
     ConsensusInstance.objects.filter(image=image).delete()
     submissions = latest_submissions(image=image)
     if len(submissions) < 2:
-        ImageAgreement.objects.filter(image=image).delete()
+        removed, _ = ImageAgreement.objects.filter(image=image).delete()
+        if removed:
+            # No newer image result will mark the report stale: drop it to be rebuilt.
+            AgreementSummary.objects.filter(project=project).delete()
         return None
     band = boundary_width(height=image.height, width=image.width, boundary_px=project.boundary_px)
     by_user = {s.task.annotator.username: s for s in submissions}
@@ -207,6 +210,19 @@ def agreement_summary_update(*, project_id: int) -> AgreementSummary:
     summary.report = agreement_report(project=project)
     summary.save(update_fields=["report", "computed_at"])
     return summary
+
+
+def agreement_summary_update_if_stale(*, project_id: int) -> AgreementSummary | None:
+    """Rebuild the report only when some image's results (or their removal) are newer."""
+    from django.db.models import Max
+
+    summary = AgreementSummary.objects.filter(project_id=project_id).first()
+    newest = ImageAgreement.objects.filter(image__project_id=project_id).aggregate(
+        newest=Max("computed_at")
+    )["newest"]
+    if summary is not None and newest is not None and summary.computed_at >= newest:
+        return None
+    return agreement_summary_update(project_id=project_id)
 
 
 def agreement_recompute_project(*, project: Any) -> AgreementSummary:

@@ -209,3 +209,22 @@ def test_compute_agreement_summary_line(project, three_annotators, capsys):
 def test_compute_agreement_unknown_project(db):
     with pytest.raises(CommandError, match="No project with slug 'nope'"):
         call_command("compute_agreement", "nope")
+
+
+def test_summary_rebuild_skipped_when_newer_than_every_image(
+    project, image, bubble, django_capture_on_commit_callbacks
+):
+    from qc.services.agreement import agreement_summary_update_if_stale
+
+    amy, bob = _annotator(project, "amy"), _annotator(project, "bob")
+    with django_capture_on_commit_callbacks(execute=True):
+        _submit(image, amy, [(bubble, disc(30, 30, 12))])
+        _submit(image, bob, [(bubble, disc(32, 30, 12))])
+    built = AgreementSummary.objects.get(project=project).computed_at
+
+    skipped = agreement_summary_update_if_stale(project_id=project.pk)
+    agreement_update_for_image(image_id=image.pk)
+    rebuilt = agreement_summary_update_if_stale(project_id=project.pk)
+
+    assert skipped is None
+    assert rebuilt is not None and rebuilt.computed_at > built
