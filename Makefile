@@ -53,6 +53,7 @@ format: install-dev
 
 bench: install-dev
 	$(BIN)/python bench/agreement.py
+	$(BIN)/python bench/import_export.py
 
 clean:
 	rm -rf $(VENV) var/maskqc.sqlite3* staticfiles
