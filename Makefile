@@ -14,10 +14,12 @@ $(BIN)/python:
 
 $(VENV)/.installed: requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
+	test -f .env || printf '# Local development settings (see .env.example)\nDEBUG=true\n' > .env
 	touch $@
 
 $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	test -f .env || printf '# Local development settings (see .env.example)\nDEBUG=true\n' > .env
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed

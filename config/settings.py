@@ -13,6 +13,22 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+def load_env_file(path: Path) -> None:
+    """Read KEY=VALUE lines (comments after " #") into the environment; set variables win."""
+    if not path.is_file():
+        return
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        value = value.split(" #", 1)[0].strip().strip("'\"")
+        os.environ.setdefault(key.strip(), value)
+
+
+load_env_file(Path(os.environ.get("MASKQC_ENV_FILE", BASE_DIR / ".env")))
+
+
 def envstr(name: str, default: str | None = None) -> str | None:
     """A string from the environment; `NAME_FILE` (a path to a secret file) wins over `NAME`."""
     file_path = os.environ.get(f"{name}_FILE")

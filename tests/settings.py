@@ -6,6 +6,8 @@ without it the suite runs on SQLite.
 
 import os
 
+# A developer's .env must not change what the tests see.
+os.environ.setdefault("MASKQC_ENV_FILE", os.devnull)
 os.environ.setdefault("SECRET_KEY", "maskqc-tests-only")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")

@@ -53,3 +53,23 @@ def test_settings_bad_boolean_is_named():
     result = _manage("check", env={**PRODUCTION, "DEBUG": "maybe"})
 
     assert "DEBUG must be true or false, not 'maybe'" in result.stderr
+
+
+def test_env_file_fills_unset_variables_only(tmp_path, monkeypatch):
+    from config.settings import load_env_file
+
+    env = tmp_path / ".env"
+    env.write_text("# comment\nMASKQC_T1=from-file   # why\nMASKQC_T2='quoted'\nMASKQC_T3=file\n")
+    monkeypatch.delenv("MASKQC_T1", raising=False)
+    monkeypatch.delenv("MASKQC_T2", raising=False)
+    monkeypatch.setenv("MASKQC_T3", "from-environment")
+
+    load_env_file(env)
+
+    assert (os.environ["MASKQC_T1"], os.environ["MASKQC_T2"], os.environ["MASKQC_T3"]) == (
+        "from-file",
+        "quoted",
+        "from-environment",
+    )
+    monkeypatch.delenv("MASKQC_T1")
+    monkeypatch.delenv("MASKQC_T2")
