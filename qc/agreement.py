@@ -200,23 +200,16 @@ def crofton_perimeter(
     rows, cols = crop.shape
     padded = np.zeros((rows + 2, cols + 2), dtype=bool)
     padded[1:-1, 1:-1] = crop
-    # Which padded rows / columns are inside the image (the ring may lie outside it).
-    row_in = np.ones(rows + 2, dtype=np.float64)
-    col_in = np.ones(cols + 2, dtype=np.float64)
-    if y == 0:
-        row_in[0] = 0.0
-    if y + rows == height:
-        row_in[-1] = 0.0
-    if x == 0:
-        col_in[0] = 0.0
-    if x + cols == width:
-        col_in[-1] = 0.0
-    row_pair = row_in[:-1] * row_in[1:]
-    col_pair = col_in[:-1] * col_in[1:]
-    horizontal = row_in @ (padded[:, 1:] ^ padded[:, :-1]) @ col_pair
-    vertical = row_pair @ (padded[1:, :] ^ padded[:-1, :]) @ col_in
-    diagonal = row_pair @ (padded[1:, 1:] ^ padded[:-1, :-1]) @ col_pair
-    anti = row_pair @ (padded[1:, :-1] ^ padded[:-1, 1:]) @ col_pair
+    # Padded rows / columns [r0, r1) x [c0, c1) lie inside the image (the ring may not);
+    # a pair counts when both its pixels are inside, so slicing drops the others.
+    r0, r1 = int(y == 0), rows + 2 - int(y + rows == height)
+    c0, c1 = int(x == 0), cols + 2 - int(x + cols == width)
+    inside = padded[r0:r1, c0:c1]
+    # Counts are whole numbers, so int sums give the same float64 result as weighted sums.
+    horizontal = np.count_nonzero(inside[:, 1:] ^ inside[:, :-1])
+    vertical = np.count_nonzero(inside[1:, :] ^ inside[:-1, :])
+    diagonal = np.count_nonzero(inside[1:, 1:] ^ inside[:-1, :-1])
+    anti = np.count_nonzero(inside[1:, :-1] ^ inside[:-1, 1:])
     return float(crofton_from_counts(horizontal, vertical, diagonal, anti))
 
 

@@ -263,27 +263,40 @@ def rle_from_crop(
             f"crop of {cols}x{rows} pixels at origin (x={x}, y={y}) lies entirely outside "
             f"the {w}x{h} image"
         )
-    if not crop.any():
-        raise MaskError("crop is empty: it has no foreground (True) pixel")
     inside = crop[row_lo:row_hi, col_lo:col_hi]
-    if not inside.any():
+    # Lay the crop out column-major, each column followed by one background pixel and the
+    # whole preceded by one, so every foreground run starts and ends at a change between
+    # neighbours. Changes alternate start / end; a change at flat position q (q - 1 =
+    # col * stride + row) is image pixel (x0 + col) * h + y0 + row, so an end in a column's
+    # pad is the row just below the crop. Columns left and right of the crop are pure
+    # background, so they only widen the gaps between runs.
+    n_rows, n_cols = inside.shape
+    stride = n_rows + 1
+    flat = np.zeros(n_cols * stride + 1, dtype=bool)
+    flat[1:].reshape(n_cols, stride)[:, :n_rows] = inside.T
+    changes = np.flatnonzero(flat[1:] != flat[:-1])
+    if changes.size == 0:
+        if not crop.any():
+            raise MaskError("crop is empty: it has no foreground (True) pixel")
         raise MaskError(
             f"no foreground pixel of the crop at origin (x={x}, y={y}) lies inside the "
             f"{w}x{h} image"
         )
-    # One crop column at a time, top to bottom: pad with background above and below, and
-    # the +1 / -1 steps are where foreground runs start and end. Columns left and right of
-    # the crop are pure background, so they only widen the gaps between intervals.
-    n_rows = inside.shape[0]
-    padded = np.zeros((inside.shape[1], n_rows + 2), dtype=np.int8)
-    padded[:, 1:-1] = inside.T
-    steps = np.diff(padded, axis=1)
-    start_col, start_row = np.nonzero(steps == 1)
-    end_col, end_row = np.nonzero(steps == -1)
-    x0, y0 = x + col_lo, y + row_lo
-    starts = (x0 + start_col) * h + (y0 + start_row)
-    ends = (x0 + end_col) * h + (y0 + end_row)
-    return _rle_from_counts(_counts_from_intervals(starts, ends, h * w), h, w)
+    col = changes // stride
+    bounds = changes + col * (h - stride) + ((x + col_lo) * h + y + row_lo)
+    # A run leaving the bottom of a column and one entering the top of the next are one run.
+    touching = bounds[1:-1:2] == bounds[2::2]
+    if touching.any():
+        keep = np.ones(bounds.size, dtype=bool)
+        keep[1:-1:2] = ~touching
+        keep[2::2] = ~touching
+        bounds = bounds[keep]
+    n_pixels = h * w
+    counts = np.empty(bounds.size + 1, dtype=np.int64)
+    counts[0] = bounds[0]
+    np.subtract(bounds[1:], bounds[:-1], out=counts[1:-1])
+    counts[-1] = n_pixels - bounds[-1]
+    return _rle_from_counts(counts if counts[-1] else counts[:-1], h, w)
 
 
 def rle_from_mask(mask: np.ndarray) -> dict[str, Any]:

@@ -36,6 +36,7 @@ import numpy as np
 from qc import masks
 
 __all__ = [
+    "BitmapPixels",
     "FormatError",
     "Limits",
     "ParseResult",
@@ -76,6 +77,31 @@ class ParsedObject:
     holes: list[list[float]] | None
     attributes: dict
     source: str
+    pixels: BitmapPixels | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class BitmapPixels:
+    """A bitmap object's pixels as read, so its features need not be decoded from ``rle``.
+
+    The bool crop ``[row, col]`` of ``shape`` (rows, cols), clipped to the image, with its
+    top-left pixel at ``origin`` (x, y); ``bits`` holds it packed (:func:`numpy.packbits`),
+    an eighth of the size, since a parse result holds every object of a file at once.
+    It is the same mask as the object's ``rle``.
+    """
+
+    bits: np.ndarray
+    shape: tuple[int, int]
+    origin: tuple[int, int]
+
+    @classmethod
+    def pack(cls, crop: np.ndarray, origin: tuple[int, int]) -> BitmapPixels:
+        return cls(np.packbits(crop), (int(crop.shape[0]), int(crop.shape[1])), origin)
+
+    def crop(self) -> np.ndarray:
+        """The bool crop, unpacked."""
+        rows, cols = self.shape
+        return np.unpackbits(self.bits, count=rows * cols).view(bool).reshape(rows, cols)
 
 
 @dataclass(frozen=True)
@@ -426,6 +452,12 @@ def png_foreground(image: Any) -> np.ndarray:
     """
     mode = image.mode
     has_transparency = "transparency" in image.info
+    if mode == "P" and has_transparency:
+        alpha = _palette_alpha(image)
+        if alpha is not None:
+            # The alpha of each palette index, looked up per pixel: what convert("RGBA")
+            # gives, without building the RGBA image.
+            return (alpha > 0)[np.asarray(image)]
     if mode in ("RGBA", "LA", "PA", "RGBa", "La") or has_transparency:
         rgba = np.asarray(image.convert("RGBA"))
         return rgba[:, :, 3] > 0
@@ -435,6 +467,23 @@ def png_foreground(image: Any) -> np.ndarray:
     if array.ndim == 3:
         return array.any(axis=2)
     return array != 0
+
+
+def _palette_alpha(image: Any) -> np.ndarray | None:
+    """Alpha of the 256 palette indices of a P image with a PNG tRNS chunk, as Pillow
+    applies it (entries the chunk does not list are opaque); None for other forms."""
+    palette = image.palette
+    if palette is None or palette.mode != "RGB":
+        return None
+    transparency = image.info["transparency"]
+    alpha = np.full(256, 255, dtype=np.uint8)
+    if isinstance(transparency, int) and 0 <= transparency < 256:
+        alpha[transparency] = 0
+    elif isinstance(transparency, bytes) and len(transparency) <= 256:
+        alpha[: len(transparency)] = np.frombuffer(transparency, dtype=np.uint8)
+    else:
+        return None
+    return alpha
 
 
 def decode_bitmap_png(data: bytes, limits: Limits) -> np.ndarray:
@@ -556,6 +605,14 @@ def crop_rle(crop: np.ndarray, origin: tuple[int, int], image: ParsedImage) -> d
     return masks.rle_from_crop(crop, origin=(x, y), height=image.height, width=image.width)
 
 
+def crop_pixels(crop: np.ndarray, origin: tuple[int, int], image: ParsedImage) -> BitmapPixels:
+    """The part of a crop accepted by :func:`crop_rle` that lies inside the image, packed."""
+    x, y = origin
+    row_lo, col_lo = max(0, -y), max(0, -x)
+    inside = crop[row_lo : image.height - y, col_lo : image.width - x]
+    return BitmapPixels.pack(inside, (x + col_lo, y + row_lo))
+
+
 # ---------------------------------------------------------------- RLE checks
 
 
@@ -625,6 +682,7 @@ class ResultBuilder:
         polygon: list[list[float]] | None = None,
         holes: list[list[float]] | None = None,
         attributes: dict | None = None,
+        pixels: BitmapPixels | None = None,
     ) -> None:
         """Append an object, enforcing a label and the per-image instance limit."""
         if not isinstance(label, str) or not label.strip():
@@ -652,6 +710,7 @@ class ResultBuilder:
                 holes=holes or None,
                 attributes=dict(attributes or {}),
                 source=source,
+                pixels=pixels,
             )
         )
 

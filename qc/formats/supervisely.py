@@ -29,6 +29,7 @@ import numpy as np
 from qc import masks
 from qc.formats.base import (
     PNG_SIGNATURE,
+    BitmapPixels,
     FormatError,
     Invalid,
     Limits,
@@ -38,6 +39,7 @@ from qc.formats.base import (
     SourceTree,
     as_int,
     b64decode,
+    crop_pixels,
     crop_rle,
     decode_bitmap_png,
     flat_points,
@@ -183,6 +185,7 @@ def _read_object(
     attributes = _attributes(obj, tag_names)
     polygon: list[list[float]] | None = None
     holes: list[list[float]] | None = None
+    pixels: BitmapPixels | None = None
     if geometry == "bitmap":
         bitmap = req(obj, "bitmap", dict)
         origin = req(bitmap, "origin", list)
@@ -191,6 +194,7 @@ def _read_object(
         x, y = as_int(origin[0], "origin x"), as_int(origin[1], "origin y")
         crop = decode_bitmap_payload(req(bitmap, "data", str), limits)
         rle = crop_rle(crop, (x, y), image)
+        pixels = crop_pixels(crop, (x, y), image)
     elif geometry == "polygon":
         points = req(obj, "points", dict)
         exterior = flat_points(req(points, "exterior", list), "exterior")
@@ -219,6 +223,7 @@ def _read_object(
         polygon=polygon,
         holes=holes,
         attributes=attributes,
+        pixels=pixels,
     )
 
 

@@ -34,7 +34,7 @@ import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -61,7 +61,7 @@ from projects.models import (
 )
 from projects.services import current_versions, image_create, label_class_create, membership_set
 from qc import masks
-from qc.agreement import boundary_width
+from qc.agreement import boundary_width, features_from_crop
 from qc.formats import READERS, FormatError, Limits, ParsedImage, ParseResult
 from qc.formats.base import as_int, load_json, read_bounded, req, where
 from qc.models import ImportJob, Instance, JobStatus, Submission
@@ -475,7 +475,25 @@ def _instances_for(
             attributes=obj.attributes,
         )
         try:
-            instance = build_instance(submission=None, item=item, boundary_px=band)  # type: ignore[arg-type]
+            # A bitmap's pixels came with it: measuring them skips decoding the RLE again.
+            pixels = obj.pixels
+            features = (
+                None
+                if pixels is None
+                else features_from_crop(
+                    pixels.crop(),
+                    origin=pixels.origin,
+                    height=height,
+                    width=width,
+                    boundary_px=band,
+                )
+            )
+            instance = build_instance(
+                submission=None,  # type: ignore[arg-type]
+                item=item,
+                boundary_px=band,
+                features=features,
+            )
         except masks.MaskError as error:
             return out, (position, f"invalid mask: {error}")
         out.append([getattr(instance, f.attname) for f in _INSTANCE_FIELDS])
@@ -505,7 +523,9 @@ def _read_shard(
     except FormatError as error:
         return "error", (error.message, error.file, error.image, error.object), None
     built, failure = _instances_for(result.objects, boundary_px)
-    return "ok", result, (built, failure)
+    # The pixels are spent; sending them back to the parent would only cost pickling.
+    objects = [replace(obj, pixels=None) for obj in result.objects]
+    return "ok", replace(result, objects=objects), (built, failure)
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:

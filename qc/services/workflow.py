@@ -13,7 +13,7 @@ from projects.models import Image, LabelClass, Role, Task, TaskStatus
 from projects.permissions import may_review_image
 from projects.services import current_versions
 from qc import masks
-from qc.agreement import boundary_width, instance_features
+from qc.agreement import InstanceFeatures, boundary_width, instance_features
 from qc.models import (
     ImageLabel,
     Instance,
@@ -39,9 +39,21 @@ class InstanceInput:
     attributes: dict = field(default_factory=dict)
 
 
-def build_instance(*, submission: Submission, item: InstanceInput, boundary_px: int) -> Instance:
-    """An unsaved Instance with everything derived from its mask computed once, here."""
-    features = instance_features(item.rle, boundary_px=boundary_px)
+def build_instance(
+    *,
+    submission: Submission,
+    item: InstanceInput,
+    boundary_px: int,
+    features: InstanceFeatures | None = None,
+) -> Instance:
+    """An unsaved Instance with everything derived from its mask computed once, here.
+
+    `features` may be given when the caller already holds them for `item.rle` and
+    `boundary_px` (an import computes them from the pixels it decoded); they must equal
+    what `instance_features` gives.
+    """
+    if features is None:
+        features = instance_features(item.rle, boundary_px=boundary_px)
     x, y, w, h = features.bbox
     return Instance(
         submission=submission,

@@ -524,6 +524,36 @@ def test_import_annotations_progress_is_reported_in_steps_up_to_one(
     assert len(calls) <= 60
 
 
+def test_import_annotations_bitmap_features_equal_those_measured_from_the_stored_rle(
+    tmp_path, project, bubble, annotator
+):
+    # The import measures a bitmap from the pixels it decoded, not from the RLE; the stored
+    # features must be exactly what instance_features gives for the stored mask, also for
+    # bitmaps hanging over each edge of the image (clipped) and with a hole.
+    ring = np.ones((9, 7), dtype=bool)
+    ring[3:6, 2:5] = False
+    origins = [(20, 10), (-3, 5), (60, 30), (10, -4), (40, 43), (-2, -2), (58, 41)]
+    root = write_supervisely(
+        tmp_path,
+        {"a.png": sv_document([bitmap_object(ring, o, login="annotator") for o in origins])},
+    )
+
+    import_annotations(project=project, path=root, format="supervisely", actor=None, workers=1)
+
+    stored = Instance.objects.filter(submission__task__image__project=project).order_by("pk")
+    assert stored.count() == len(origins)
+    for instance in stored:
+        rle = masks.rle_from_string(instance.rle, height=48, width=64)
+        features = instance_features(rle, boundary_px=instance.boundary_px)
+        bbox = (instance.bbox_x, instance.bbox_y, instance.bbox_w, instance.bbox_h)
+        assert (instance.area, bbox, instance.perimeter, instance.boundary_rle) == (
+            features.area,
+            features.bbox,
+            features.perimeter,
+            masks.rle_to_string(features.boundary_rle),
+        )
+
+
 def test_import_annotations_worker_processes_give_the_serial_result(
     tmp_path, project, annotator, other_annotator, monkeypatch
 ):

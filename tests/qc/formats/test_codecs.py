@@ -17,7 +17,15 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from qc import masks
-from qc.formats.base import Limits
+from qc.agreement import features_from_crop, instance_features
+from qc.formats.base import (
+    Limits,
+    ParsedImage,
+    crop_pixels,
+    crop_rle,
+    open_png,
+    png_foreground,
+)
 from qc.formats.cvat import read_cvat
 from qc.formats.label_studio import decode_brush_rle
 from qc.formats.mask_png import read_mask_png
@@ -237,3 +245,64 @@ def test_supervisely_legacy_meta_polygon_with_hole_and_zip(tmp_path: Path):
     assert masks.rle_area(obj.rle) == 36 - 4
     assert obj.holes == [[2.0, 2.0, 4.0, 2.0, 4.0, 4.0, 2.0, 4.0]]
     assert (obj.annotator, obj.attributes["tags"]) == ("ana", {"blurry": None})
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 9), st.integers(1, 9), st.data())
+def test_crop_pixels_are_the_mask_of_crop_rle_and_give_its_features(
+    rows: int, cols: int, data: st.DataObject
+):
+    # Arrange: a random bitmap at an origin that may hang over any edge of a 10 x 8 image
+    crop = np.array(
+        data.draw(st.lists(st.booleans(), min_size=rows * cols, max_size=rows * cols)), dtype=bool
+    ).reshape(rows, cols)
+    x = data.draw(st.integers(-cols + 1, 9))
+    y = data.draw(st.integers(-rows + 1, 7))
+    image = ParsedImage("f", width=10, height=8)
+    inside = crop[max(0, -y) : 8 - y, max(0, -x) : 10 - x]
+    if not inside.any():
+        return
+    rle = crop_rle(crop, (x, y), image)
+
+    # Act
+    pixels = crop_pixels(crop, (x, y), image)
+    unpacked = pixels.crop()
+
+    # Assert
+    assert np.array_equal(
+        masks.crop_to_frame(unpacked, pixels.origin, height=8, width=10), masks.rle_to_mask(rle)
+    )
+    for band in (1, 2, 5):
+        assert features_from_crop(
+            unpacked, origin=pixels.origin, height=8, width=10, boundary_px=band
+        ) == instance_features(rle, boundary_px=band)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 8),
+    st.integers(1, 8),
+    st.integers(1, 256),
+    st.one_of(st.integers(0, 255), st.binary(min_size=1, max_size=256)),
+    st.data(),
+)
+def test_png_foreground_of_palette_png_with_transparency_equals_its_rgba_alpha(
+    rows: int, cols: int, colours: int, transparency: int | bytes, data: st.DataObject
+):
+    # Arrange: a palette PNG with a tRNS chunk (one index or a table, possibly shorter than
+    # the palette); indices may lie past the palette
+    indices = np.array(
+        data.draw(st.lists(st.integers(0, 255), min_size=rows * cols, max_size=rows * cols)),
+        dtype=np.uint8,
+    ).reshape(rows, cols)
+    image = Image.fromarray(indices, mode="P")
+    image.putpalette([i % 256 for i in range(3 * colours)])
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", transparency=transparency)
+    decoded = open_png(buffer.getvalue(), Limits())
+
+    # Act
+    foreground = png_foreground(decoded)
+
+    # Assert
+    assert np.array_equal(foreground, np.asarray(decoded.convert("RGBA"))[:, :, 3] > 0)
