@@ -3,7 +3,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from projects.errors import ApplicationError
-from projects.models import Project, Role
+from projects.management.lookup import project_or_error
+from projects.models import Role
 from projects.services import membership_set
 
 
@@ -23,9 +24,7 @@ class Command(BaseCommand):
     def handle(
         self, *args, slug: str, username: str, role: str, create_user: bool, **options
     ) -> None:
-        project = Project.objects.filter(slug=slug).first()
-        if project is None:
-            raise CommandError(f"No project with slug {slug!r}.")
+        project = project_or_error(slug)
         User = get_user_model()
         try:
             with transaction.atomic():

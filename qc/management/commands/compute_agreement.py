@@ -1,8 +1,8 @@
 import json
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
-from projects.models import Project
+from projects.management.lookup import project_or_error
 from qc.selectors import report_as_interface
 from qc.services.agreement import agreement_recompute_project
 
@@ -17,9 +17,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, slug: str, **options) -> None:
-        project = Project.objects.filter(slug=slug).first()
-        if project is None:
-            raise CommandError(f"No project with slug {slug!r}.")
+        project = project_or_error(slug)
         report = report_as_interface(agreement_recompute_project(project=project).report)
         if options["json"]:
             self.stdout.write(_dumps(report))

@@ -7,7 +7,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from projects.errors import ApplicationError
-from qc.management.commands.import_annotations import progress_bar, project_or_error
+from projects.management.lookup import project_or_error
+from qc.management.progress import progress_bar
 from qc.services.imports import images_import
 
 
