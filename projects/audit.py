@@ -7,7 +7,7 @@ from django.db import models
 from projects.models import AuditEvent, Project
 
 
-def audit(
+def audit_event(
     *,
     actor: Any,
     verb: str,
@@ -16,7 +16,8 @@ def audit(
     before: dict | None = None,
     after: dict | None = None,
 ) -> AuditEvent:
-    return AuditEvent.objects.create(
+    """An unsaved event, for services that insert many at once with bulk_create."""
+    return AuditEvent(
         actor=actor if actor is not None and getattr(actor, "pk", None) else None,
         verb=verb,
         object_type=obj._meta.label_lower,
@@ -25,3 +26,10 @@ def audit(
         before=before,
         after=after,
     )
+
+
+def audit(**fields: Any) -> AuditEvent:
+    """Write one event; takes the keyword arguments of :func:`audit_event`."""
+    event = audit_event(**fields)
+    event.save()
+    return event

@@ -9,11 +9,12 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from projects.audit import audit
+from projects.audit import audit, audit_event
 from projects.errors import ApplicationError
 from projects.markdown import render_markdown
 from projects.models import (
     Acknowledgement,
+    AuditEvent,
     Guideline,
     GuidelineVersion,
     Image,
@@ -333,12 +334,14 @@ def task_assign(
             )
             load[pk] += 1
     Task.objects.bulk_create(created)
-    for task in created:
-        audit(
+    AuditEvent.objects.bulk_create(
+        audit_event(
             actor=actor,
             verb="task.assign",
             obj=task,
             project=project,
             after={"image": task.image.name, "annotator": task.annotator.username},
         )
+        for task in created
+    )
     return created

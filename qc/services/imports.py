@@ -47,7 +47,7 @@ from django.db import transaction
 from django.db.models import Count, Exists, Max, OuterRef
 from django.utils import timezone
 
-from projects.audit import audit
+from projects.audit import audit, audit_event
 from projects.errors import ApplicationError
 from projects.models import (
     AuditEvent,
@@ -312,27 +312,6 @@ def _file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _audit_row(
-    *,
-    actor: Any,
-    verb: str,
-    obj: Any,
-    project: Project,
-    before: dict | None = None,
-    after: dict | None = None,
-) -> AuditEvent:
-    """An unsaved AuditEvent as :func:`projects.audit.audit` writes it, for bulk inserts."""
-    return AuditEvent(
-        actor=actor if actor is not None and getattr(actor, "pk", None) else None,
-        verb=verb,
-        object_type=obj._meta.label_lower,
-        object_id=str(obj.pk),
-        project=project,
-        before=before,
-        after=after,
-    )
 
 
 def _check_options(format: str, options: dict[str, Any] | None) -> dict[str, Any]:
@@ -968,7 +947,7 @@ def _write(
     for row in new_images:
         plan.images[row.name] = row
         audits.append(
-            _audit_row(
+            audit_event(
                 actor=actor,
                 verb="image.create",
                 obj=row,
@@ -995,7 +974,7 @@ def _write(
     Task.objects.bulk_create(list(new_tasks.values()), batch_size=_BULK_BATCH)
     for (image, name), task in new_tasks.items():
         audits.append(
-            _audit_row(
+            audit_event(
                 actor=actor,
                 verb="task.create",
                 obj=task,
@@ -1052,7 +1031,7 @@ def _write(
             row[_SUBMISSION_COLUMN] = submission.pk
             row[_LABEL_COLUMN] = label_ids[result.objects[position].label]
         audits.append(
-            _audit_row(
+            audit_event(
                 actor=actor,
                 verb="submission.create",
                 obj=submission,
