@@ -14,8 +14,7 @@ from typing import Any
 from projects.models import Project
 from qc.agreement import bootstrap_pq_interval, pool
 from qc.models import AgreementResult, ImageAgreement
-from qc.services.agreement import style_from_json
-from qc.style import describe, style_reports
+from qc.style import describe, style_from_json, style_reports
 
 BOOTSTRAP_SEED = 0  # the interval is part of a reproducible report
 

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -43,7 +43,9 @@ __all__ = [
     "describe",
     "fit_offsets",
     "observe_image",
+    "style_from_json",
     "style_reports",
+    "style_to_json",
 ]
 
 # COCO object sizes: small < 32², medium < 96², large otherwise (reference instance area).
@@ -376,3 +378,32 @@ def describe(report: StyleReport, *, noun: str = "instances") -> str:
     splits = f"{report.splits} split{'s' if report.splits != 1 else ''}"
     parts.append(f"{merges}, {splits}")
     return "; ".join(parts) + "."
+
+
+# --- storage ---------------------------------------------------------------------------------
+
+
+def style_to_json(style: ImageStyle) -> dict[str, Any]:
+    return asdict(style)
+
+
+def style_from_json(data: dict[str, Any]) -> ImageStyle:
+    return ImageStyle(
+        annotators=tuple(data["annotators"]),
+        observations=tuple(
+            AnnotatorObservation(
+                **{
+                    **o,
+                    "area_ratios": tuple(o["area_ratios"]),
+                    "offsets": tuple(o["offsets"]),
+                    "found": tuple(o["found"]),
+                    "total": tuple(o["total"]),
+                }
+            )
+            for o in data["observations"]
+        ),
+        pair_offsets=tuple(
+            PairOffsets(p["annotator_u"], p["annotator_v"], tuple(p["values"]))
+            for p in data["pair_offsets"]
+        ),
+    )

@@ -5,7 +5,6 @@ this module reads the image's latest revisions, runs it, and replaces the image'
 results in one transaction, so readers see either the old results or the new ones.
 """
 
-import dataclasses
 from typing import Any
 
 from django.db import transaction
@@ -21,7 +20,7 @@ from qc.models import (
     Instance,
     Submission,
 )
-from qc.style import AnnotatorObservation, ImageStyle, PairOffsets
+from qc.style import style_to_json
 
 
 def latest_submissions(*, image: Image) -> list[Submission]:
@@ -52,32 +51,6 @@ def stored_inst(instance: Instance, *, height: int, width: int, band: int) -> In
         boundary_rle={"size": [height, width], "counts": instance.boundary_rle.encode()},
     )
     return Inst.from_features(instance.pk, instance.label_class_id, rle, features)
-
-
-def style_to_json(style: ImageStyle) -> dict[str, Any]:
-    return dataclasses.asdict(style)
-
-
-def style_from_json(data: dict[str, Any]) -> ImageStyle:
-    return ImageStyle(
-        annotators=tuple(data["annotators"]),
-        observations=tuple(
-            AnnotatorObservation(
-                **{
-                    **o,
-                    "area_ratios": tuple(o["area_ratios"]),
-                    "offsets": tuple(o["offsets"]),
-                    "found": tuple(o["found"]),
-                    "total": tuple(o["total"]),
-                }
-            )
-            for o in data["observations"]
-        ),
-        pair_offsets=tuple(
-            PairOffsets(p["annotator_u"], p["annotator_v"], tuple(p["values"]))
-            for p in data["pair_offsets"]
-        ),
-    )
 
 
 @transaction.atomic
