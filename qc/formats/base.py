@@ -17,11 +17,8 @@ from __future__ import annotations
 
 import binascii
 import contextlib
-import io
 import json
 import math
-import struct
-import warnings
 import zlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -43,9 +40,6 @@ __all__ = [
     "ParsedImage",
     "ParsedObject",
 ]
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
 
 # --------------------------------------------------------------------------- types
 
@@ -376,119 +370,6 @@ def b64decode(text: Any, name: str) -> bytes:
             raise Invalid(f"{name} is a data URL without base64 payload")
     compact = "".join(text.split())
     return binascii.a2b_base64(compact.encode("ascii"), strict_mode=True)
-
-
-_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
-
-
-@dataclass(frozen=True)
-class PngHeader:
-    """The IHDR fields of a PNG."""
-
-    width: int
-    height: int
-    bit_depth: int
-    color_type: int
-
-    @property
-    def decoded_bytes(self) -> int:
-        """Bytes of the raw decoded pixels (what Pillow will allocate, about)."""
-        bits = max(self.bit_depth, 8)
-        return self.width * self.height * _CHANNELS.get(self.color_type, 4) * bits // 8
-
-
-def png_header(data: bytes) -> PngHeader:
-    """Read width, height, depth and colour type from a PNG's IHDR without decoding."""
-    if not data.startswith(PNG_SIGNATURE):
-        raise Invalid("not a PNG image")
-    if len(data) < 33 or data[12:16] != b"IHDR":
-        raise Invalid("truncated PNG header")
-    width, height, depth, color = struct.unpack(">IIBB", data[16:26])
-    if width == 0 or height == 0:
-        raise Invalid("PNG with zero width or height")
-    if color not in _CHANNELS:
-        raise Invalid(f"PNG with unknown colour type {color}")
-    return PngHeader(width, height, depth, color)
-
-
-def check_png(header: PngHeader, limits: Limits) -> None:
-    """Refuse a PNG whose declared size exceeds the pixel or decompressed-bytes limits."""
-    pixels = header.width * header.height
-    if pixels > limits.max_image_pixels:
-        raise Invalid(
-            f"PNG is {header.width}x{header.height} = {pixels} pixels, "
-            f"over the limit of {limits.max_image_pixels}"
-        )
-    if header.decoded_bytes > limits.max_decompressed_bytes:
-        raise Invalid(
-            f"PNG decodes to {header.decoded_bytes} bytes, "
-            f"over the limit of {limits.max_decompressed_bytes}"
-        )
-
-
-def open_png(data: bytes, limits: Limits) -> Any:
-    """Decode a PNG with Pillow after checking its declared size against the limits.
-
-    Pillow's own bomb check depends on a process-wide global, so it is not relied on:
-    the header is checked here first, and Pillow's warning is silenced.
-    """
-    from PIL import Image
-
-    header = png_header(data)
-    check_png(header, limits)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        image = Image.open(io.BytesIO(data), formats=["PNG"])
-        image.load()
-    return image
-
-
-def png_foreground(image: Any) -> np.ndarray:
-    """Foreground of a decoded mask image as Supervisely/LabelMe/Label Studio read it.
-
-    Images with transparency (an alpha channel, or a tRNS chunk on palette/RGB/grey
-    images): alpha > 0. Otherwise any non-zero channel (palette images through their
-    colours). Returns a bool array ``[row, col]``.
-    """
-    mode = image.mode
-    has_transparency = "transparency" in image.info
-    if mode == "P" and has_transparency:
-        alpha = _palette_alpha(image)
-        if alpha is not None:
-            # The alpha of each palette index, looked up per pixel: what convert("RGBA")
-            # gives, without building the RGBA image.
-            return (alpha > 0)[np.asarray(image)]
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or has_transparency:
-        rgba = np.asarray(image.convert("RGBA"))
-        return rgba[:, :, 3] > 0
-    if mode == "P":
-        return np.asarray(image.convert("RGB")).any(axis=2)
-    array = np.asarray(image)
-    if array.ndim == 3:
-        return array.any(axis=2)
-    return array != 0
-
-
-def _palette_alpha(image: Any) -> np.ndarray | None:
-    """Alpha of the 256 palette indices of a P image with a PNG tRNS chunk, as Pillow
-    applies it (entries the chunk does not list are opaque); None for other forms."""
-    palette = image.palette
-    if palette is None or palette.mode != "RGB":
-        return None
-    transparency = image.info["transparency"]
-    alpha = np.full(256, 255, dtype=np.uint8)
-    if isinstance(transparency, int) and 0 <= transparency < 256:
-        alpha[transparency] = 0
-    elif isinstance(transparency, bytes) and len(transparency) <= 256:
-        alpha[: len(transparency)] = np.frombuffer(transparency, dtype=np.uint8)
-    else:
-        return None
-    return alpha
-
-
-def decode_bitmap_png(data: bytes, limits: Limits) -> np.ndarray:
-    """PNG bytes → foreground bool crop (see :func:`png_foreground`)."""
-    return png_foreground(open_png(data, limits))
 
 
 # --------------------------------------------------------------- geometry helpers

@@ -39,7 +39,6 @@ from qc.formats.base import (
     as_float,
     as_int,
     b64decode,
-    decode_bitmap_png,
     flat_points,
     guard,
     load_json,
@@ -50,6 +49,7 @@ from qc.formats.base import (
     rotated_box_polygon,
     where,
 )
+from qc.formats.png import decode_mask_png
 
 __all__ = ["decode_brush_rle", "read_label_studio"]
 
@@ -293,7 +293,7 @@ def _geometry(
         polygon = rotated_box_polygon(x, y, w, h, rotation, about_centre=False)
         return polygon_rle([polygon], image), [polygon]
     if kind == "bitmasklabels":
-        crop = decode_bitmap_png(b64decode(req(value, "imageDataURL", str), "imageDataURL"), limits)
+        crop = decode_mask_png(b64decode(req(value, "imageDataURL", str), "imageDataURL"), limits)
         if crop.shape != (image.height, image.width):
             raise Invalid(
                 f"bitmask is {crop.shape[1]}x{crop.shape[0]}, the image "

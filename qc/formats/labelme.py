@@ -32,7 +32,6 @@ from qc.formats.base import (
     box_polygon,
     circle_polygon,
     crop_rle,
-    decode_bitmap_png,
     flat_points,
     guard,
     load_json,
@@ -42,6 +41,7 @@ from qc.formats.base import (
     req,
     where,
 )
+from qc.formats.png import decode_mask_png
 
 __all__ = ["IGNORE_LABEL", "read_labelme"]
 
@@ -148,5 +148,5 @@ def _shape(
     if shape_type == "circle":
         polygon = circle_polygon(x0, y0, math.hypot(x1 - x0, y1 - y0))
         return polygon_rle([polygon], image), polygon
-    crop = decode_bitmap_png(b64decode(req(shape, "mask", str), "mask"), limits)
+    crop = decode_mask_png(b64decode(req(shape, "mask", str), "mask"), limits)
     return crop_rle(crop, (math.floor(min(x0, x1)), math.floor(min(y0, y1))), image), None

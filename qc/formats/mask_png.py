@@ -39,8 +39,6 @@ from qc.formats.base import (
     ResultBuilder,
     SourceTree,
     guard,
-    open_png,
-    png_header,
     where,
 )
 from qc.formats.export import (
@@ -53,6 +51,7 @@ from qc.formats.export import (
     provenance_block,
     safe_relative,
 )
+from qc.formats.png import open_png, png_header
 
 __all__ = ["MaskPngWriteSummary", "pattern_regex", "read_mask_png", "write_mask_png"]
 

@@ -28,7 +28,6 @@ import numpy as np
 
 from qc import masks
 from qc.formats.base import (
-    PNG_SIGNATURE,
     BitmapPixels,
     FormatError,
     Invalid,
@@ -41,7 +40,6 @@ from qc.formats.base import (
     b64decode,
     crop_pixels,
     crop_rle,
-    decode_bitmap_png,
     flat_points,
     guard,
     inflate,
@@ -61,6 +59,7 @@ from qc.formats.export import (
     provenance_block,
     safe_relative,
 )
+from qc.formats.png import PNG_SIGNATURE, decode_mask_png
 
 __all__ = ["SuperviselyWriteSummary", "read_supervisely", "write_supervisely"]
 
@@ -232,7 +231,7 @@ def decode_bitmap_payload(data: str, limits: Limits) -> Any:
     raw = b64decode(data, "bitmap data")
     if not raw.startswith(PNG_SIGNATURE):
         raw = inflate(raw, limits.max_decompressed_bytes)
-    return decode_bitmap_png(raw, limits)
+    return decode_mask_png(raw, limits)
 
 
 def _attributes(obj: dict, tag_names: dict[int, str]) -> dict:

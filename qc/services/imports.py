@@ -9,8 +9,8 @@ options: :func:`import_checksum`) imported again changes nothing and says so.
 
 It is the bulk form of :func:`qc.services.workflow.submission_create` and keeps its
 invariants: a task per image x annotator (an open task gets a new revision; a submitted,
-accepted or cancelled one is an error), every instance built by ``build_instance`` (features
-computed once), the current guideline versions and rule violations recorded, an AuditEvent
+accepted or cancelled one is an error), every instance's values from ``instance_values``
+(features computed once), the current guideline versions and rule violations recorded, an AuditEvent
 per created image, user, task and submission, and agreement queued on commit, once per image
 that has two or more submissions. Large imports compute in worker processes (reading a
 Supervisely folder in shards, and the per-instance features); the database work is one
@@ -66,7 +66,7 @@ from qc.formats import READERS, FormatError, Limits, ParsedImage, ParseResult
 from qc.formats.base import as_int, load_json, read_bounded, req, where
 from qc.models import ImportJob, Instance, JobStatus, Submission
 from qc.rules import check_rules
-from qc.services.workflow import OPEN_TASK_STATUSES, InstanceInput, build_instance
+from qc.services.workflow import OPEN_TASK_STATUSES, InstanceInput, instance_values
 
 __all__ = [
     "FORMAT_OPTIONS",
@@ -428,12 +428,13 @@ _INSTANCE_FIELDS = [f for f in Instance._meta.concrete_fields if not f.primary_k
 _SUBMISSION_COLUMN = [f.name for f in _INSTANCE_FIELDS].index("submission")
 _LABEL_COLUMN = [f.name for f in _INSTANCE_FIELDS].index("label_class")
 _JSON_COLUMNS = [i for i, f in enumerate(_INSTANCE_FIELDS) if f.get_internal_type() == "JSONField"]
+_INSTANCE_ATTNAMES = [f.attname for f in _INSTANCE_FIELDS]
 
 
 def _instances_for(
     objects: Sequence[Any], boundary_px: int | None
 ) -> tuple[list[list[Any]], tuple[int, str] | None]:
-    """Instance rows (column values of ``_INSTANCE_FIELDS``) built by ``build_instance``
+    """Instance rows (column values of ``_INSTANCE_FIELDS``) from ``instance_values``
     (features computed once) for parsed objects, or the position and message of the first
     object whose mask is refused. Submission and label class are filled in when written.
     """
@@ -467,15 +468,10 @@ def _instances_for(
                     boundary_px=band,
                 )
             )
-            instance = build_instance(
-                submission=None,  # type: ignore[arg-type]
-                item=item,
-                boundary_px=band,
-                features=features,
-            )
+            values = instance_values(item=item, boundary_px=band, features=features)
         except masks.MaskError as error:
             return out, (position, f"invalid mask: {error}")
-        out.append([getattr(instance, f.attname) for f in _INSTANCE_FIELDS])
+        out.append([values.get(name) for name in _INSTANCE_ATTNAMES])
     return out, None
 
 

@@ -39,14 +39,14 @@ class InstanceInput:
     attributes: dict = field(default_factory=dict)
 
 
-def build_instance(
+def instance_values(
     *,
-    submission: Submission,
     item: InstanceInput,
     boundary_px: int,
     features: InstanceFeatures | None = None,
-) -> Instance:
-    """An unsaved Instance with everything derived from its mask computed once, here.
+) -> dict[str, Any]:
+    """The column values (by attribute name) of the Instance stored for ``item``, with
+    everything derived from its mask computed once, here; the submission is the caller's.
 
     `features` may be given when the caller already holds them for `item.rle` and
     `boundary_px` (an import computes them from the pixels it decoded); they must equal
@@ -55,21 +55,33 @@ def build_instance(
     if features is None:
         features = instance_features(item.rle, boundary_px=boundary_px)
     x, y, w, h = features.bbox
-    return Instance(
-        submission=submission,
-        label_class=item.label_class,
-        rle=masks.rle_to_string(item.rle),
-        bbox_x=x,
-        bbox_y=y,
-        bbox_w=w,
-        bbox_h=h,
-        area=features.area,
-        perimeter=features.perimeter,
-        boundary_rle=masks.rle_to_string(features.boundary_rle),
-        boundary_px=boundary_px,
-        polygon=item.polygon,
-        attributes=item.attributes,
-    )
+    return {
+        "label_class_id": None if item.label_class is None else item.label_class.pk,
+        "rle": masks.rle_to_string(item.rle),
+        "bbox_x": x,
+        "bbox_y": y,
+        "bbox_w": w,
+        "bbox_h": h,
+        "area": features.area,
+        "perimeter": features.perimeter,
+        "boundary_rle": masks.rle_to_string(features.boundary_rle),
+        "boundary_px": boundary_px,
+        "polygon": item.polygon,
+        "attributes": item.attributes,
+    }
+
+
+def build_instance(
+    *,
+    submission: Submission,
+    item: InstanceInput,
+    boundary_px: int,
+    features: InstanceFeatures | None = None,
+) -> Instance:
+    """An unsaved Instance of ``submission`` with the values of :func:`instance_values`."""
+    values = instance_values(item=item, boundary_px=boundary_px, features=features)
+    del values["label_class_id"]
+    return Instance(submission=submission, label_class=item.label_class, **values)
 
 
 @transaction.atomic

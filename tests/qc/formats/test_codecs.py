@@ -23,12 +23,11 @@ from qc.formats.base import (
     ParsedImage,
     crop_pixels,
     crop_rle,
-    open_png,
-    png_foreground,
 )
 from qc.formats.cvat import read_cvat
 from qc.formats.label_studio import decode_brush_rle
 from qc.formats.mask_png import read_mask_png
+from qc.formats.png import open_png, png_foreground
 from qc.formats.supervisely import read_supervisely
 
 

@@ -380,9 +380,9 @@ def test_png_decoding_leaves_pillows_global_limit_alone():
     from PIL import Image
 
     before = Image.MAX_IMAGE_PIXELS
-    from qc.formats.base import decode_bitmap_png
+    from qc.formats.png import decode_mask_png
 
-    crop = decode_bitmap_png(_png(3, 1, b"\x00\x00\x07\x00"), Limits())
+    crop = decode_mask_png(_png(3, 1, b"\x00\x00\x07\x00"), Limits())
 
     assert before == Image.MAX_IMAGE_PIXELS
     assert np.array_equal(crop, [[False, True, False]])

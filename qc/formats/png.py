@@ -1,0 +1,326 @@
+"""PNG masks: bounded decoding and the foreground rule shared by the readers.
+
+Pure module: no Django, no settings. Limits come in as a :class:`~qc.formats.base.Limits`.
+
+Every PNG is checked against the limits from its header before anything is decoded
+(:func:`png_header`, :func:`check_png`). :func:`decode_mask_png` then gives the foreground
+of a mask PNG (:func:`png_foreground` says which pixels that is).
+
+Annotation tools write mask PNGs in a handful of simple forms: a 1-bit palette with a
+transparent background (Supervisely's own encoder), RGBA, grey. Decoding one with Pillow
+costs about ten times the rest of reading the object, so :func:`decode_mask_png` first tries
+a numpy decoder for exactly those forms, and only for a file whose every chunk is in order
+with a correct checksum, whose zlib stream is complete and holds exactly the rows the header
+declares, and whose row filters are None, Sub or Up (the vectorisable ones). Anything else --
+interlacing, 16-bit samples, Average or Paeth rows, ancillary chunks, any damage -- goes to
+Pillow, which decides as it always did; so the fast path changes speed, never what is
+accepted or what it decodes to (the tests compare the two on every form and filter).
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from qc.formats.base import Invalid, Limits
+
+__all__ = [
+    "PNG_SIGNATURE",
+    "PngHeader",
+    "check_png",
+    "decode_mask_png",
+    "fast_foreground",
+    "open_png",
+    "png_foreground",
+    "png_header",
+]
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+
+
+@dataclass(frozen=True)
+class PngHeader:
+    """The IHDR fields of a PNG."""
+
+    width: int
+    height: int
+    bit_depth: int
+    color_type: int
+
+    @property
+    def decoded_bytes(self) -> int:
+        """Bytes of the raw decoded pixels (what Pillow will allocate, about)."""
+        bits = max(self.bit_depth, 8)
+        return self.width * self.height * _CHANNELS.get(self.color_type, 4) * bits // 8
+
+
+def png_header(data: bytes) -> PngHeader:
+    """Read width, height, depth and colour type from a PNG's IHDR without decoding."""
+    if not data.startswith(PNG_SIGNATURE):
+        raise Invalid("not a PNG image")
+    if len(data) < 33 or data[12:16] != b"IHDR":
+        raise Invalid("truncated PNG header")
+    width, height, depth, color = struct.unpack(">IIBB", data[16:26])
+    if width == 0 or height == 0:
+        raise Invalid("PNG with zero width or height")
+    if color not in _CHANNELS:
+        raise Invalid(f"PNG with unknown colour type {color}")
+    return PngHeader(width, height, depth, color)
+
+
+def check_png(header: PngHeader, limits: Limits) -> None:
+    """Refuse a PNG whose declared size exceeds the pixel or decompressed-bytes limits."""
+    pixels = header.width * header.height
+    if pixels > limits.max_image_pixels:
+        raise Invalid(
+            f"PNG is {header.width}x{header.height} = {pixels} pixels, "
+            f"over the limit of {limits.max_image_pixels}"
+        )
+    if header.decoded_bytes > limits.max_decompressed_bytes:
+        raise Invalid(
+            f"PNG decodes to {header.decoded_bytes} bytes, "
+            f"over the limit of {limits.max_decompressed_bytes}"
+        )
+
+
+def open_png(data: bytes, limits: Limits) -> Any:
+    """Decode a PNG with Pillow after checking its declared size against the limits.
+
+    Pillow's own bomb check depends on a process-wide global, so it is not relied on:
+    the header is checked here first, and Pillow's warning is silenced.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    header = png_header(data)
+    check_png(header, limits)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data), formats=["PNG"])
+        except UnidentifiedImageError:
+            # Pillow's own message names an in-memory buffer, not the file.
+            raise Invalid("not a readable PNG image (damaged header chunk)") from None
+        image.load()
+    return image
+
+
+def png_foreground(image: Any) -> np.ndarray:
+    """Foreground of a decoded mask image as Supervisely/LabelMe/Label Studio read it.
+
+    Images with transparency (an alpha channel, or a tRNS chunk on palette/RGB/grey
+    images): alpha > 0. Otherwise any non-zero channel (palette images through their
+    colours). Returns a bool array ``[row, col]``.
+    """
+    mode = image.mode
+    has_transparency = "transparency" in image.info
+    if mode == "P" and has_transparency:
+        alpha = _palette_alpha(image)
+        if alpha is not None:
+            # The alpha of each palette index, looked up per pixel: what convert("RGBA")
+            # gives, without building the RGBA image.
+            return (alpha > 0)[np.asarray(image)]
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or has_transparency:
+        rgba = np.asarray(image.convert("RGBA"))
+        return rgba[:, :, 3] > 0
+    if mode == "P":
+        return np.asarray(image.convert("RGB")).any(axis=2)
+    array = np.asarray(image)
+    if array.ndim == 3:
+        return array.any(axis=2)
+    return array != 0
+
+
+def _palette_alpha(image: Any) -> np.ndarray | None:
+    """Alpha of the 256 palette indices of a P image with a PNG tRNS chunk, as Pillow
+    applies it (entries the chunk does not list are opaque); None for other forms."""
+    palette = image.palette
+    if palette is None or palette.mode != "RGB":
+        return None
+    transparency = image.info["transparency"]
+    alpha = np.full(256, 255, dtype=np.uint8)
+    if isinstance(transparency, int) and 0 <= transparency < 256:
+        alpha[transparency] = 0
+    elif isinstance(transparency, bytes) and len(transparency) <= 256:
+        alpha[: len(transparency)] = np.frombuffer(transparency, dtype=np.uint8)
+    else:
+        return None
+    return alpha
+
+
+def decode_mask_png(data: bytes, limits: Limits) -> np.ndarray:
+    """PNG bytes → foreground bool array ``[row, col]`` (:func:`png_foreground`'s rule),
+    refused when its header is over the limits."""
+    header = png_header(data)
+    check_png(header, limits)
+    foreground = fast_foreground(data, header)
+    if foreground is not None:
+        return foreground
+    return png_foreground(open_png(data, limits))
+
+
+# ------------------------------------------------------------------- the fast path
+
+# (colour type, bit depth) pairs the fast path decodes; grey 16-bit is left to Pillow.
+_FAST_FORMS = frozenset(
+    {(0, 1), (0, 2), (0, 4), (0, 8), (2, 8), (3, 1), (3, 2), (3, 4), (3, 8), (4, 8), (6, 8)}
+)
+_NONE, _SUB, _UP = 0, 1, 2
+
+
+def fast_foreground(data: bytes, header: PngHeader) -> np.ndarray | None:
+    """The foreground of a PNG in one of the simple forms (module docstring), decoded with
+    numpy; ``None`` when the file is not in such a form, which says nothing about whether
+    it is valid. ``header`` is ``png_header(data)``, already checked against the limits."""
+    if (header.color_type, header.bit_depth) not in _FAST_FORMS:
+        return None
+    chunks = _simple_chunks(data)
+    if chunks is None:
+        return None
+    ihdr, palette, transparency, idat = chunks
+    if ihdr[10:13] != b"\0\0\0":  # compression, filter method, interlace
+        return None
+    width, height, depth = header.width, header.height, header.bit_depth
+    channels = _CHANNELS[header.color_type]
+    row_bytes = (width * channels * depth + 7) // 8
+    expected = height * (row_bytes + 1)
+    decompressor = zlib.decompressobj()
+    try:
+        raw = decompressor.decompress(idat, expected + 1)
+    except zlib.error:
+        return None
+    if len(raw) != expected or not decompressor.eof or decompressor.unused_data:
+        return None
+    rows = np.frombuffer(raw, dtype=np.uint8).reshape(height, row_bytes + 1)
+    samples = _unfilter(rows, max(1, channels * depth // 8))
+    if samples is None:
+        return None
+    return _foreground(samples, header, palette, transparency)
+
+
+def _simple_chunks(data: bytes) -> tuple[bytes, bytes | None, bytes | None, bytes] | None:
+    """IHDR, PLTE, tRNS and the joined IDAT data of a PNG made of exactly IHDR, [PLTE],
+    [tRNS], IDAT..., IEND in that order with correct CRCs and nothing after; else None."""
+    order = {b"IHDR": 0, b"PLTE": 1, b"tRNS": 2, b"IDAT": 3, b"IEND": 4}
+    found: dict[bytes, bytes] = {}
+    idat: list[bytes] = []
+    position, last = len(PNG_SIGNATURE), -1
+    end = len(data)
+    while position < end:
+        if position + 12 > end:
+            return None
+        length, kind = struct.unpack(">I4s", data[position : position + 8])
+        stop = position + 8 + length
+        if stop + 4 > end:
+            return None
+        rank = order.get(kind)
+        # Chunks come in rank order; only IDAT repeats, and its parts are contiguous.
+        if rank is None or rank < last or (rank == last and kind != b"IDAT"):
+            return None
+        body = data[position + 8 : stop]
+        (crc,) = struct.unpack(">I", data[stop : stop + 4])
+        if zlib.crc32(body, zlib.crc32(kind)) != crc:
+            return None
+        if kind == b"IDAT":
+            idat.append(body)
+        else:
+            found[kind] = body
+        last, position = rank, stop + 4
+        if kind == b"IEND":
+            break
+    if position != end or last != 4 or not idat or len(found.get(b"IHDR", b"")) != 13:
+        return None
+    if found.get(b"IEND"):
+        return None
+    return found[b"IHDR"], found.get(b"PLTE"), found.get(b"tRNS"), b"".join(idat)
+
+
+def _unfilter(rows: np.ndarray, bpp: int) -> np.ndarray | None:
+    """Undo the per-row filters of ``rows`` (filter byte first, then the row's bytes) when
+    every row uses None, Sub or Up; None otherwise. ``bpp``: bytes per whole pixel (>= 1).
+
+    uint8 sums wrap modulo 256, which is the filters' arithmetic. Sub rows are a running sum
+    along the row (per byte lane of a pixel); Up rows are a running sum down the column,
+    restarted at every None or Sub row (the row above the image counts as zeros).
+    """
+    filters = rows[:, 0]
+    if filters.max(initial=0) > _UP:
+        return None
+    out = rows[:, 1:]
+    sub = filters == _SUB
+    if sub.any():
+        out = out.copy()
+        lanes = out[sub].reshape(int(np.count_nonzero(sub)), -1, bpp)
+        out[sub] = np.add.accumulate(lanes, axis=1, dtype=np.uint8).reshape(lanes.shape[0], -1)
+    up = filters == _UP
+    if not up.any():
+        return out
+    # Running sums down the columns, on the transpose: numpy accumulates fastest along
+    # the contiguous axis. Row r then drops the sum above its last None/Sub row.
+    total = np.add.accumulate(np.ascontiguousarray(out.T), axis=1, dtype=np.uint8)
+    start = np.maximum.accumulate(np.where(up, 0, np.arange(rows.shape[0])))
+    above = np.zeros_like(total)
+    above[:, 1:] = total[:, :-1]
+    total -= np.take(above, start, axis=1)
+    return total.T
+
+
+def _foreground(
+    samples: np.ndarray, header: PngHeader, palette: bytes | None, transparency: bytes | None
+) -> np.ndarray | None:
+    """Foreground of unfiltered rows by :func:`png_foreground`'s rule, or None for the
+    forms left to Pillow (palette indices past the palette, tRNS outside palette images)."""
+    width, depth, color = header.width, header.bit_depth, header.color_type
+    if color in (0, 3):
+        values = _unpack(samples, depth, width)
+        if color == 0:
+            return None if transparency is not None else values != 0
+        if palette is None or not palette or len(palette) % 3 or len(palette) > 768:
+            return None
+        entries = len(palette) // 3
+        if transparency is not None and len(transparency) > entries:
+            return None
+        if int(values.max(initial=0)) >= entries:
+            return None
+        if transparency is not None:
+            alpha = np.full(entries, 255, dtype=np.uint8)
+            alpha[: len(transparency)] = np.frombuffer(transparency, dtype=np.uint8)
+            lookup = alpha > 0
+        else:
+            lookup = np.frombuffer(palette, dtype=np.uint8).reshape(entries, 3).any(axis=1)
+        return _look_up(lookup, values)
+    if palette is not None or transparency is not None:
+        return None
+    pixels = samples.reshape(samples.shape[0], width, _CHANNELS[color])
+    if color == 2:
+        return pixels.any(axis=2)
+    return pixels[:, :, -1] > 0  # grey + alpha, RGBA: the alpha channel
+
+
+def _unpack(samples: np.ndarray, depth: int, width: int) -> np.ndarray:
+    """Rows of packed 1/2/4/8-bit samples → one uint8 value per pixel ``[row, col]``."""
+    if depth == 8:
+        return samples
+    if depth == 1:
+        return np.unpackbits(samples, axis=1, count=width)
+    shifts = np.arange(8 - depth, -1, -depth, dtype=np.uint8)
+    values = (samples[:, :, None] >> shifts) & ((1 << depth) - 1)
+    return values.reshape(samples.shape[0], -1)[:, :width]
+
+
+def _look_up(lookup: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``lookup[values]`` for palette indices; a mask palette has one background entry,
+    and comparing with it is many times faster than a gather."""
+    background = np.flatnonzero(~lookup)
+    if background.size == 0:
+        return np.ones(values.shape, dtype=bool)
+    if background.size == 1:
+        return values != background[0]
+    return np.take(lookup, values)
