@@ -36,6 +36,7 @@ definition, where the frame does count as boundary.)
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ import numpy as np
 from pycocotools import mask as coco_mask
 from scipy.optimize import linear_sum_assignment
 
-from qc.masks import MaskError, rle_from_crop, rle_to_crop
+from qc.masks import ColumnRuns, MaskError, column_runs, ringed_columns, rle_from_runs, rle_to_crop
 
 __all__ = [
     "ClassResult",
@@ -70,6 +71,7 @@ __all__ = [
     "instance_features",
     "iou_matrix",
     "match_pairs",
+    "measure_crop",
     "pair_ious",
     "pool",
 ]
@@ -149,23 +151,71 @@ def features_from_crop(
     ``crop`` is bool ``[row, col]`` at ``origin`` ``(x, y)``, entirely inside the
     ``height`` × ``width`` image, with at least one True pixel; it need not be tight.
     """
+    return _measure(crop, origin, height, width, boundary_px)[1]
+
+
+def measure_crop(
+    crop: np.ndarray,
+    *,
+    origin: tuple[int, int],
+    height: int,
+    width: int,
+    boundary_px: int,
+) -> tuple[dict[str, Any], InstanceFeatures]:
+    """The mask's RLE (:func:`qc.masks.rle_from_crop`) and its features
+    (:func:`features_from_crop`) in one go: what storing a decoded bitmap needs.
+
+    Both read one column-major copy of the crop (:func:`qc.masks.ringed_columns`): the
+    mask's runs give the RLE, the area and the bbox; its erosion gives the band; its
+    neighbour pairs give the perimeter. Same input rules as :func:`features_from_crop`.
+    """
+    runs, features = _measure(crop, origin, height, width, boundary_px)
+    return rle_from_runs(runs, origin=origin, height=height, width=width), features
+
+
+def _measure(
+    crop: np.ndarray,
+    origin: tuple[int, int],
+    height: int,
+    width: int,
+    boundary_px: int,
+) -> tuple[ColumnRuns, InstanceFeatures]:
+    """The crop's column runs and its features."""
     crop = np.asarray(crop, dtype=bool)
     x, y = origin
-    rows = np.flatnonzero(crop.any(axis=1))
-    cols = np.flatnonzero(crop.any(axis=0))
-    if rows.size == 0:
-        raise MaskError("an instance mask must not be empty")
-    tight = crop[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    x, y = x + int(cols[0]), y + int(rows[0])
-    if x < 0 or y < 0 or x + tight.shape[1] > width or y + tight.shape[0] > height:
+    rows, cols = crop.shape
+    if x < 0 or y < 0 or x + cols > width or y + rows > height:
         raise MaskError("the crop must lie inside the image")
-    band = boundary_band(tight, boundary_px=boundary_px)
-    return InstanceFeatures(
-        area=int(np.count_nonzero(tight)),
-        bbox=(x, y, int(tight.shape[1]), int(tight.shape[0])),
-        perimeter=crofton_perimeter(tight, origin=(x, y), height=height, width=width),
-        boundary_rle=rle_from_crop(band, origin=(x, y), height=height, width=width),
+    ringed = ringed_columns(crop)
+    runs = column_runs(ringed)
+    col, first, stop = runs
+    if col.size == 0:
+        raise MaskError("an instance mask must not be empty")
+    top, bottom = int(first.min()), int(stop.max())
+    band = column_runs(ringed - _erode(ringed, boundary_px))
+    features = InstanceFeatures(
+        area=int((stop - first).sum()),
+        bbox=(x + int(col[0]), y + top, int(col[-1] - col[0]) + 1, bottom - top),
+        # The ringed layout is the transpose: its rows are the image's columns.
+        perimeter=_crofton_of_ringed(ringed, origin=(y, x), height=width, width=height),
+        boundary_rle=rle_from_runs(band, origin=origin, height=height, width=width),
     )
+    return runs, features
+
+
+@functools.lru_cache(maxsize=64)
+def _square(side: int) -> np.ndarray:
+    return np.ones((side, side), dtype=np.uint8)
+
+
+def _erode(ringed: np.ndarray, boundary_px: int) -> np.ndarray:
+    """Erosion of a crop inside its background ring by a (2d + 1)² square: ``d`` rounds of
+    the 3 × 3 erosion of :func:`boundary_band` in one pass (squares compose). The ring
+    erodes the crop's edge as the zero padding of the frame does; outside the ring OpenCV's
+    default border never erodes."""
+    if boundary_px < 1:
+        raise ValueError(f"boundary_px must be at least 1, got {boundary_px}")
+    return cv2.erode(ringed, _square(2 * int(boundary_px) + 1))
 
 
 def boundary_band(crop: np.ndarray, *, boundary_px: int) -> np.ndarray:
@@ -196,15 +246,26 @@ def crofton_perimeter(
     one outside, both inside the image: transitions across the image frame are not counted.
     Hole boundaries count. See the module docstring for why this estimate, and its accuracy.
     """
-    x, y = origin
     rows, cols = crop.shape
     padded = np.zeros((rows + 2, cols + 2), dtype=bool)
     padded[1:-1, 1:-1] = crop
+    return _crofton_of_ringed(padded, origin=origin, height=height, width=width)
+
+
+def _crofton_of_ringed(
+    ringed: np.ndarray, *, origin: tuple[int, int], height: int, width: int
+) -> float:
+    """:func:`crofton_perimeter` of the crop inside ``ringed`` (a one-pixel background ring
+    around it; bool or 0/1) at ``origin`` (x, y) = (axis 1, axis 0) in a ``height`` (axis 0)
+    × ``width`` (axis 1) frame. The count is the same for the transpose, so the column-major
+    layout of :func:`qc.masks.ringed_columns` can be passed with the frame transposed."""
+    x, y = origin
+    rows, cols = ringed.shape[0] - 2, ringed.shape[1] - 2
     # Padded rows / columns [r0, r1) x [c0, c1) lie inside the image (the ring may not);
     # a pair counts when both its pixels are inside, so slicing drops the others.
     r0, r1 = int(y == 0), rows + 2 - int(y + rows == height)
     c0, c1 = int(x == 0), cols + 2 - int(x + cols == width)
-    inside = padded[r0:r1, c0:c1]
+    inside = ringed[r0:r1, c0:c1]
     # Counts are whole numbers, so int sums give the same float64 result as weighted sums.
     horizontal = np.count_nonzero(inside[:, 1:] ^ inside[:, :-1])
     vertical = np.count_nonzero(inside[1:, :] ^ inside[:-1, :])

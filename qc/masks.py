@@ -34,13 +34,17 @@ import numpy as np
 from pycocotools import mask as coco_mask
 
 __all__ = [
+    "ColumnRuns",
     "MaskError",
+    "column_runs",
     "crop_to_frame",
+    "ringed_columns",
     "rle_area",
     "rle_bbox",
     "rle_from_crop",
     "rle_from_mask",
     "rle_from_polygons",
+    "rle_from_runs",
     "rle_from_string",
     "rle_from_uncompressed",
     "rle_intersection",
@@ -247,7 +251,7 @@ def rle_from_crop(
     ``crop`` is a 2-D bool array ``[row, col]``; ``origin`` is (x, y) = (column, row) of its
     top-left pixel, and may be negative or put part of the crop past the right/bottom edge:
     the part outside the image is clipped. The crop is run-length encoded directly, column by
-    column; no full-frame array is built.
+    column (:func:`column_runs`); no full-frame array is built.
 
     Raises MaskError when the crop lies entirely outside the image, has no True pixel, or has
     no True pixel left inside the image after clipping, or is not a 2-D bool array.
@@ -263,40 +267,63 @@ def rle_from_crop(
             f"crop of {cols}x{rows} pixels at origin (x={x}, y={y}) lies entirely outside "
             f"the {w}x{h} image"
         )
-    inside = crop[row_lo:row_hi, col_lo:col_hi]
-    # Lay the crop out column-major, each column followed by one background pixel and the
-    # whole preceded by one, so every foreground run starts and ends at a change between
-    # neighbours. Changes alternate start / end; a change at flat position q (q - 1 =
-    # col * stride + row) is image pixel (x0 + col) * h + y0 + row, so an end in a column's
-    # pad is the row just below the crop. Columns left and right of the crop are pure
-    # background, so they only widen the gaps between runs.
-    n_rows, n_cols = inside.shape
-    stride = n_rows + 1
-    flat = np.zeros(n_cols * stride + 1, dtype=bool)
-    flat[1:].reshape(n_cols, stride)[:, :n_rows] = inside.T
-    changes = np.flatnonzero(flat[1:] != flat[:-1])
-    if changes.size == 0:
+    runs = column_runs(ringed_columns(crop[row_lo:row_hi, col_lo:col_hi]))
+    if runs[0].size == 0:
         if not crop.any():
             raise MaskError("crop is empty: it has no foreground (True) pixel")
         raise MaskError(
             f"no foreground pixel of the crop at origin (x={x}, y={y}) lies inside the "
             f"{w}x{h} image"
         )
-    col = changes // stride
-    bounds = changes + col * (h - stride) + ((x + col_lo) * h + y + row_lo)
-    # A run leaving the bottom of a column and one entering the top of the next are one run.
-    touching = bounds[1:-1:2] == bounds[2::2]
-    if touching.any():
-        keep = np.ones(bounds.size, dtype=bool)
-        keep[1:-1:2] = ~touching
-        keep[2::2] = ~touching
-        bounds = bounds[keep]
-    n_pixels = h * w
-    counts = np.empty(bounds.size + 1, dtype=np.int64)
-    counts[0] = bounds[0]
-    np.subtract(bounds[1:], bounds[:-1], out=counts[1:-1])
-    counts[-1] = n_pixels - bounds[-1]
-    return _rle_from_counts(counts if counts[-1] else counts[:-1], h, w)
+    return rle_from_runs(runs, origin=(x + col_lo, y + row_lo), height=h, width=w)
+
+
+def ringed_columns(crop: np.ndarray) -> np.ndarray:
+    """The crop's transpose inside a one-pixel ring of background: uint8 0/1 indexed
+    ``[col + 1, row + 1]``.
+
+    The column-major layout that runs are read from (:func:`column_runs`), and one that
+    erosion and neighbour counts can use as it is: the ring is the background around the crop.
+    """
+    rows, cols = crop.shape
+    ringed = np.zeros((cols + 2, rows + 2), dtype=np.uint8)
+    ringed[1:-1, 1:-1] = crop.T
+    return ringed
+
+
+ColumnRuns = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""``(col, first, stop)``: for every foreground run down a column of a crop, in column-major
+order, its crop column, its first crop row and the row just below it (int64 arrays)."""
+
+
+def column_runs(ringed: np.ndarray) -> ColumnRuns:
+    """The foreground runs down each column of a crop given as :func:`ringed_columns`
+    (values 0/1, ring 0)."""
+    inner = ringed[1:-1]
+    stride = inner.shape[1]
+    flat = inner.reshape(-1)
+    # A change between flat[q - 1] and flat[q] starts or ends a run at q; they alternate,
+    # and the ring rows keep every run inside its own column.
+    changes = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    col, row = np.divmod(changes, stride)
+    row -= 1
+    return col[0::2], row[0::2], row[1::2]
+
+
+def rle_from_runs(
+    runs: ColumnRuns, *, origin: tuple[int, int], height: int, width: int
+) -> dict[str, Any]:
+    """Encode the runs of a crop at ``origin`` (x, y) lying inside a ``height`` x ``width``
+    image (its columns and rows are not clipped here). Raises MaskError when there is no run.
+    """
+    col, first, stop = runs
+    if col.size == 0:
+        raise MaskError("crop is empty: it has no foreground (True) pixel")
+    x, y = origin
+    column_start = (col + x) * height + y
+    # Touching runs (leaving the bottom of one column, entering the top of the next) merge.
+    counts = _counts_from_intervals(column_start + first, column_start + stop, height * width)
+    return _rle_from_counts(counts, height, width)
 
 
 def rle_from_mask(mask: np.ndarray) -> dict[str, Any]:

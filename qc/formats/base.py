@@ -21,7 +21,7 @@ import json
 import math
 import zlib
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,9 +33,9 @@ import numpy as np
 from qc import masks
 
 __all__ = [
-    "BitmapPixels",
     "FormatError",
     "Limits",
+    "Measure",
     "ParseResult",
     "ParsedImage",
     "ParsedObject",
@@ -61,6 +61,7 @@ class ParsedObject:
     geometry (flat ``[x0, y0, ...]`` lists, pixels) when the source was a polygon, so an
     export can write the polygon back; both are ``None`` for bitmap sources.
     ``source`` says where in the file the object came from, for error messages and audit.
+    ``measured`` is what the reader's :data:`Measure` hook returned for a bitmap object.
     """
 
     image: str
@@ -71,31 +72,14 @@ class ParsedObject:
     holes: list[list[float]] | None
     attributes: dict
     source: str
-    pixels: BitmapPixels | None = field(default=None, repr=False, compare=False)
+    measured: Any = field(default=None, repr=False, compare=False)
 
 
-@dataclass(frozen=True)
-class BitmapPixels:
-    """A bitmap object's pixels as read, so its features need not be decoded from ``rle``.
-
-    The bool crop ``[row, col]`` of ``shape`` (rows, cols), clipped to the image, with its
-    top-left pixel at ``origin`` (x, y); ``bits`` holds it packed (:func:`numpy.packbits`),
-    an eighth of the size, since a parse result holds every object of a file at once.
-    It is the same mask as the object's ``rle``.
-    """
-
-    bits: np.ndarray
-    shape: tuple[int, int]
-    origin: tuple[int, int]
-
-    @classmethod
-    def pack(cls, crop: np.ndarray, origin: tuple[int, int]) -> BitmapPixels:
-        return cls(np.packbits(crop), (int(crop.shape[0]), int(crop.shape[1])), origin)
-
-    def crop(self) -> np.ndarray:
-        """The bool crop, unpacked."""
-        rows, cols = self.shape
-        return np.unpackbits(self.bits, count=rows * cols).view(bool).reshape(rows, cols)
+Measure = Callable[[np.ndarray, tuple[int, int], ParsedImage], tuple[dict, Any]]
+"""A reader's hook for bitmaps (:meth:`ResultBuilder.bitmap`): given a decoded crop that lies
+inside its image (bool ``[row, col]``, its top-left pixel at ``(x, y)``) and the image, return
+the crop's RLE and anything else to be measured from the pixels while they are at hand (the
+import: the instance features), kept as the object's ``measured``."""
 
 
 @dataclass(frozen=True)
@@ -463,37 +447,6 @@ def circle_polygon(cx: float, cy: float, radius: float) -> list[float]:
     return out
 
 
-def crop_rle(crop: np.ndarray, origin: tuple[int, int], image: ParsedImage) -> dict:
-    """Paste a bool crop at ``origin`` (x, y), clip to the image, encode.
-
-    Refused: an empty crop, and a crop with no pixel left inside the image.
-    """
-    if crop.size == 0 or not crop.any():
-        raise Invalid("empty bitmap: no foreground pixel")
-    x, y = origin
-    h, w = crop.shape
-    if x >= image.width or y >= image.height or x + w <= 0 or y + h <= 0:
-        raise Invalid(
-            f"bitmap at origin [{x}, {y}] of size {w}x{h} lies outside the "
-            f"{image.width}x{image.height} image"
-        )
-    inside = crop[max(0, -y) : image.height - y, max(0, -x) : image.width - x]
-    if not inside.any():
-        raise Invalid(
-            f"bitmap at origin [{x}, {y}] has no foreground pixel inside the "
-            f"{image.width}x{image.height} image"
-        )
-    return masks.rle_from_crop(crop, origin=(x, y), height=image.height, width=image.width)
-
-
-def crop_pixels(crop: np.ndarray, origin: tuple[int, int], image: ParsedImage) -> BitmapPixels:
-    """The part of a crop accepted by :func:`crop_rle` that lies inside the image, packed."""
-    x, y = origin
-    row_lo, col_lo = max(0, -y), max(0, -x)
-    inside = crop[row_lo : image.height - y, col_lo : image.width - x]
-    return BitmapPixels.pack(inside, (x + col_lo, y + row_lo))
-
-
 # ---------------------------------------------------------------- RLE checks
 
 
@@ -510,10 +463,15 @@ def check_rle_total(total: int, height: int, width: int) -> None:
 
 @dataclass
 class ResultBuilder:
-    """Collects images and objects, enforcing names, sizes and limits, for one file."""
+    """Collects images and objects, enforcing names, sizes and limits, for one file.
+
+    ``measure``: the reader's :data:`Measure` hook, applied to every bitmap
+    (:meth:`bitmap`); without one, bitmaps are only encoded.
+    """
 
     file: str
     limits: Limits
+    measure: Measure | None = None
     images: dict[str, ParsedImage] = field(default_factory=dict)
     image_sources: dict[str, str] = field(default_factory=dict)
     objects: list[ParsedObject] = field(default_factory=list)
@@ -563,7 +521,7 @@ class ResultBuilder:
         polygon: list[list[float]] | None = None,
         holes: list[list[float]] | None = None,
         attributes: dict | None = None,
-        pixels: BitmapPixels | None = None,
+        measured: Any = None,
     ) -> None:
         """Append an object, enforcing a label and the per-image instance limit."""
         if not isinstance(label, str) or not label.strip():
@@ -591,9 +549,46 @@ class ResultBuilder:
                 holes=holes or None,
                 attributes=dict(attributes or {}),
                 source=source,
-                pixels=pixels,
+                measured=measured,
             )
         )
+
+    def bitmap(
+        self, crop: np.ndarray, origin: tuple[int, int], image: ParsedImage
+    ) -> tuple[dict, Any]:
+        """Clip a decoded bitmap to its image and encode it: its RLE, and what the
+        ``measure`` hook took from its pixels (None without a hook).
+
+        ``crop`` is bool ``[row, col]`` with its top-left pixel at ``origin`` (x, y), which
+        may hang over any edge. Refused: an empty crop, and a crop with no pixel inside the
+        image.
+        """
+        x, y = origin
+        h, w = crop.shape
+        if crop.size == 0:
+            raise Invalid("empty bitmap: no foreground pixel")
+        if x >= image.width or y >= image.height or x + w <= 0 or y + h <= 0:
+            raise Invalid(
+                f"bitmap at origin [{x}, {y}] of size {w}x{h} lies outside the "
+                f"{image.width}x{image.height} image"
+            )
+        row_lo, col_lo = max(0, -y), max(0, -x)
+        inside = crop[row_lo : image.height - y, col_lo : image.width - x]
+        at = (x + col_lo, y + row_lo)
+        try:
+            if self.measure is None:
+                rle = masks.rle_from_crop(inside, origin=at, height=image.height, width=image.width)
+                return rle, None
+            return self.measure(inside, at, image)
+        except masks.MaskError:
+            if inside.any():
+                raise
+            if inside.shape == crop.shape or not crop.any():
+                raise Invalid("empty bitmap: no foreground pixel") from None
+            raise Invalid(
+                f"bitmap at origin [{x}, {y}] has no foreground pixel inside the "
+                f"{image.width}x{image.height} image"
+            ) from None
 
     def skip(self, kind: str, count: int = 1) -> None:
         """Count geometry that is not imported."""

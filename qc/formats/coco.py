@@ -21,6 +21,7 @@ from qc.formats.base import (
     FormatError,
     Invalid,
     Limits,
+    Measure,
     ParsedImage,
     ParseResult,
     ResultBuilder,
@@ -45,6 +46,7 @@ def read_coco(
     path: Path,
     *,
     limits: Limits,
+    measure: Measure | None = None,
     images: Mapping[int, ParsedImage] | None = None,
     categories: Mapping[int, str] | None = None,
     all_mapped_images: bool = False,
@@ -61,7 +63,7 @@ def read_coco(
     display = path.name
     with guard(display):
         document = load_json(read_bounded(path, limits, display), display)
-        builder = ResultBuilder(display, limits)
+        builder = ResultBuilder(display, limits, measure)
         if isinstance(document, list):
             _read_results(document, display, builder, images, categories, all_mapped_images)
         elif isinstance(document, dict):

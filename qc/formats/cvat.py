@@ -17,6 +17,7 @@ In a project export the same image name appears once per subset; images are then
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from xml.etree.ElementTree import Element
 
 import numpy as np
@@ -25,12 +26,12 @@ from qc.formats.base import (
     FormatError,
     Invalid,
     Limits,
+    Measure,
     ParsedImage,
     ParseResult,
     ResultBuilder,
     as_float,
     as_int,
-    crop_rle,
     guard,
     parse_xml,
     polygon_rle,
@@ -48,6 +49,7 @@ def read_cvat(
     path: Path,
     *,
     limits: Limits,
+    measure: Measure | None = None,
     subset: str | None = None,
     subset_prefix: bool | None = None,
 ) -> ParseResult:
@@ -64,7 +66,7 @@ def read_cvat(
             raise FormatError(f"root element is <{root.tag}>, not <annotations>", file=display)
         if subset_prefix is None:
             subset_prefix = root.find("meta/project") is not None
-        builder = ResultBuilder(display, limits)
+        builder = ResultBuilder(display, limits, measure)
         for index, element in enumerate(root):
             if element.tag == "track":
                 builder.skip("track")
@@ -113,7 +115,7 @@ def _read_shapes(
                     attributes[key] = as_int(shape.get(key), key)
             if shape.get("source"):
                 attributes["source"] = shape.get("source") or ""
-            polygon = None
+            polygon, measured = None, None
             if shape.tag == "polygon":
                 polygon = [_points(shape.get("points"))]
                 rle = polygon_rle(polygon, image)
@@ -126,7 +128,7 @@ def _read_shapes(
                 ]
                 rle = polygon_rle(polygon, image)
             else:
-                rle = _mask(shape, image, limits)
+                rle, measured = _mask(shape, image, builder, limits)
         builder.add_object(
             image=image,
             label=label,
@@ -134,6 +136,7 @@ def _read_shapes(
             source=source,
             polygon=polygon,
             attributes=attributes,
+            measured=measured,
         )
 
 
@@ -150,8 +153,11 @@ def _points(text: str | None) -> list[float]:
     return flat
 
 
-def _mask(shape: Element, image: ParsedImage, limits: Limits) -> dict:
-    """Decode a ``<mask>``'s row-major run lengths over its box and place the box."""
+def _mask(
+    shape: Element, image: ParsedImage, builder: ResultBuilder, limits: Limits
+) -> tuple[dict, Any]:
+    """Decode a ``<mask>``'s row-major run lengths over its box and place the box: its RLE
+    and what the builder measured."""
     left, top = as_int(shape.get("left"), "left"), as_int(shape.get("top"), "top")
     width, height = as_int(shape.get("width"), "width"), as_int(shape.get("height"), "height")
     if width <= 0 or height <= 0:
@@ -175,4 +181,4 @@ def _mask(shape: Element, image: ParsedImage, limits: Limits) -> dict:
     values = np.zeros(runs.size, dtype=bool)
     values[1::2] = True
     crop = np.repeat(values, runs).reshape(height, width)
-    return crop_rle(crop, (left, top), image)
+    return builder.bitmap(crop, (left, top), image)

@@ -28,11 +28,11 @@ from urllib.parse import unquote, urlparse
 
 import numpy as np
 
-from qc import masks
 from qc.formats.base import (
     FormatError,
     Invalid,
     Limits,
+    Measure,
     ParsedImage,
     ParseResult,
     ResultBuilder,
@@ -65,6 +65,7 @@ def read_label_studio(
     path: Path,
     *,
     limits: Limits,
+    measure: Measure | None = None,
     image_key: str | None = None,
     image_name: str | None = None,
     image_size: tuple[int, int] | None = None,
@@ -83,7 +84,7 @@ def read_label_studio(
             document = [document]
         if not isinstance(document, list):
             raise FormatError("a Label Studio export must be a list", file=display)
-        builder = ResultBuilder(display, limits)
+        builder = ResultBuilder(display, limits, measure)
         submissions: dict[tuple[str, str | None], None] = {}
         context = _Context(display, builder, limits, image_size, submissions)
         if document and all(isinstance(t, dict) and "result" in t for t in document):
@@ -202,7 +203,7 @@ class _Context:
                     continue
                 label = check_label(labels[0])
                 self._size_agrees(result, image)
-                rle, polygon = _geometry(kind, value, image, self.limits)
+                rle, polygon, measured = _geometry(kind, value, image, self.builder, self.limits)
                 attributes: dict[str, Any] = {}
                 if len(labels) > 1:
                     attributes["labels"] = [check_label(x) for x in labels]
@@ -218,6 +219,7 @@ class _Context:
                 annotator=annotator,
                 polygon=polygon,
                 attributes=attributes,
+                measured=measured,
             )
 
     def _image(self, name: str, results: list, source: str) -> ParsedImage | None:
@@ -276,14 +278,14 @@ def _image_name(data: dict, image_key: str | None) -> str:
 
 
 def _geometry(
-    kind: str, value: dict, image: ParsedImage, limits: Limits
-) -> tuple[dict, list[list[float]] | None]:
-    """RLE (and polygon for vector kinds) of one result value."""
+    kind: str, value: dict, image: ParsedImage, builder: ResultBuilder, limits: Limits
+) -> tuple[dict, list[list[float]] | None, Any]:
+    """RLE, polygon (vector kinds) and what the builder measured (masks) of one result."""
     sx, sy = image.width / 100.0, image.height / 100.0
     if kind == "polygonlabels":
         flat = flat_points(req(value, "points", list))
         polygon = [v * (sx if i % 2 == 0 else sy) for i, v in enumerate(flat)]
-        return polygon_rle([polygon], image), [polygon]
+        return polygon_rle([polygon], image), [polygon], None
     if kind == "rectanglelabels":
         x = as_float(req(value, "x", (int, float)), "x") * sx
         y = as_float(req(value, "y", (int, float)), "y") * sy
@@ -291,7 +293,7 @@ def _geometry(
         h = as_float(req(value, "height", (int, float)), "height") * sy
         rotation = as_float(opt(value, "rotation", (int, float), 0), "rotation")
         polygon = rotated_box_polygon(x, y, w, h, rotation, about_centre=False)
-        return polygon_rle([polygon], image), [polygon]
+        return polygon_rle([polygon], image), [polygon], None
     if kind == "bitmasklabels":
         crop = decode_mask_png(b64decode(req(value, "imageDataURL", str), "imageDataURL"), limits)
         if crop.shape != (image.height, image.width):
@@ -299,20 +301,15 @@ def _geometry(
                 f"bitmask is {crop.shape[1]}x{crop.shape[0]}, the image "
                 f"{image.width}x{image.height}"
             )
-        return _full_frame(crop), None
+        rle, measured = builder.bitmap(crop, (0, 0), image)
+        return rle, None, measured
     fmt = opt(value, "format", str, "rle")
     if fmt != "rle":
         raise Invalid(f"brush format {fmt!r} is not supported (only 'rle')")
     data = req(value, "rle", list)
     alpha = decode_brush_rle(data, width=image.width, height=image.height, limits=limits)
-    return _full_frame(alpha), None
-
-
-def _full_frame(mask: np.ndarray) -> dict:
-    """Encode a full-frame mask, refusing an empty one."""
-    if not mask.any():
-        raise Invalid("empty mask: no foreground pixel")
-    return masks.rle_from_mask(mask)
+    rle, measured = builder.bitmap(alpha, (0, 0), image)
+    return rle, None, measured
 
 
 class _Bits:

@@ -24,6 +24,7 @@ from qc import masks
 from qc.formats.base import (
     Invalid,
     Limits,
+    Measure,
     ParsedImage,
     ParseResult,
     ResultBuilder,
@@ -31,7 +32,6 @@ from qc.formats.base import (
     b64decode,
     box_polygon,
     circle_polygon,
-    crop_rle,
     flat_points,
     guard,
     load_json,
@@ -48,11 +48,11 @@ __all__ = ["IGNORE_LABEL", "read_labelme"]
 IGNORE_LABEL = "__ignore__"
 
 
-def read_labelme(path: Path, *, limits: Limits) -> ParseResult:
+def read_labelme(path: Path, *, limits: Limits, measure: Measure | None = None) -> ParseResult:
     """Read one LabelMe JSON file, or every ``*.json`` under a folder (or in a zip)."""
     display = path.name or str(path)
     with guard(display):
-        builder = ResultBuilder(display, limits)
+        builder = ResultBuilder(display, limits, measure)
         if path.is_file() and path.suffix.lower() == ".json":
             data = read_bounded(path, limits, display)
             _read_file(load_json(data, display), path.name, display, builder, limits)
@@ -95,23 +95,25 @@ def _read_file(document: Any, name: str, file: str, builder: ResultBuilder, limi
             group_id = shape.get("group_id")
             if group_id is not None and not isinstance(group_id, int | str):
                 raise Invalid("group_id must be an integer, a string or null")
-            rle, polygon = _shape(shape, shape_type, image, limits)
+            rle, polygon, measured = _shape(shape, shape_type, image, builder, limits)
             key = (label, group_id) if group_id is not None else (label, ("shape", index))
             if key not in groups:
                 groups[key] = []
                 order.append(key)
-            groups[key].append(({"rle": rle, "shape": shape}, polygon, source))
+            groups[key].append(
+                ({"rle": rle, "shape": shape, "measured": measured}, polygon, source)
+            )
     for key in order:
         label, group_id = key
         members = groups[key]
         sources = [source for _, _, source in members]
         source = sources[0] if len(sources) == 1 else f"{sources[0]} (+{len(sources) - 1})"
         with where(file, image.name, source):
-            rle = (
-                members[0][0]["rle"]
-                if len(members) == 1
-                else masks.rle_union([m[0]["rle"] for m in members])
-            )
+            if len(members) == 1:
+                rle, measured = members[0][0]["rle"], members[0][0]["measured"]
+            else:
+                # What was measured of each part does not hold for their union.
+                rle, measured = masks.rle_union([m[0]["rle"] for m in members]), None
         polygons = [p for _, p, _ in members]
         polygon = None if any(p is None for p in polygons) else polygons
         attributes: dict[str, Any] = {}
@@ -129,24 +131,27 @@ def _read_file(document: Any, name: str, file: str, builder: ResultBuilder, limi
             source=source,
             polygon=polygon,
             attributes=attributes,
+            measured=measured,
         )
 
 
 def _shape(
-    shape: dict, shape_type: str, image: ParsedImage, limits: Limits
-) -> tuple[dict, list[float] | None]:
-    """RLE and (for vector shapes) the polygon of one shape."""
+    shape: dict, shape_type: str, image: ParsedImage, builder: ResultBuilder, limits: Limits
+) -> tuple[dict, list[float] | None, Any]:
+    """RLE, (for vector shapes) the polygon and (for masks) what the builder measured of one
+    shape."""
     points = flat_points(req(shape, "points", list))
     if shape_type == "polygon":
-        return polygon_rle([points], image), points
+        return polygon_rle([points], image), points, None
     if len(points) != 4:
         raise Invalid(f"a {shape_type} needs exactly 2 points, got {len(points) // 2}")
     x0, y0, x1, y1 = points
     if shape_type == "rectangle":
         polygon = box_polygon(x0, y0, x1, y1)
-        return polygon_rle([polygon], image), polygon
+        return polygon_rle([polygon], image), polygon, None
     if shape_type == "circle":
         polygon = circle_polygon(x0, y0, math.hypot(x1 - x0, y1 - y0))
-        return polygon_rle([polygon], image), polygon
+        return polygon_rle([polygon], image), polygon, None
     crop = decode_mask_png(b64decode(req(shape, "mask", str), "mask"), limits)
-    return crop_rle(crop, (math.floor(min(x0, x1)), math.floor(min(y0, y1))), image), None
+    rle, measured = builder.bitmap(crop, (math.floor(min(x0, x1)), math.floor(min(y0, y1))), image)
+    return rle, None, measured

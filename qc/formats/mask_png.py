@@ -35,6 +35,7 @@ from qc import masks
 from qc.formats.base import (
     Invalid,
     Limits,
+    Measure,
     ParseResult,
     ResultBuilder,
     SourceTree,
@@ -85,6 +86,7 @@ def read_mask_png(
     path: Path,
     *,
     limits: Limits,
+    measure: Measure | None = None,
     pattern: str,
     foreground: Foreground = "nonzero",
     instances: Instances = "single",
@@ -108,7 +110,7 @@ def read_mask_png(
         if instances == "ids" and foreground == "zero":
             raise Invalid("instances='ids' needs foreground='nonzero' (0 is the background)")
         regex = pattern_regex(pattern)
-        builder = ResultBuilder(display, limits)
+        builder = ResultBuilder(display, limits, measure)
         submissions: dict[tuple[str, str | None], None] = {}
         with SourceTree(path, limits) as tree:
             matches = [(n, regex.match(n)) for n in tree.names()]
@@ -135,9 +137,7 @@ def read_mask_png(
                 for key, crop, origin in crops:
                     source = name if key is None else f"{name} id {key}"
                     with where(file, image, source):
-                        rle = masks.rle_from_crop(
-                            crop, origin=origin, height=parsed.height, width=parsed.width
-                        )
+                        rle, measured = builder.bitmap(crop, origin, parsed)
                     attributes = {"file": name}
                     if groups.get("instance") is not None:
                         attributes["instance"] = groups["instance"]
@@ -150,6 +150,7 @@ def read_mask_png(
                         source=source,
                         annotator=who,
                         attributes=attributes,
+                        measured=measured,
                     )
         return builder.result(annotators_saw_all=False, submissions=list(submissions))
 

@@ -7,22 +7,24 @@ Every PNG is checked against the limits from its header before anything is decod
 of a mask PNG (:func:`png_foreground` says which pixels that is).
 
 Annotation tools write mask PNGs in a handful of simple forms: a 1-bit palette with a
-transparent background (Supervisely's own encoder), RGBA, grey. Decoding one with Pillow
-costs about ten times the rest of reading the object, so :func:`decode_mask_png` first tries
-a numpy decoder for exactly those forms, and only for a file whose every chunk is in order
-with a correct checksum, whose zlib stream is complete and holds exactly the rows the header
-declares, and whose row filters are None, Sub or Up (the vectorisable ones). Anything else --
-interlacing, 16-bit samples, Average or Paeth rows, ancillary chunks, any damage -- goes to
-Pillow, which decides as it always did; so the fast path changes speed, never what is
-accepted or what it decodes to (the tests compare the two on every form and filter).
+transparent background (Supervisely's own encoder), RGBA, grey. Opening one through Pillow's
+PNG plugin costs more than the rest of reading the object, most of it the plugin reading
+chunks in Python, so :func:`decode_mask_png` first tries a short path for exactly those
+forms: a file made of IHDR, PLTE, tRNS, IDAT and IEND only, in order, every CRC correct, not
+interlaced, whose pixel data goes straight to Pillow's own PNG decoder. Anything else --
+interlacing, 16-bit samples, ancillary chunks, any damage -- goes through the plugin, which
+decides as it always did; so the short path changes speed, never what is accepted or what it
+decodes to (the tests compare the two on every form and filter, and on damaged files).
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import warnings
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,18 +170,36 @@ def decode_mask_png(data: bytes, limits: Limits) -> np.ndarray:
 
 # ------------------------------------------------------------------- the fast path
 
-# (colour type, bit depth) pairs the fast path decodes; grey 16-bit is left to Pillow.
-_FAST_FORMS = frozenset(
-    {(0, 1), (0, 2), (0, 4), (0, 8), (2, 8), (3, 1), (3, 2), (3, 4), (3, 8), (4, 8), (6, 8)}
-)
-_NONE, _SUB, _UP = 0, 1, 2
+# Pillow's mode and raw mode for the (colour type, bit depth) pairs the fast path decodes
+# (as its PNG plugin maps them); 16-bit samples are left to the plugin.
+_FAST_FORMS = {
+    (0, 1): ("1", "1"),
+    (0, 2): ("L", "L;2"),
+    (0, 4): ("L", "L;4"),
+    (0, 8): ("L", "L"),
+    (2, 8): ("RGB", "RGB"),
+    (3, 1): ("P", "P;1"),
+    (3, 2): ("P", "P;2"),
+    (3, 4): ("P", "P;4"),
+    (3, 8): ("P", "P"),
+    (4, 8): ("LA", "LA"),
+    (6, 8): ("RGBA", "RGBA"),
+}
 
 
 def fast_foreground(data: bytes, header: PngHeader) -> np.ndarray | None:
-    """The foreground of a PNG in one of the simple forms (module docstring), decoded with
-    numpy; ``None`` when the file is not in such a form, which says nothing about whether
-    it is valid. ``header`` is ``png_header(data)``, already checked against the limits."""
-    if (header.color_type, header.bit_depth) not in _FAST_FORMS:
+    """The foreground of a PNG in one of the simple forms (module docstring); ``None`` when
+    the file is not in such a form, which says nothing about whether it is valid.
+    ``header`` is ``png_header(data)``, already checked against the limits.
+
+    The pixel data goes straight to Pillow's PNG ("zip") decoder -- the one its PNG plugin
+    feeds, with the same raw mode -- so the pixels are the plugin's; what is skipped is the
+    plugin's chunk-by-chunk reading in Python, which this module does once, strictly.
+    """
+    from PIL import Image
+
+    form = _FAST_FORMS.get((header.color_type, header.bit_depth))
+    if form is None:
         return None
     chunks = _simple_chunks(data)
     if chunks is None:
@@ -187,22 +207,12 @@ def fast_foreground(data: bytes, header: PngHeader) -> np.ndarray | None:
     ihdr, palette, transparency, idat = chunks
     if ihdr[10:13] != b"\0\0\0":  # compression, filter method, interlace
         return None
-    width, height, depth = header.width, header.height, header.bit_depth
-    channels = _CHANNELS[header.color_type]
-    row_bytes = (width * channels * depth + 7) // 8
-    expected = height * (row_bytes + 1)
-    decompressor = zlib.decompressobj()
+    mode, raw_mode = form
     try:
-        raw = decompressor.decompress(idat, expected + 1)
-    except zlib.error:
-        return None
-    if len(raw) != expected or not decompressor.eof or decompressor.unused_data:
-        return None
-    rows = np.frombuffer(raw, dtype=np.uint8).reshape(height, row_bytes + 1)
-    samples = _unfilter(rows, max(1, channels * depth // 8))
-    if samples is None:
-        return None
-    return _foreground(samples, header, palette, transparency)
+        image = Image.frombytes(mode, (header.width, header.height), idat, "zip", raw_mode)
+    except (ValueError, OSError):
+        return None  # damaged pixel data: the plugin decides how to refuse it
+    return _foreground(np.asarray(image), header, palette, transparency)
 
 
 def _simple_chunks(data: bytes) -> tuple[bytes, bytes | None, bytes | None, bytes] | None:
@@ -242,85 +252,49 @@ def _simple_chunks(data: bytes) -> tuple[bytes, bytes | None, bytes | None, byte
     return found[b"IHDR"], found.get(b"PLTE"), found.get(b"tRNS"), b"".join(idat)
 
 
-def _unfilter(rows: np.ndarray, bpp: int) -> np.ndarray | None:
-    """Undo the per-row filters of ``rows`` (filter byte first, then the row's bytes) when
-    every row uses None, Sub or Up; None otherwise. ``bpp``: bytes per whole pixel (>= 1).
-
-    uint8 sums wrap modulo 256, which is the filters' arithmetic. Sub rows are a running sum
-    along the row (per byte lane of a pixel); Up rows are a running sum down the column,
-    restarted at every None or Sub row (the row above the image counts as zeros).
-    """
-    filters = rows[:, 0]
-    if filters.max(initial=0) > _UP:
-        return None
-    out = rows[:, 1:]
-    sub = filters == _SUB
-    if sub.any():
-        out = out.copy()
-        lanes = out[sub].reshape(int(np.count_nonzero(sub)), -1, bpp)
-        out[sub] = np.add.accumulate(lanes, axis=1, dtype=np.uint8).reshape(lanes.shape[0], -1)
-    up = filters == _UP
-    if not up.any():
-        return out
-    # Running sums down the columns, on the transpose: numpy accumulates fastest along
-    # the contiguous axis. Row r then drops the sum above its last None/Sub row.
-    total = np.add.accumulate(np.ascontiguousarray(out.T), axis=1, dtype=np.uint8)
-    start = np.maximum.accumulate(np.where(up, 0, np.arange(rows.shape[0])))
-    above = np.zeros_like(total)
-    above[:, 1:] = total[:, :-1]
-    total -= np.take(above, start, axis=1)
-    return total.T
-
-
 def _foreground(
-    samples: np.ndarray, header: PngHeader, palette: bytes | None, transparency: bytes | None
+    values: np.ndarray, header: PngHeader, palette: bytes | None, transparency: bytes | None
 ) -> np.ndarray | None:
-    """Foreground of unfiltered rows by :func:`png_foreground`'s rule, or None for the
-    forms left to Pillow (palette indices past the palette, tRNS outside palette images)."""
-    width, depth, color = header.width, header.bit_depth, header.color_type
-    if color in (0, 3):
-        values = _unpack(samples, depth, width)
-        if color == 0:
-            return None if transparency is not None else values != 0
+    """Foreground of decoded pixels by :func:`png_foreground`'s rule, or None for the forms
+    left to Pillow (palette indices past the palette, tRNS outside palette images)."""
+    color = header.color_type
+    if color == 3:
         if palette is None or not palette or len(palette) % 3 or len(palette) > 768:
             return None
         entries = len(palette) // 3
         if transparency is not None and len(transparency) > entries:
             return None
-        if int(values.max(initial=0)) >= entries:
+        if entries < 1 << header.bit_depth and int(values.max(initial=0)) >= entries:
             return None
-        if transparency is not None:
-            alpha = np.full(entries, 255, dtype=np.uint8)
-            alpha[: len(transparency)] = np.frombuffer(transparency, dtype=np.uint8)
-            lookup = alpha > 0
-        else:
-            lookup = np.frombuffer(palette, dtype=np.uint8).reshape(entries, 3).any(axis=1)
-        return _look_up(lookup, values)
+        return _palette_select(palette, transparency)(values)
     if palette is not None or transparency is not None:
         return None
-    pixels = samples.reshape(samples.shape[0], width, _CHANNELS[color])
+    if color == 0:
+        return values != 0
     if color == 2:
-        return pixels.any(axis=2)
-    return pixels[:, :, -1] > 0  # grey + alpha, RGBA: the alpha channel
+        return values.any(axis=2)
+    return values[:, :, -1] > 0  # grey + alpha, RGBA: the alpha channel
 
 
-def _unpack(samples: np.ndarray, depth: int, width: int) -> np.ndarray:
-    """Rows of packed 1/2/4/8-bit samples → one uint8 value per pixel ``[row, col]``."""
-    if depth == 8:
-        return samples
-    if depth == 1:
-        return np.unpackbits(samples, axis=1, count=width)
-    shifts = np.arange(8 - depth, -1, -depth, dtype=np.uint8)
-    values = (samples[:, :, None] >> shifts) & ((1 << depth) - 1)
-    return values.reshape(samples.shape[0], -1)[:, :width]
-
-
-def _look_up(lookup: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """``lookup[values]`` for palette indices; a mask palette has one background entry,
+@functools.lru_cache(maxsize=256)
+def _palette_select(
+    palette: bytes, transparency: bytes | None
+) -> Callable[[np.ndarray], np.ndarray]:
+    """Palette indices → foreground for one PLTE (and tRNS): alpha > 0 with a tRNS chunk
+    (entries it does not list are opaque), else a non-zero colour. Masks share a handful of
+    palettes, so this is built once per palette; a mask palette has one background entry,
     and comparing with it is many times faster than a gather."""
+    entries = len(palette) // 3
+    if transparency is not None:
+        alpha = np.full(entries, 255, dtype=np.uint8)
+        alpha[: len(transparency)] = np.frombuffer(transparency, dtype=np.uint8)
+        lookup = alpha > 0
+    else:
+        lookup = np.frombuffer(palette, dtype=np.uint8).reshape(entries, 3).any(axis=1)
     background = np.flatnonzero(~lookup)
     if background.size == 0:
-        return np.ones(values.shape, dtype=bool)
+        return lambda values: np.ones(values.shape, dtype=bool)
     if background.size == 1:
-        return values != background[0]
-    return np.take(lookup, values)
+        index = int(background[0])
+        return lambda values: values != index
+    return lambda values: np.take(lookup, values)

@@ -28,18 +28,16 @@ import numpy as np
 
 from qc import masks
 from qc.formats.base import (
-    BitmapPixels,
     FormatError,
     Invalid,
     Limits,
+    Measure,
     ParsedImage,
     ParseResult,
     ResultBuilder,
     SourceTree,
     as_int,
     b64decode,
-    crop_pixels,
-    crop_rle,
     flat_points,
     guard,
     inflate,
@@ -64,7 +62,7 @@ from qc.formats.png import PNG_SIGNATURE, decode_mask_png
 __all__ = ["SuperviselyWriteSummary", "read_supervisely", "write_supervisely"]
 
 
-def read_supervisely(path: Path, *, limits: Limits) -> ParseResult:
+def read_supervisely(path: Path, *, limits: Limits, measure: Measure | None = None) -> ParseResult:
     """Read a Supervisely project folder or zip archive.
 
     Returns every annotated image (``ann/*.json``) and its bitmap, polygon and rectangle
@@ -78,7 +76,7 @@ def read_supervisely(path: Path, *, limits: Limits) -> ParseResult:
         root = "" if root == "." else root + "/"
         meta = load_json(tree.read(meta_name), f"{display}/{meta_name}")
         known, classes, tag_names = _read_meta(meta, f"{display}/{meta_name}")
-        builder = ResultBuilder(display, limits)
+        builder = ResultBuilder(display, limits, measure)
         ann_names = [
             n
             for n in names
@@ -184,7 +182,7 @@ def _read_object(
     attributes = _attributes(obj, tag_names)
     polygon: list[list[float]] | None = None
     holes: list[list[float]] | None = None
-    pixels: BitmapPixels | None = None
+    measured: Any = None
     if geometry == "bitmap":
         bitmap = req(obj, "bitmap", dict)
         origin = req(bitmap, "origin", list)
@@ -192,8 +190,7 @@ def _read_object(
             raise Invalid("bitmap origin must be [x, y]")
         x, y = as_int(origin[0], "origin x"), as_int(origin[1], "origin y")
         crop = decode_bitmap_payload(req(bitmap, "data", str), limits)
-        rle = crop_rle(crop, (x, y), image)
-        pixels = crop_pixels(crop, (x, y), image)
+        rle, measured = builder.bitmap(crop, (x, y), image)
     elif geometry == "polygon":
         points = req(obj, "points", dict)
         exterior = flat_points(req(points, "exterior", list), "exterior")
@@ -222,7 +219,7 @@ def _read_object(
         polygon=polygon,
         holes=holes,
         attributes=attributes,
-        pixels=pixels,
+        measured=measured,
     )
 
 

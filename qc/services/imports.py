@@ -61,9 +61,9 @@ from projects.models import (
 )
 from projects.services import current_versions, image_create, label_class_create, membership_set
 from qc import masks
-from qc.agreement import boundary_width, features_from_crop
+from qc.agreement import boundary_width, measure_crop
 from qc.formats import READERS, FormatError, Limits, ParsedImage, ParseResult
-from qc.formats.base import as_int, load_json, read_bounded, req, where
+from qc.formats.base import Measure, as_int, load_json, read_bounded, req, where
 from qc.models import ImportJob, Instance, JobStatus, Submission
 from qc.rules import check_rules
 from qc.services.workflow import OPEN_TASK_STATUSES, InstanceInput, instance_values
@@ -455,24 +455,36 @@ def _instances_for(
             attributes=obj.attributes,
         )
         try:
-            # A bitmap's pixels came with it: measuring them skips decoding the RLE again.
-            pixels = obj.pixels
-            features = (
-                None
-                if pixels is None
-                else features_from_crop(
-                    pixels.crop(),
-                    origin=pixels.origin,
-                    height=height,
-                    width=width,
-                    boundary_px=band,
-                )
-            )
+            # A bitmap's features were measured while its pixels were decoded.
+            measured = obj.measured
+            features = measured[1] if measured is not None and measured[0] == band else None
             values = instance_values(item=item, boundary_px=band, features=features)
         except masks.MaskError as error:
             return out, (position, f"invalid mask: {error}")
         out.append([values.get(name) for name in _INSTANCE_ATTNAMES])
     return out, None
+
+
+def _measure(boundary_px: int | None) -> Measure:
+    """The readers' hook for bitmaps: each one's RLE and features from its decoded pixels
+    (``measured`` = (band width, features)), so no bitmap is decoded twice."""
+    bands: dict[tuple[int, int], int] = {}
+
+    def measure(
+        crop: Any, origin: tuple[int, int], image: ParsedImage
+    ) -> tuple[dict, tuple[int, Any]]:
+        size = (image.height, image.width)
+        band = bands.get(size)
+        if band is None:
+            band = bands[size] = boundary_width(
+                height=image.height, width=image.width, boundary_px=boundary_px
+            )
+        rle, features = measure_crop(
+            crop, origin=origin, height=image.height, width=image.width, boundary_px=band
+        )
+        return rle, (band, features)
+
+    return measure
 
 
 # Set before a pool forks, read by its workers (copy-on-write, never pickled).
@@ -494,12 +506,12 @@ def _read_shard(
     """Worker: read one shard and build its instances. A FormatError comes back as a tuple
     (its keyword-only constructor does not survive pickling)."""
     try:
-        result = READERS[format](Path(path), limits=limits, **kwargs)
+        result = READERS[format](Path(path), limits=limits, measure=_measure(boundary_px), **kwargs)
     except FormatError as error:
         return "error", (error.message, error.file, error.image, error.object), None
     built, failure = _instances_for(result.objects, boundary_px)
-    # The pixels are spent; sending them back to the parent would only cost pickling.
-    objects = [replace(obj, pixels=None) for obj in result.objects]
+    # The features are in the rows; sending them back twice would only cost pickling.
+    objects = [replace(obj, measured=None) for obj in result.objects]
     return "ok", replace(result, objects=objects), (built, failure)
 
 
@@ -591,7 +603,7 @@ def _read_and_build(
                 )
     report(0.05, f"reading {display}")
     try:
-        result = READERS[format](path, limits=limits, **kwargs)
+        result = READERS[format](path, limits=limits, measure=_measure(boundary_px), **kwargs)
     except FormatError as error:
         raise ImportRefused.from_format_error(error) from None
     total = len(result.objects)

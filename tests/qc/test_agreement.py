@@ -32,10 +32,11 @@ from qc.agreement import (
     instance_features,
     iou_matrix,
     match_pairs,
+    measure_crop,
     pair_ious,
     pool,
 )
-from qc.masks import rle_from_mask
+from qc.masks import MaskError, rle_from_mask
 
 # pycocotools 2.0.11 decodes through a numpy-1 array protocol; numpy 2 warns on every call.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -235,6 +236,40 @@ def test_instance_features_perimeter_equals_full_frame_count(masks):
     features = instance_features(rle_from_mask(mask), boundary_px=1)
     assert features.perimeter == brute_crofton(mask)
     assert features.area == mask.sum()
+
+
+@settings(max_examples=120, deadline=None)
+@given(small_masks(min_n=1, max_n=1), st.integers(1, 4), st.data())
+def test_measure_crop_equals_full_frame_references(masks, d, data):
+    # Arrange: the mask held as a crop that need not be tight (a margin on any side that
+    # stays inside the 18 x 22 frame), so it may touch every edge of the frame
+    (mask,) = masks
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    top = data.draw(st.integers(0, int(rows[0])))
+    bottom = data.draw(st.integers(int(rows[-1]) + 1, mask.shape[0]))
+    left = data.draw(st.integers(0, int(cols[0])))
+    right = data.draw(st.integers(int(cols[-1]) + 1, mask.shape[1]))
+    crop = mask[top:bottom, left:right]
+
+    # Act
+    rle, features = measure_crop(crop, origin=(left, top), height=18, width=22, boundary_px=d)
+
+    # Assert: pycocotools' bytes, area and box; the published band; the full-frame Crofton
+    reference = rle_from_mask(mask)
+    assert rle == reference
+    assert features.area == int(mask.sum())
+    assert features.bbox == tuple(int(v) for v in coco_mask.toBbox(reference))
+    assert np.array_equal(
+        coco_mask.decode(features.boundary_rle).astype(bool), published_band(mask, d)
+    )
+    assert features.perimeter == brute_crofton(mask)
+
+
+def test_measure_crop_refuses_an_empty_crop_and_one_past_the_frame():
+    with pytest.raises(MaskError, match="must not be empty"):
+        measure_crop(np.zeros((3, 3), bool), origin=(0, 0), height=5, width=5, boundary_px=1)
+    with pytest.raises(MaskError, match="inside the image"):
+        measure_crop(np.ones((3, 3), bool), origin=(3, 0), height=5, width=5, boundary_px=1)
 
 
 def test_boundary_band_of_crop_matches_erosion_definition():

@@ -17,12 +17,11 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from qc import masks
-from qc.agreement import features_from_crop, instance_features
+from qc.agreement import instance_features, measure_crop
 from qc.formats.base import (
     Limits,
     ParsedImage,
-    crop_pixels,
-    crop_rle,
+    ResultBuilder,
 )
 from qc.formats.cvat import read_cvat
 from qc.formats.label_studio import decode_brush_rle
@@ -248,7 +247,7 @@ def test_supervisely_legacy_meta_polygon_with_hole_and_zip(tmp_path: Path):
 
 @settings(max_examples=60, deadline=None)
 @given(st.integers(1, 9), st.integers(1, 9), st.data())
-def test_crop_pixels_are_the_mask_of_crop_rle_and_give_its_features(
+def test_builder_bitmap_clips_to_the_image_and_measures_what_it_encodes(
     rows: int, cols: int, data: st.DataObject
 ):
     # Arrange: a random bitmap at an origin that may hang over any edge of a 10 x 8 image
@@ -258,23 +257,29 @@ def test_crop_pixels_are_the_mask_of_crop_rle_and_give_its_features(
     x = data.draw(st.integers(-cols + 1, 9))
     y = data.draw(st.integers(-rows + 1, 7))
     image = ParsedImage("f", width=10, height=8)
-    inside = crop[max(0, -y) : 8 - y, max(0, -x) : 10 - x]
-    if not inside.any():
+    frame = np.zeros((8 + 2 * rows, 10 + 2 * cols), dtype=bool)
+    frame[rows + y : 2 * rows + y, cols + x : 2 * cols + x] = crop
+    expected = frame[rows : rows + 8, cols : cols + 10]
+    if not expected.any():
         return
-    rle = crop_rle(crop, (x, y), image)
+    seen = []
+
+    def measure(inside, origin, parsed):
+        seen.append((inside.copy(), origin, parsed))
+        return measure_crop(inside, origin=origin, height=8, width=10, boundary_px=2)
 
     # Act
-    pixels = crop_pixels(crop, (x, y), image)
-    unpacked = pixels.crop()
+    plain, nothing = ResultBuilder("f.json", Limits()).bitmap(crop, (x, y), image)
+    rle, features = ResultBuilder("f.json", Limits(), measure).bitmap(crop, (x, y), image)
 
-    # Assert
-    assert np.array_equal(
-        masks.crop_to_frame(unpacked, pixels.origin, height=8, width=10), masks.rle_to_mask(rle)
-    )
-    for band in (1, 2, 5):
-        assert features_from_crop(
-            unpacked, origin=pixels.origin, height=8, width=10, boundary_px=band
-        ) == instance_features(rle, boundary_px=band)
+    # Assert: the clipped mask, encoded the same with and without the hook, and the hook
+    # saw exactly the part inside the image
+    assert nothing is None
+    assert plain == rle == masks.rle_from_mask(expected)
+    ((inside, origin, parsed),) = seen
+    assert parsed == image
+    assert np.array_equal(masks.crop_to_frame(inside, origin, height=8, width=10), expected)
+    assert features == instance_features(rle, boundary_px=2)
 
 
 @settings(max_examples=60, deadline=None)

@@ -135,7 +135,7 @@ def pngs(draw: st.DrawFn) -> tuple[bytes, bool]:
     ).reshape(height, width, channels)
     filters = draw(st.lists(st.integers(0, 4), min_size=height, max_size=height))
     data = _encode(samples, color, depth, filters, palette=palette, transparency=transparency)
-    fast = (color, depth) in FAST_FORMS and max(filters) <= 2
+    fast = (color, depth) in FAST_FORMS
     return data, fast
 
 
