@@ -214,7 +214,9 @@ def _counts_from_intervals(starts: np.ndarray, ends: np.ndarray, n_pixels: int) 
 
 def _rle_from_counts(counts: np.ndarray, h: int, w: int) -> dict[str, Any]:
     """Compress canonical run lengths with pycocotools (C), so the bytes equal its own."""
-    return coco_mask.frPyObjects({"size": [h, w], "counts": counts.astype(np.uint32)}, h, w)
+    return coco_mask.frPyObjects(
+        {"size": [h, w], "counts": counts.astype(np.uint32, copy=False)}, h, w
+    )
 
 
 def _decode_counts(rle: Mapping[str, Any]) -> tuple[int, int, np.ndarray]:
@@ -320,9 +322,21 @@ def rle_from_runs(
     if col.size == 0:
         raise MaskError("crop is empty: it has no foreground (True) pixel")
     x, y = origin
-    column_start = (col + x) * height + y
-    # Touching runs (leaving the bottom of one column, entering the top of the next) merge.
-    counts = _counts_from_intervals(column_start + first, column_start + stop, height * width)
+    # Run bounds in image pixel order, between 0 and the pixel count: their differences
+    # alternate background and foreground counts.
+    bounds = np.empty(2 * col.size + 2, dtype=np.int64)
+    bounds[0], bounds[-1] = 0, height * width
+    column_start = col * height + (x * height + y)
+    np.add(column_start, first, out=bounds[1:-1:2])
+    np.add(column_start, stop, out=bounds[2:-1:2])
+    counts = np.empty(bounds.size - 1, dtype=np.uint32)
+    np.subtract(bounds[1:], bounds[:-1], out=counts, casting="unsafe")
+    if not counts[2:-1:2].all():
+        # A run leaving the bottom of one column and one entering the top of the next are
+        # one run: a zero-length gap between them is not canonical.
+        counts = _counts_from_intervals(bounds[1:-1:2], bounds[2:-1:2], height * width)
+    elif counts[-1] == 0:
+        counts = counts[:-1]
     return _rle_from_counts(counts, height, width)
 
 
