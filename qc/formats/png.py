@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from qc.formats.base import Invalid, Limits
 
@@ -99,8 +100,6 @@ def open_png(data: bytes, limits: Limits) -> Any:
     Pillow's own bomb check depends on a process-wide global, so it is not relied on:
     the header is checked here first, and Pillow's warning is silenced.
     """
-    from PIL import Image, UnidentifiedImageError
-
     header = png_header(data)
     check_png(header, limits)
     with warnings.catch_warnings():
@@ -196,8 +195,6 @@ def fast_foreground(data: bytes, header: PngHeader) -> np.ndarray | None:
     feeds, with the same raw mode -- so the pixels are the plugin's; what is skipped is the
     plugin's chunk-by-chunk reading in Python, which this module does once, strictly.
     """
-    from PIL import Image
-
     form = _FAST_FORMS.get((header.color_type, header.bit_depth))
     if form is None:
         return None
