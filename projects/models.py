@@ -112,6 +112,9 @@ class LabelClass(models.Model):
     match_iou = models.FloatField(
         null=True, blank=True, help_text="Overrides the project's match IoU for this class."
     )
+    metadata = models.JSONField(
+        default=dict, blank=True, help_text="E.g. the COCO category id it was imported with."
+    )
 
     class Meta:
         ordering = ["project", "name"]

@@ -33,6 +33,7 @@ import numpy as np
 from qc import masks
 
 __all__ = [
+    "CocoIds",
     "FormatError",
     "Limits",
     "Measure",
@@ -83,6 +84,15 @@ import: the instance features), kept as the object's ``measured``."""
 
 
 @dataclass(frozen=True)
+class CocoIds:
+    """The ids a COCO file gives its images and categories, by image name and label, so
+    that a later results file, which names only ids, can be matched to them."""
+
+    images: dict[str, int]
+    categories: dict[str, int]
+
+
+@dataclass(frozen=True)
 class ParseResult:
     """What a reader found in a file or folder.
 
@@ -96,6 +106,8 @@ class ParseResult:
       the file's annotator (single-annotator formats such as COCO, LabelMe, CVAT);
     * otherwise (Supervisely with ``labelerLogin``): a labeler has a submission only for
       the images they drew on, unless the importer is told that labelers saw all images.
+
+    ``coco_ids``: the COCO ids of the images and categories, when the file gave them.
     """
 
     images: list[ParsedImage]
@@ -103,6 +115,7 @@ class ParseResult:
     skipped: Counter[str]
     annotators_saw_all: bool
     submissions: list[tuple[str, str | None]] | None = None
+    coco_ids: CocoIds | None = None
 
 
 @dataclass(frozen=True)
@@ -599,6 +612,7 @@ class ResultBuilder:
         *,
         annotators_saw_all: bool,
         submissions: list[tuple[str, str | None]] | None = None,
+        coco_ids: CocoIds | None = None,
     ) -> ParseResult:
         """The finished, immutable result."""
         return ParseResult(
@@ -607,6 +621,7 @@ class ResultBuilder:
             skipped=Counter(self.skipped),
             annotators_saw_all=annotators_saw_all,
             submissions=submissions,
+            coco_ids=coco_ids,
         )
 
 

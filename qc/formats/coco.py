@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 
 from qc import masks
 from qc.formats.base import (
+    CocoIds,
     FormatError,
     Invalid,
     Limits,
@@ -65,16 +66,16 @@ def read_coco(
         document = load_json(read_bounded(path, limits, display), display)
         builder = ResultBuilder(display, limits, measure)
         if isinstance(document, list):
-            _read_results(document, display, builder, images, categories, all_mapped_images)
+            ids = _read_results(document, display, builder, images, categories, all_mapped_images)
         elif isinstance(document, dict):
-            _read_instances(document, display, builder)
+            ids = _read_instances(document, display, builder)
         else:
             raise FormatError("a COCO file must be an object or a list", file=display)
-        return builder.result(annotators_saw_all=True)
+        return builder.result(annotators_saw_all=True, coco_ids=ids)
 
 
-def _read_instances(document: dict, file: str, builder: ResultBuilder) -> None:
-    """An instances file: images, categories, annotations."""
+def _read_instances(document: dict, file: str, builder: ResultBuilder) -> CocoIds:
+    """An instances file: images, categories, annotations; returns their ids."""
     with where(file):
         image_list = req(document, "images", list)
         category_list = req(document, "categories", list)
@@ -93,6 +94,10 @@ def _read_instances(document: dict, file: str, builder: ResultBuilder) -> None:
         )
     for index, annotation in enumerate(annotations):
         _read_annotation(annotation, index, file, builder, by_id, categories)
+    return CocoIds(
+        images={image.name: image_id for image_id, image in by_id.items()},
+        categories={name: category_id for category_id, name in categories.items()},
+    )
 
 
 def _categories(entries: list, file: str) -> dict[int, str]:
@@ -115,8 +120,9 @@ def _read_results(
     images: Mapping[int, ParsedImage] | None,
     categories: Mapping[int, str] | None,
     all_mapped: bool,
-) -> None:
-    """A results list: annotations only, images from the mapping or from RLE sizes."""
+) -> CocoIds | None:
+    """A results list: annotations only, images from the mapping or from RLE sizes. Returns
+    the ids when the images came from a mapping (else they are only names)."""
     by_id: dict[int, ParsedImage] = {}
     if images is not None and all_mapped:
         for image_id in sorted(images):
@@ -145,6 +151,12 @@ def _read_results(
                 name, width, height, source=f"[{index}]", repeat_ok=True
             )
         _read_annotation(entry, index, file, builder, by_id, categories, results=True)
+    if images is None:
+        return None
+    return CocoIds(
+        images={image.name: image_id for image_id, image in by_id.items()},
+        categories={name: category_id for category_id, name in (categories or {}).items()},
+    )
 
 
 def _read_annotation(

@@ -115,6 +115,9 @@ JOB_OPTIONS: dict[str, type] = {
     "labelers_saw_all_images": bool,
 }
 
+# The metadata key of an image's (a class's) id in the COCO file it was imported from.
+COCO_ID = "coco_id"
+
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp"})
 
 # Work is sent to worker processes only when there is enough of it to pay for them.
@@ -369,13 +372,64 @@ def _coco_index(path: Path, limits: Limits) -> tuple[dict[int, ParsedImage], dic
     return by_id, names
 
 
-def _reader_kwargs(format: str, options: dict[str, Any], limits: Limits) -> dict[str, Any]:
-    """Keyword arguments for the reader from the checked options."""
+def _reader_kwargs(
+    format: str, options: dict[str, Any], limits: Limits, project: Project
+) -> dict[str, Any]:
+    """Keyword arguments for the reader from the checked options. A COCO results file is
+    matched to the images (and classes) of ``--images-from``, else to the project's own
+    COCO ids, remembered from the COCO files imported before."""
     kwargs = {k: v for k, v in options.items() if k not in PATH_OPTIONS}
     if format == "coco" and options.get("images_from"):
         images, categories = _coco_index(Path(options["images_from"]), limits)
         kwargs["images"], kwargs["categories"] = images, categories
+    elif format == "coco":
+        images, categories = _project_coco_index(project)
+        if images:
+            kwargs["images"], kwargs["categories"] = images, categories or None
     return kwargs
+
+
+def _project_coco_index(project: Project) -> tuple[dict[int, ParsedImage], dict[int, str]]:
+    """The project's images and classes by the COCO ids they were imported with."""
+    images = {
+        image.metadata[COCO_ID]: ParsedImage(image.name, image.width, image.height)
+        for image in project.images.filter(metadata__has_key=COCO_ID).order_by("-name")
+        if isinstance(image.metadata[COCO_ID], int)
+    }
+    categories = {
+        label.metadata[COCO_ID]: label.name
+        for label in project.label_classes.filter(metadata__has_key=COCO_ID).order_by("-name")
+        if isinstance(label.metadata[COCO_ID], int)
+    }
+    return images, categories
+
+
+def _remember_coco_ids(project: Project, result: ParseResult, plan: _Plan) -> None:
+    """Keep the COCO ids of the file's images and classes in their metadata, for results
+    files to come. An image or class keeps the id it has; an id another image (class) of
+    the project already has is not given again, so the ids stay unique."""
+    ids = result.coco_ids
+    if ids is None:
+        return
+    for kind, rows, by_name in (
+        ("image", plan.images, ids.images),
+        ("class", plan.labels, ids.categories),
+    ):
+        model = Image if kind == "image" else LabelClass
+        taken = set(
+            model.objects.filter(project=project, metadata__has_key=COCO_ID).values_list(
+                f"metadata__{COCO_ID}", flat=True
+            )
+        )
+        changed = []
+        for name, coco_id in by_name.items():
+            row = rows.get(name)
+            if row is None or COCO_ID in row.metadata or coco_id in taken:
+                continue
+            row.metadata = {**row.metadata, COCO_ID: coco_id}
+            taken.add(coco_id)
+            changed.append(row)
+        model.objects.bulk_update(changed, ["metadata"], batch_size=_BULK_BATCH)
 
 
 def import_checksum(*, path: Path, format: str, options: dict[str, Any] | None = None) -> str:
@@ -969,6 +1023,7 @@ def _write(
             )
         )
     summary.images_created = len(new_images)
+    _remember_coco_ids(project, result, plan)
 
     new_tasks: dict[tuple[str, str], Task] = {}
     for key in plan.pairs:
@@ -1181,7 +1236,7 @@ def import_annotations(
         summary.already_imported, summary.submissions = True, existing
         report(1.0, "already imported")
         return summary
-    kwargs = _reader_kwargs(format, checked, limits)
+    kwargs = _reader_kwargs(format, checked, limits, project)
     result, instances = _read_and_build(
         format=format,
         path=path,

@@ -38,11 +38,11 @@ def row_counts() -> dict[str, int]:
     return {model._meta.label: model.objects.count() for model in apps.get_models()}
 
 
-def checksum_of(project: Project) -> str:
+def checksum_of(project: Project, source_name: str | None = None) -> str:
     (checksum,) = set(
-        Submission.objects.filter(task__image__project=project).values_list(
-            "source_checksum", flat=True
-        )
+        Submission.objects.filter(task__image__project=project)
+        .filter(**({} if source_name is None else {"source_name": source_name}))
+        .values_list("source_checksum", flat=True)
     )
     return checksum
 
@@ -74,7 +74,7 @@ def import_line(
         extras.append(f"{plural(classes, 'class', 'classes')} created")
     skipped_text = ", ".join(f"{k} {v}" for k, v in sorted((skipped or {}).items())) or "none"
     return (
-        f"{project.slug}: {fmt} {name!r} (sha256 {checksum_of(project)[:12]}): "
+        f"{project.slug}: {fmt} {name!r} (sha256 {checksum_of(project, name)[:12]}): "
         f"{plural(images, 'image')} ({created} created), {plural(annotators, 'annotator')}, "
         f"{plural(submissions, 'submission')} ({empty} empty, 0 new revisions of open tasks), "
         f"{plural(instances, 'instance')}"
@@ -244,6 +244,74 @@ def test_import_annotations_cocoapi_results_sized_from_the_rle(shared_data, db):
         raw[0]["segmentation"]["counts"],
         {"score": raw[0]["score"]},
     )
+
+
+def test_import_annotations_cocoapi_results_matched_to_the_projects_coco_ids(
+    shared_data, db, tmp_path
+):
+    # Arrange: the dataset's instances file imported first, one box per class the results
+    # use (so those classes exist), on the first image
+    path = shared_data / "cocoapi_results" / "instances_val2014_fakesegm100_results.json"
+    raw = json.loads(path.read_text())
+    sizes = {r["image_id"]: r["segmentation"]["size"] for r in raw}
+    first = min(sizes)
+    used = sorted({r["category_id"] for r in raw})
+    dataset = tmp_path / "instances_val2014.json"
+    dataset.write_text(
+        json.dumps(
+            {
+                "images": [
+                    {"id": i, "file_name": f"COCO_val2014_{i:012d}.jpg", "height": h, "width": w}
+                    for i, (h, w) in sorted(sizes.items())
+                ],
+                "categories": [{"id": c, "name": f"cat{c}"} for c in range(1, 91)],
+                "annotations": [
+                    {
+                        "id": n,
+                        "image_id": first,
+                        "category_id": c,
+                        "segmentation": [[1, 1, 9, 1, 9, 9, 1, 9]],
+                    }
+                    for n, c in enumerate(used, start=1)
+                ],
+            }
+        )
+    )
+    project = new_project("matched")
+    common = ["--format", "coco", "--create-users", "--create-labels"]
+    run("import_annotations", "matched", str(dataset), "--annotator", "truth", *common)
+    images_before = Image.objects.filter(project=project).count()
+
+    # Act: the results file alone, with no --images-from
+    line = run("import_annotations", "matched", str(path), "--annotator", "model", *common)
+
+    # Assert: no image or class created; each result on its image and class by COCO id
+    assert line == import_line(
+        project,
+        "coco",
+        path.name,
+        images=len(sizes),
+        created=0,
+        annotators=1,
+        submissions=len(sizes),
+        empty=0,
+        instances=len(raw),
+        users=1,
+        classes=0,
+    )
+    assert Image.objects.filter(project=project).count() == images_before == len(sizes)
+    stored = Counter(
+        Instance.objects.filter(submission__task__annotator__username="model").values_list(
+            "submission__task__image__name", "label_class__name"
+        )
+    )
+    assert stored == Counter(
+        (f"COCO_val2014_{r['image_id']:012d}.jpg", f"cat{r['category_id']}") for r in raw
+    )
+    assert sorted(
+        LabelClass.objects.filter(project=project).values_list("metadata", flat=True),
+        key=lambda m: m["coco_id"],
+    ) == [{"coco_id": c} for c in used]
 
 
 def test_import_annotations_cocoapi_results_with_images_from(shared_data, db, tmp_path):

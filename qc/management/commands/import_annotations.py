@@ -62,12 +62,15 @@ class Command(BaseCommand):
         coco = parser.add_argument_group("coco")
         coco.add_argument(
             "--images-from",
-            help="COCO instances file naming a results file's image ids and categories.",
+            help=(
+                "COCO instances file naming a results file's image ids and categories "
+                "(default: the COCO ids the project's images and classes were imported with)."
+            ),
         )
         coco.add_argument(
             "--all-mapped-images",
             action="store_true",
-            help="With --images-from: every image of that file is a submission, empty or not.",
+            help="Every mapped image is a submission of the results file, empty or not.",
         )
         other = parser.add_argument_group("cvat and label-studio")
         other.add_argument("--subset", help="cvat: import only this subset.")
