@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import functools
 import math
+import typing
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -47,7 +48,7 @@ import numpy as np
 from pycocotools import mask as coco_mask
 from scipy.optimize import linear_sum_assignment
 
-from qc.masks import ColumnRuns, MaskError, column_runs, ringed_columns, rle_from_runs, rle_to_crop
+from qc.masks import MaskError, column_runs, ringed_columns, rle_from_runs, rle_to_crop
 
 __all__ = [
     "ClassResult",
@@ -151,7 +152,7 @@ def features_from_crop(
     ``crop`` is bool ``[row, col]`` at ``origin`` ``(x, y)``, entirely inside the
     ``height`` × ``width`` image, with at least one True pixel; it need not be tight.
     """
-    return _measure(crop, origin, height, width, boundary_px)[1]
+    return _measure(crop, origin, height, width, boundary_px, with_rle=False)[1]
 
 
 def measure_crop(
@@ -169,8 +170,8 @@ def measure_crop(
     mask's runs give the RLE, the area and the bbox; its erosion gives the band; its
     neighbour pairs give the perimeter. Same input rules as :func:`features_from_crop`.
     """
-    runs, features = _measure(crop, origin, height, width, boundary_px)
-    return rle_from_runs(runs, origin=origin, height=height, width=width), features
+    rle, features = _measure(crop, origin, height, width, boundary_px, with_rle=True)
+    return typing.cast(dict[str, Any], rle), features
 
 
 def _measure(
@@ -179,8 +180,10 @@ def _measure(
     height: int,
     width: int,
     boundary_px: int,
-) -> tuple[ColumnRuns, InstanceFeatures]:
-    """The crop's column runs and its features."""
+    *,
+    with_rle: bool,
+) -> tuple[dict[str, Any] | None, InstanceFeatures]:
+    """The mask's RLE (when ``with_rle``, else None) and its features."""
     crop = np.asarray(crop, dtype=bool)
     x, y = origin
     rows, cols = crop.shape
@@ -192,15 +195,28 @@ def _measure(
     if col.size == 0:
         raise MaskError("an instance mask must not be empty")
     top, bottom = int(first.min()), int(stop.max())
-    band = column_runs(ringed - _erode(ringed, boundary_px))
+    bbox = (x + int(col[0]), y + top, int(col[-1] - col[0]) + 1, bottom - top)
+    rle = rle_from_runs(runs, origin=origin, height=height, width=width) if with_rle else None
+    side = 2 * boundary_px + 1
+    if bbox[2] < side or bbox[3] < side:
+        # No (2d + 1)² window fits in the mask, so its erosion is empty: the band is the
+        # whole mask. Common (every instance under 2d + 1 pixels across) and exact.
+        band = (
+            rle
+            if rle is not None
+            else rle_from_runs(runs, origin=origin, height=height, width=width)
+        )
+    else:
+        band_runs = column_runs(ringed - _erode(ringed, boundary_px))
+        band = rle_from_runs(band_runs, origin=origin, height=height, width=width)
     features = InstanceFeatures(
         area=int((stop - first).sum()),
-        bbox=(x + int(col[0]), y + top, int(col[-1] - col[0]) + 1, bottom - top),
+        bbox=bbox,
         # The ringed layout is the transpose: its rows are the image's columns.
         perimeter=_crofton_of_ringed(ringed, origin=(y, x), height=width, width=height),
-        boundary_rle=rle_from_runs(band, origin=origin, height=height, width=width),
+        boundary_rle=band,
     )
-    return runs, features
+    return rle, features
 
 
 @functools.lru_cache(maxsize=64)

@@ -62,7 +62,6 @@ class ParsedObject:
     geometry (flat ``[x0, y0, ...]`` lists, pixels) when the source was a polygon, so an
     export can write the polygon back; both are ``None`` for bitmap sources.
     ``source`` says where in the file the object came from, for error messages and audit.
-    ``measured`` is what the reader's :data:`Measure` hook returned for a bitmap object.
     """
 
     image: str
@@ -73,14 +72,13 @@ class ParsedObject:
     holes: list[list[float]] | None
     attributes: dict
     source: str
-    measured: Any = field(default=None, repr=False, compare=False)
 
 
 Measure = Callable[[np.ndarray, tuple[int, int], ParsedImage], tuple[dict, Any]]
 """A reader's hook for bitmaps (:meth:`ResultBuilder.bitmap`): given a decoded crop that lies
 inside its image (bool ``[row, col]``, its top-left pixel at ``(x, y)``) and the image, return
 the crop's RLE and anything else to be measured from the pixels while they are at hand (the
-import: the instance features), kept as the object's ``measured``."""
+import: the instance features), kept in the result's ``measured``."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +106,8 @@ class ParseResult:
       the images they drew on, unless the importer is told that labelers saw all images.
 
     ``coco_ids``: the COCO ids of the images and categories, when the file gave them.
+    ``measured``: what the reader's :data:`Measure` hook returned for each object, in the
+    order of ``objects`` (None for objects that are not bitmaps), when there was a hook.
     """
 
     images: list[ParsedImage]
@@ -116,6 +116,7 @@ class ParseResult:
     annotators_saw_all: bool
     submissions: list[tuple[str, str | None]] | None = None
     coco_ids: CocoIds | None = None
+    measured: list[Any] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -485,6 +486,7 @@ class ResultBuilder:
     file: str
     limits: Limits
     measure: Measure | None = None
+    measured: list[Any] = field(default_factory=list)
     images: dict[str, ParsedImage] = field(default_factory=dict)
     image_sources: dict[str, str] = field(default_factory=dict)
     objects: list[ParsedObject] = field(default_factory=list)
@@ -562,9 +564,9 @@ class ResultBuilder:
                 holes=holes or None,
                 attributes=dict(attributes or {}),
                 source=source,
-                measured=measured,
             )
         )
+        self.measured.append(measured)
 
     def bitmap(
         self, crop: np.ndarray, origin: tuple[int, int], image: ParsedImage
@@ -622,6 +624,7 @@ class ResultBuilder:
             annotators_saw_all=annotators_saw_all,
             submissions=submissions,
             coco_ids=coco_ids,
+            measured=self.measured if self.measure is not None else None,
         )
 
 

@@ -486,11 +486,12 @@ _INSTANCE_ATTNAMES = [f.attname for f in _INSTANCE_FIELDS]
 
 
 def _instances_for(
-    objects: Sequence[Any], boundary_px: int | None
+    objects: Sequence[Any], measured: Sequence[Any] | None, boundary_px: int | None
 ) -> tuple[list[list[Any]], tuple[int, str] | None]:
     """Instance rows (column values of ``_INSTANCE_FIELDS``) from ``instance_values``
     (features computed once) for parsed objects, or the position and message of the first
     object whose mask is refused. Submission and label class are filled in when written.
+    ``measured``: the reader's measurements, aligned with ``objects`` (:func:`_measure`).
     """
     bands: dict[tuple[int, int], int] = {}
     out: list[list[Any]] = []
@@ -510,8 +511,8 @@ def _instances_for(
         )
         try:
             # A bitmap's features were measured while its pixels were decoded.
-            measured = obj.measured
-            features = measured[1] if measured is not None and measured[0] == band else None
+            seen = None if measured is None else measured[position]
+            features = seen[1] if seen is not None and seen[0] == band else None
             values = instance_values(item=item, boundary_px=band, features=features)
         except masks.MaskError as error:
             return out, (position, f"invalid mask: {error}")
@@ -542,13 +543,17 @@ def _measure(boundary_px: int | None) -> Measure:
 
 
 # Set before a pool forks, read by its workers (copy-on-write, never pickled).
-_SHARED_OBJECTS: Sequence[Any] = ()
+_SHARED: ParseResult | None = None
 _SHARED_LOCK = threading.Lock()
 
 
 def _build_chunk(start: int, stop: int, boundary_px: int | None) -> tuple[list[list[Any]], Any]:
-    """Worker: instances of ``_SHARED_OBJECTS[start:stop]``."""
-    built, failure = _instances_for(_SHARED_OBJECTS[start:stop], boundary_px)
+    """Worker: instances of the shared result's objects [start, stop)."""
+    result = _SHARED
+    if result is None:
+        raise RuntimeError("an import worker started without the result to work on")
+    measured = None if result.measured is None else result.measured[start:stop]
+    built, failure = _instances_for(result.objects[start:stop], measured, boundary_px)
     if failure is not None:
         failure = (start + failure[0], failure[1])
     return built, failure
@@ -563,10 +568,9 @@ def _read_shard(
         result = READERS[format](Path(path), limits=limits, measure=_measure(boundary_px), **kwargs)
     except FormatError as error:
         return "error", (error.message, error.file, error.image, error.object), None
-    built, failure = _instances_for(result.objects, boundary_px)
+    built, failure = _instances_for(result.objects, result.measured, boundary_px)
     # The features are in the rows; sending them back twice would only cost pickling.
-    objects = [replace(obj, measured=None) for obj in result.objects]
-    return "ok", replace(result, objects=objects), (built, failure)
+    return "ok", replace(result, measured=None), (built, failure)
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
@@ -646,7 +650,7 @@ def _read_and_build(
 ) -> tuple[ParseResult, list[list[Any]]]:
     """Parse the source and build every object's Instance; the CPU-bound part of an import,
     in worker processes when it is large. Progress runs from 0.05 to 0.90."""
-    global _SHARED_OBJECTS
+    global _SHARED
 
     if workers > 1 and format == "supervisely" and path.is_dir():
         with tempfile.TemporaryDirectory(prefix="maskqc-shards-") as tmp:
@@ -667,7 +671,7 @@ def _read_and_build(
         # The objects are in place before the pool forks; the lock keeps two imports in one
         # process (threads) from swapping them.
         with _SHARED_LOCK:
-            _SHARED_OBJECTS = result.objects
+            _SHARED = result
             try:
                 with _pool(workers) as pool:
                     futures = [
@@ -686,10 +690,13 @@ def _read_and_build(
                                 f"measuring {total} instances",
                             )
             finally:
-                _SHARED_OBJECTS = ()
+                _SHARED = None
     else:
         for start in range(0, total, 200):
-            built, failure = _instances_for(result.objects[start : start + 200], boundary_px)
+            measured = None if result.measured is None else result.measured[start : start + 200]
+            built, failure = _instances_for(
+                result.objects[start : start + 200], measured, boundary_px
+            )
             if failure is not None:
                 failure = (start + failure[0], failure[1])
             _raise_build_failure(failure, result, display)
