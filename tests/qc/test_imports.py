@@ -7,6 +7,7 @@ files go through the commands in test_io_commands.py.
 from __future__ import annotations
 
 import base64
+import gc
 import io
 import json
 import zipfile
@@ -184,6 +185,28 @@ def test_import_annotations_coco_writes_images_tasks_submissions_and_instances(
         + ["submission.create"] * 2
         + ["annotations.import"]
     )
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_import_annotations_leaves_the_cycle_collector_as_it_found_it(
+    tmp_path, project, bubble, annotator, lead, enabled
+):
+    path = write_coco(
+        tmp_path,
+        images=[coco_image(1, "a.png")],
+        annotations=[coco_polygon(7, 1, square(10, 8, 12))],
+    )
+    was_enabled = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        import_annotations(
+            project=project, path=path, format="coco", actor=lead, annotator="annotator"
+        )
+        after = gc.isenabled()
+    finally:
+        (gc.enable if was_enabled else gc.disable)()
+
+    assert after is enabled
 
 
 def test_import_annotations_summary_line_reads_as_one_sentence(
