@@ -1007,7 +1007,8 @@ def _write(
         if plan.images[image.name] is None:
             row = Image(project=project, name=image.name, width=image.width, height=image.height)
             try:
-                row.clean_fields()
+                # The project is the one locked above: only the image's own fields are checked.
+                row.clean_fields(exclude=["project"])
             except ValidationError as error:
                 raise ImportRefused(
                     f"image is invalid: {error}", file=source_name, image=image.name
