@@ -15,8 +15,9 @@ PostgreSQL database that exists and may be emptied):
 
 1. ``import_annotations`` of the folder into a fresh project (users and the class created
    by the import), from reading the files to the commit. Agreement is only *queued*: the
-   benchmark runs with ``TASKS_BACKEND=database`` so the per-image agreement tasks are rows
-   for a worker, not work done inline (the agreement engine has its own benchmark).
+   benchmark runs with ``TASKS_BACKEND=database`` so the agreement tasks (a group of images
+   each) are rows for a worker, not work done inline (the agreement engine has its own
+   benchmark).
 2. a COCO export (``export_write``) of the accepted labels, after one labeler's submission
    of every image has been accepted (bulk inserts, not timed).
 3. the export's peak memory at 200 and at 1000 images (or N/5 and N), each in a fresh
@@ -338,7 +339,8 @@ def main() -> None:
         (
             "  rows",
             f"{summary.images_created} images, {summary.submissions} submissions, "
-            f"{summary.instances} instances, {summary.agreement_queued} agreement tasks queued",
+            f"{summary.instances} instances, agreement queued for "
+            f"{summary.agreement_queued} images",
             "",
         ),
         (

@@ -19,6 +19,30 @@ def agreement_update_for_image_task(*, image_id: int) -> None:
 
 
 @task()
+def agreement_update_for_images_task(*, image_ids: list[int]) -> None:
+    """Recompute several images (an import queues its images in groups: one task row per
+    image costs more than the queue's workers save), then queue their projects' reports.
+
+    Every image is attempted; if some fail, the task fails afterwards naming them."""
+    from projects.models import Image
+    from qc.services.agreement import agreement_update_for_image
+
+    failed: dict[int, str] = {}
+    for image_id in image_ids:
+        try:
+            agreement_update_for_image(image_id=image_id)
+        except Exception as error:  # one bad image must not stop the others
+            failed[image_id] = f"{type(error).__name__}: {error}"
+    projects = Image.objects.filter(pk__in=image_ids).values_list("project_id", flat=True)
+    for project_id in sorted(set(projects)):
+        agreement_summary_task.enqueue(project_id=project_id)
+    if failed:
+        raise RuntimeError(
+            "agreement failed: " + "; ".join(f"image {i}: {why}" for i, why in failed.items())
+        )
+
+
+@task()
 def agreement_summary_task(*, project_id: int) -> None:
     """Rebuild the project's agreement report unless it is already newer than every image's
     stored results."""

@@ -129,6 +129,9 @@ _BULK_BATCH = 1000
 # Parameters per multi-row INSERT: well under SQLite's limit of 32766.
 _INSERT_PARAMS = 7500
 _IN_CHUNK = 500
+# Images per agreement task after an import: enough to make the queue's own cost small,
+# few enough that several workers share a large import.
+_AGREEMENT_GROUP = 20
 _PROGRESS_STEP = 0.02
 
 
@@ -1193,12 +1196,13 @@ def _insert_instances(rows: list[list[Any]]) -> None:
 
 
 def _queue_agreement(image_ids: list[int]) -> None:
-    """One agreement task per image, enqueued in one transaction (one commit on SQLite)."""
-    from qc.tasks import agreement_update_for_image_task
+    """Agreement tasks for the images, a group of images per task, enqueued in one
+    transaction (one commit on SQLite)."""
+    from qc.tasks import agreement_update_for_images_task
 
     with transaction.atomic():
-        for image_id in image_ids:
-            agreement_update_for_image_task.enqueue(image_id=image_id)
+        for group in _chunks(image_ids, _AGREEMENT_GROUP):
+            agreement_update_for_images_task.enqueue(image_ids=list(group))
 
 
 # ------------------------------------------------------------------------ service

@@ -11,6 +11,7 @@ from qc.agreement import Inst, boundary_width, compare_pair
 from qc.models import AgreementResult, AgreementSummary, ConsensusInstance, ImageAgreement
 from qc.services import InstanceInput, review_decide, submission_create
 from qc.services.agreement import agreement_update_for_image
+from qc.tasks import agreement_update_for_images_task
 from tests.factories import (
     ImageFactory,
     LabelClassFactory,
@@ -228,3 +229,26 @@ def test_summary_rebuild_skipped_when_newer_than_every_image(
 
     assert skipped is None
     assert rebuilt is not None and rebuilt.computed_at > built
+
+
+def test_agreement_task_for_several_images_does_every_image_and_names_the_failures(
+    project, image, bubble
+):
+    # Arrange: one image with two submissions, and an id that is no image
+    amy, bob = _annotator(project, "amy"), _annotator(project, "bob")
+    _submit(image, amy, [(bubble, disc(30, 30, 12))])
+    _submit(image, bob, [(bubble, disc(32, 30, 12))])
+    ImageAgreement.objects.all().delete()
+    AgreementSummary.objects.all().delete()
+    missing = image.pk + 1000
+
+    # Act
+    with pytest.raises(RuntimeError) as caught:
+        agreement_update_for_images_task.call(image_ids=[missing, image.pk])
+
+    # Assert: the image after the failing one was computed, the report rebuilt
+    assert str(caught.value) == (
+        f"agreement failed: image {missing}: DoesNotExist: Image matching query does not exist."
+    )
+    assert ImageAgreement.objects.get(image=image).annotators == 2
+    assert AgreementSummary.objects.get(project=project).report["images"] == 1
