@@ -126,8 +126,6 @@ _PARALLEL_MIN_OBJECTS = 3000
 _PARALLEL_MIN_FILES = 64
 _CHUNK_OBJECTS = 1500
 _BULK_BATCH = 1000
-# Parameters per multi-row INSERT: well under SQLite's limit of 32766.
-_INSERT_PARAMS = 7500
 _IN_CHUNK = 500
 # Images per agreement task after an import: enough to make the queue's own cost small,
 # few enough that several workers share a large import.
@@ -1154,8 +1152,8 @@ def _write(
 
 def _insert_instances(rows: list[list[Any]]) -> None:
     """Insert Instance rows fast: for 10^5 rows the ORM's per-field work in ``bulk_create``
-    costs more than the database. PostgreSQL takes them through COPY; other databases in
-    multi-row INSERTs of a few hundred rows. The columns come from the model and each JSON
+    costs more than the database. PostgreSQL takes them through COPY, SQLite through one
+    prepared statement (``executemany``). The columns come from the model and each JSON
     value is prepared by its field, as ``bulk_create`` would."""
     db = transaction.get_connection()  # the connection itself, not the per-context proxy
     quote = db.ops.quote_name
@@ -1171,7 +1169,7 @@ def _insert_instances(rows: list[list[Any]]) -> None:
     }
 
     def prepared(row: list[Any]) -> list[Any]:
-        row = list(row)
+        # The rows are this import's own and are written once: prepared in place.
         for column, json_field in json_fields:
             value = row[column]
             if value is None or value == {}:
@@ -1186,13 +1184,9 @@ def _insert_instances(rows: list[list[Any]]) -> None:
                 for row in rows:
                     copy.write_row(prepared(row))
             return
-        one = f"({', '.join(['%s'] * len(_INSTANCE_FIELDS))})"
-        for batch in _chunks(rows, max(1, _INSERT_PARAMS // len(_INSTANCE_FIELDS))):
-            params = [value for row in batch for value in prepared(row)]
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([one] * len(batch)),
-                params,
-            )
+        # One prepared statement over all rows (sqlite3 runs the loop in C).
+        marks = ", ".join(["%s"] * len(_INSTANCE_FIELDS))
+        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", map(prepared, rows))
 
 
 def _queue_agreement(image_ids: list[int]) -> None:
