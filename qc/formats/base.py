@@ -651,9 +651,11 @@ class SourceTree:
 
     Every file (archive member) is read with the ``max_file_bytes`` limit; an archive's
     declared member sizes are checked before reading, and reads are bounded anyway.
+    ``only`` names the files of a folder to use (its own listing, made by the caller)
+    instead of listing it again.
     """
 
-    def __init__(self, path: Path, limits: Limits) -> None:
+    def __init__(self, path: Path, limits: Limits, only: Sequence[str] | None = None) -> None:
         import zipfile
 
         self.path = path
@@ -661,7 +663,9 @@ class SourceTree:
         self.display = path.name or str(path)
         self._zip: zipfile.ZipFile | None = None
         with where(self.display):
-            if path.is_dir():
+            if path.is_dir() and only is not None:
+                self._names = sorted(only)
+            elif path.is_dir():
                 self._names = sorted(
                     p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()
                 )

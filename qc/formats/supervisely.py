@@ -62,14 +62,23 @@ from qc.formats.png import PNG_SIGNATURE, decode_mask_png
 __all__ = ["SuperviselyWriteSummary", "read_supervisely", "write_supervisely"]
 
 
-def read_supervisely(path: Path, *, limits: Limits, measure: Measure | None = None) -> ParseResult:
+def read_supervisely(
+    path: Path,
+    *,
+    limits: Limits,
+    measure: Measure | None = None,
+    files: Sequence[str] | None = None,
+) -> ParseResult:
     """Read a Supervisely project folder or zip archive.
 
     Returns every annotated image (``ann/*.json``) and its bitmap, polygon and rectangle
     objects; ``annotators_saw_all`` is False because the annotator is per object.
+    ``files`` reads only these files of a folder (relative POSIX paths: its meta.json and
+    some of its annotation files), so that parts of a large project can be read in
+    parallel.
     """
     display = path.name or str(path)
-    with guard(display), SourceTree(path, limits) as tree:
+    with guard(display), SourceTree(path, limits, only=files) as tree:
         names = tree.names()
         meta_name = _find_meta(names, display)
         root = str(PurePosixPath(meta_name).parent)

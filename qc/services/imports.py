@@ -596,33 +596,31 @@ def _default_workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
-def _supervisely_shards(path: Path, root: Path, count: int) -> list[Path] | None:
-    """Split a Supervisely project folder into ``count`` shard folders of symlinks, each
-    with every non-annotation JSON (meta.json) and a contiguous share of the annotation
-    files, grouped by image name so duplicate names meet in one shard. None when the
-    folder is too small to be worth it."""
+def _supervisely_shards(path: Path, count: int) -> list[list[str]] | None:
+    """Split a Supervisely project folder into ``count`` shares of its files for the reader
+    (``files``): each with every non-annotation JSON (meta.json) and a contiguous share of
+    the annotation files, grouped by image name so duplicate names meet in one share. None
+    when the folder is too small to be worth it."""
     files = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
     annotations = [
         n for n in files if n.endswith(".json") and PurePosixPath(n).parent.name == "ann"
     ]
     if len(annotations) < _PARALLEL_MIN_FILES:
         return None
-    common = [n for n in files if n.endswith(".json") and n not in set(annotations)]
+    listed = set(annotations)
+    common = [n for n in files if n.endswith(".json") and n not in listed]
     by_image: dict[str, list[str]] = defaultdict(list)
     for name in annotations:
         by_image[PurePosixPath(name).name].append(name)
     groups = [by_image[key] for key in sorted(by_image)]
     count = max(1, min(count, len(groups)))
-    shards: list[Path] = []
-    for index in range(count):
-        share = groups[index * len(groups) // count : (index + 1) * len(groups) // count]
-        shard = root / f"shard-{index:04d}" / _display(path)
-        for name in common + [n for group in share for n in group]:
-            target = shard / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.symlink_to((path / name).resolve())
-        shards.append(shard)
-    return shards
+    return [
+        common + [name for group in groups[start:stop] for name in group]
+        for start, stop in (
+            (index * len(groups) // count, (index + 1) * len(groups) // count)
+            for index in range(count)
+        )
+    ]
 
 
 def _merge_results(results: Sequence[ParseResult]) -> ParseResult:
@@ -655,12 +653,11 @@ def _read_and_build(
     global _SHARED
 
     if workers > 1 and format == "supervisely" and path.is_dir():
-        with tempfile.TemporaryDirectory(prefix="maskqc-shards-") as tmp:
-            shards = _supervisely_shards(path, Path(tmp), count=max(workers, 1) * 8)
-            if shards is not None:
-                return _read_shards(
-                    format, shards, display, limits, kwargs, boundary_px, workers, report
-                )
+        shards = _supervisely_shards(path, count=max(workers, 1) * 8)
+        if shards is not None:
+            return _read_shards(
+                format, path, shards, display, limits, kwargs, boundary_px, workers, report
+            )
     report(0.05, f"reading {display}")
     try:
         result = READERS[format](path, limits=limits, measure=_measure(boundary_px), **kwargs)
@@ -715,7 +712,8 @@ def _raise_build_failure(failure: Any, result: ParseResult, display: str) -> Non
 
 def _read_shards(
     format: str,
-    shards: list[Path],
+    path: Path,
+    shards: list[list[str]],
     display: str,
     limits: Limits,
     kwargs: dict[str, Any],
@@ -730,7 +728,9 @@ def _read_shards(
     instances: list[list[Any]] = []
     with _pool(workers) as pool:
         futures = [
-            pool.submit(_read_shard, format, str(shard), limits, kwargs, boundary_px)
+            pool.submit(
+                _read_shard, format, str(path), limits, {**kwargs, "files": shard}, boundary_px
+            )
             for shard in shards
         ]
         with _cancel_on_error(futures):
