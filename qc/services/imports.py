@@ -653,7 +653,8 @@ def _read_and_build(
     global _SHARED
 
     if workers > 1 and format == "supervisely" and path.is_dir():
-        shards = _supervisely_shards(path, count=max(workers, 1) * 8)
+        # Many small shares: the last ones keep every worker busy to the end.
+        shards = _supervisely_shards(path, count=max(workers, 1) * 32)
         if shards is not None:
             return _read_shards(
                 format, path, shards, display, limits, kwargs, boundary_px, workers, report
