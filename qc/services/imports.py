@@ -44,7 +44,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Count, Exists, Max, OuterRef
 from django.utils import timezone
 
@@ -479,11 +479,15 @@ def _polygon_json(parts: list[list[float]] | None, holes: list[list[float]] | No
     return {"parts": [list(p) for p in parts], "holes": [list(h) for h in holes or []]}
 
 
+def _fields_of(model: type[models.Model]) -> list[Any]:
+    """The columns ``_insert_rows`` writes: concrete fields but the primary key, in order."""
+    return [f for f in model._meta.concrete_fields if not f.primary_key]
+
+
 # Instance columns in insert order; rows travel as lists of these values.
-_INSTANCE_FIELDS = [f for f in Instance._meta.concrete_fields if not f.primary_key]
+_INSTANCE_FIELDS = _fields_of(Instance)
 _SUBMISSION_COLUMN = [f.name for f in _INSTANCE_FIELDS].index("submission")
 _LABEL_COLUMN = [f.name for f in _INSTANCE_FIELDS].index("label_class")
-_JSON_COLUMNS = [i for i, f in enumerate(_INSTANCE_FIELDS) if f.get_internal_type() == "JSONField"]
 _INSTANCE_ATTNAMES = [f.attname for f in _INSTANCE_FIELDS]
 
 
@@ -1120,8 +1124,8 @@ def _write(
                 },
             )
         )
-    _insert_instances(instances)
-    AuditEvent.objects.bulk_create(audits, batch_size=_BULK_BATCH)
+    _insert_rows(Instance, instances)
+    _insert_rows(AuditEvent, _audit_rows(audits))
 
     summary.submissions = len(submissions)
     summary.empty_submissions = sum(1 for positions in plan.pairs.values() if not positions)
@@ -1151,32 +1155,39 @@ def _write(
     return sorted(queued)
 
 
-def _insert_instances(rows: list[list[Any]]) -> None:
-    """Insert Instance rows fast: for 10^5 rows the ORM's per-field work in ``bulk_create``
-    costs more than the database. PostgreSQL takes them through COPY, SQLite through one
-    prepared statement (``executemany``). The columns come from the model and each JSON
-    value is prepared by its field, as ``bulk_create`` would."""
+def _insert_rows(model: type[models.Model], rows: list[list[Any]]) -> None:
+    """Insert many rows of ``model`` fast: for 10^5 rows the ORM's per-field work in
+    ``bulk_create`` costs more than the database. A row holds the values of the model's
+    concrete fields but the primary key, in field order (``_fields_of``); JSON and date-time
+    values are prepared by their fields, as ``bulk_create`` would, and every other value
+    must already be what the database takes. PostgreSQL takes the rows through COPY, SQLite
+    through one prepared statement (``executemany``). Rows are prepared in place."""
+    fields = _fields_of(model)
     db = transaction.get_connection()  # the connection itself, not the per-context proxy
     quote = db.ops.quote_name
-    table = quote(Instance._meta.db_table)
-    columns = ", ".join(quote(f.column) for f in _INSTANCE_FIELDS)
-    json_fields = [(column, _INSTANCE_FIELDS[column]) for column in _JSON_COLUMNS]
-
-    # Most rows hold no polygon and no attributes: prepare those two values once per column.
+    table = quote(model._meta.db_table)
+    columns = ", ".join(quote(f.column) for f in fields)
+    prepared_by_field = [
+        (column, model_field)
+        for column, model_field in enumerate(fields)
+        if model_field.get_internal_type() in ("JSONField", "DateTimeField")
+    ]
+    # Most JSON values are None or {}: prepared once per column.
     empty = {
-        (column, kind): json_field.get_db_prep_save(kind(), db)
-        for column, json_field in json_fields
+        (column, kind): model_field.get_db_prep_save(kind(), db)
+        for column, model_field in prepared_by_field
         for kind in (type(None), dict)
+        if model_field.get_internal_type() == "JSONField"
     }
 
     def prepared(row: list[Any]) -> list[Any]:
-        # The rows are this import's own and are written once: prepared in place.
-        for column, json_field in json_fields:
+        for column, model_field in prepared_by_field:
             value = row[column]
-            if value is None or value == {}:
-                row[column] = empty[column, type(value)]
+            kind = type(value)
+            if (kind is dict and not value) or value is None:
+                row[column] = empty.get((column, kind), value)
             else:
-                row[column] = json_field.get_db_prep_save(value, db)
+                row[column] = model_field.get_db_prep_save(value, db)
         return row
 
     with db.cursor() as cursor:
@@ -1186,8 +1197,19 @@ def _insert_instances(rows: list[list[Any]]) -> None:
                     copy.write_row(prepared(row))
             return
         # One prepared statement over all rows (sqlite3 runs the loop in C).
-        marks = ", ".join(["%s"] * len(_INSTANCE_FIELDS))
+        marks = ", ".join(["%s"] * len(fields))
         cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", map(prepared, rows))
+
+
+def _audit_rows(events: list[AuditEvent]) -> list[list[Any]]:
+    """``_insert_rows`` rows of unsaved events, stamped now (their ``auto_now_add``)."""
+    now = timezone.now()
+    names = [f.attname for f in _fields_of(AuditEvent)]
+    rows = []
+    for event in events:
+        event.created_at = now
+        rows.append([getattr(event, name) for name in names])
+    return rows
 
 
 def _queue_agreement(image_ids: list[int]) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from django.apps import apps
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from PIL import Image as PILImage
 
 from projects.models import AuditEvent, Image, LabelClass, Membership, Role, Task, TaskStatus
@@ -120,6 +121,8 @@ def test_import_annotations_coco_writes_images_tasks_submissions_and_instances(
         annotations=[coco_polygon(7, 1, polygon), coco_polygon(8, 1, square(40, 20, 5))],
     )
 
+    started = timezone.now()
+
     summary = import_annotations(
         project=project, path=path, format="coco", actor=lead, annotator="annotator"
     )
@@ -178,12 +181,19 @@ def test_import_annotations_coco_writes_images_tasks_submissions_and_instances(
     assert first.polygon == {"parts": [polygon], "holes": []}
     assert first.attributes == {"iscrowd": 0}
     assert Instance.objects.filter(submission=submissions[1]).count() == 0
-    verbs = AuditEvent.objects.filter(project=project).values_list("verb", flat=True)
-    assert sorted(verbs) == sorted(
+    events = AuditEvent.objects.filter(project=project)
+    assert sorted(events.values_list("verb", flat=True)) == sorted(
         ["image.create"] * 2
         + ["task.create"] * 2
         + ["submission.create"] * 2
         + ["annotations.import"]
+    )
+    created = events.get(verb="submission.create", object_id=str(submissions[0].pk))
+    assert started <= created.created_at <= timezone.now()
+    assert (created.actor, created.object_type, created.after["instances"]) == (
+        lead,
+        "qc.submission",
+        2,
     )
 
 
@@ -1042,10 +1052,10 @@ def test_import_annotations_failure_while_writing_rolls_everything_back(
 ):
     # Users, memberships, classes, images, tasks and submissions are written before the
     # instances; a failure there must take all of them back.
-    def fail(rows):
+    def fail(model, rows):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(imports, "_insert_instances", fail)
+    monkeypatch.setattr(imports, "_insert_rows", fail)
     root = write_supervisely(
         tmp_path, {"a.png": sv_document([bitmap_object(blob(), (2, 3), login="newcomer")])}
     )
