@@ -828,17 +828,14 @@ def _plan(
     *,
     project: Project,
     result: ParseResult,
+    pairs: dict[tuple[str, str], list[int]],
     display: str,
-    annotator: str | None,
     create_users: bool,
     create_labels: bool,
-    labelers_saw_all: bool,
 ) -> _Plan:
-    """Resolve images, classes, users and tasks; refuse what cannot be imported."""
+    """Resolve images, classes, users and tasks for the submissions ``pairs`` (from
+    :func:`_submission_pairs`); refuse what cannot be imported."""
     User = get_user_model()
-    pairs = _submission_pairs(
-        result, display=display, annotator=annotator, labelers_saw_all=labelers_saw_all
-    )
 
     # Label classes.
     wanted_labels = sorted({obj.label for obj in result.objects})
@@ -1352,11 +1349,15 @@ def _import(
     plan_options = {
         "project": project,
         "result": result,
+        "pairs": _submission_pairs(
+            result,
+            display=display,
+            annotator=annotator,
+            labelers_saw_all=labelers_saw_all_images,
+        ),
         "display": display,
-        "annotator": annotator,
         "create_users": create_users,
         "create_labels": create_labels,
-        "labelers_saw_all": labelers_saw_all_images,
     }
     # Resolve once before the transaction, so bad input is refused without holding locks.
     _plan(**plan_options)
