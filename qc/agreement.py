@@ -213,10 +213,30 @@ def _measure(
         area=int((stop - first).sum()),
         bbox=bbox,
         # The ringed layout is the transpose: its rows are the image's columns.
-        perimeter=_crofton_of_ringed(ringed, origin=(y, x), height=width, width=height),
+        perimeter=_crofton_of_ringed(
+            ringed,
+            origin=(y, x),
+            height=width,
+            width=height,
+            along_axis1=_vertical_transitions(first, stop, y=y, rows=rows, height=height),
+        ),
         boundary_rle=band,
     )
     return rle, features
+
+
+def _vertical_transitions(
+    first: np.ndarray, stop: np.ndarray, *, y: int, rows: int, height: int
+) -> int:
+    """Mask/background neighbours down the image columns, both inside the image, from the
+    column runs of a crop at row ``y``: each run has one at its top and one below its end,
+    except where that neighbour would lie past the top or bottom edge of the frame."""
+    count = 2 * int(first.size)
+    if y == 0:
+        count -= int(np.count_nonzero(first == 0))
+    if y + rows == height:
+        count -= int(np.count_nonzero(stop == rows))
+    return count
 
 
 @functools.lru_cache(maxsize=64)
@@ -269,12 +289,19 @@ def crofton_perimeter(
 
 
 def _crofton_of_ringed(
-    ringed: np.ndarray, *, origin: tuple[int, int], height: int, width: int
+    ringed: np.ndarray,
+    *,
+    origin: tuple[int, int],
+    height: int,
+    width: int,
+    along_axis1: int | None = None,
 ) -> float:
     """:func:`crofton_perimeter` of the crop inside ``ringed`` (a one-pixel background ring
     around it; bool or 0/1) at ``origin`` (x, y) = (axis 1, axis 0) in a ``height`` (axis 0)
     × ``width`` (axis 1) frame. The count is the same for the transpose, so the column-major
-    layout of :func:`qc.masks.ringed_columns` can be passed with the frame transposed."""
+    layout of :func:`qc.masks.ringed_columns` can be passed with the frame transposed.
+    ``along_axis1``: the transitions between neighbours along axis 1, when the caller has
+    counted them already (from the runs)."""
     x, y = origin
     rows, cols = ringed.shape[0] - 2, ringed.shape[1] - 2
     # Padded rows / columns [r0, r1) x [c0, c1) lie inside the image (the ring may not);
@@ -282,12 +309,13 @@ def _crofton_of_ringed(
     r0, r1 = int(y == 0), rows + 2 - int(y + rows == height)
     c0, c1 = int(x == 0), cols + 2 - int(x + cols == width)
     inside = ringed[r0:r1, c0:c1]
-    # Counts are whole numbers, so int sums give the same float64 result as weighted sums.
-    horizontal = np.count_nonzero(inside[:, 1:] ^ inside[:, :-1])
+    if along_axis1 is None:
+        along_axis1 = np.count_nonzero(inside[:, 1:] ^ inside[:, :-1])
     vertical = np.count_nonzero(inside[1:, :] ^ inside[:-1, :])
     diagonal = np.count_nonzero(inside[1:, 1:] ^ inside[:-1, :-1])
     anti = np.count_nonzero(inside[1:, :-1] ^ inside[:-1, 1:])
-    return float(crofton_from_counts(horizontal, vertical, diagonal, anti))
+    # Whole-number counts in Python floats: the float64 result of crofton_from_counts.
+    return _CROFTON_AXIS * (along_axis1 + vertical) + _CROFTON_DIAGONAL * (diagonal + anti)
 
 
 def crofton_from_counts(horizontal: Any, vertical: Any, diagonal: Any, anti: Any) -> Any:

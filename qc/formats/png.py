@@ -212,39 +212,42 @@ def fast_foreground(data: bytes, header: PngHeader) -> np.ndarray | None:
     return _foreground(np.asarray(image), header, palette, transparency)
 
 
+# Chunk type → (rank in the simple layout, CRC-32 of the type, which each chunk's CRC starts from).
+_SIMPLE_CHUNKS = {
+    kind: (rank, zlib.crc32(kind))
+    for rank, kind in enumerate((b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND"))
+}
+
+
 def _simple_chunks(data: bytes) -> tuple[bytes, bytes | None, bytes | None, bytes] | None:
     """IHDR, PLTE, tRNS and the joined IDAT data of a PNG made of exactly IHDR, [PLTE],
     [tRNS], IDAT..., IEND in that order with correct CRCs and nothing after; else None."""
-    order = {b"IHDR": 0, b"PLTE": 1, b"tRNS": 2, b"IDAT": 3, b"IEND": 4}
     found: dict[bytes, bytes] = {}
     idat: list[bytes] = []
     position, last = len(PNG_SIGNATURE), -1
     end = len(data)
-    while position < end:
-        if position + 12 > end:
-            return None
-        length, kind = struct.unpack(">I4s", data[position : position + 8])
+    while position + 12 <= end:
+        length, kind = struct.unpack_from(">I4s", data, position)
         stop = position + 8 + length
         if stop + 4 > end:
             return None
-        rank = order.get(kind)
+        rank, kind_crc = _SIMPLE_CHUNKS.get(kind, (-1, 0))
         # Chunks come in rank order; only IDAT repeats, and its parts are contiguous.
-        if rank is None or rank < last or (rank == last and kind != b"IDAT"):
+        if rank < last or (rank == last and rank != 3):
             return None
         body = data[position + 8 : stop]
-        (crc,) = struct.unpack(">I", data[stop : stop + 4])
-        if zlib.crc32(body, zlib.crc32(kind)) != crc:
+        if zlib.crc32(body, kind_crc) != int.from_bytes(data[stop : stop + 4], "big"):
             return None
-        if kind == b"IDAT":
+        if rank == 3:
             idat.append(body)
         else:
             found[kind] = body
         last, position = rank, stop + 4
-        if kind == b"IEND":
+        if rank == 4:
             break
     if position != end or last != 4 or not idat or len(found.get(b"IHDR", b"")) != 13:
         return None
-    if found.get(b"IEND"):
+    if found[b"IEND"]:
         return None
     return found[b"IHDR"], found.get(b"PLTE"), found.get(b"tRNS"), b"".join(idat)
 
