@@ -51,6 +51,7 @@ def read_coco(
     images: Mapping[int, ParsedImage] | None = None,
     categories: Mapping[int, str] | None = None,
     all_mapped_images: bool = False,
+    unmapped: str | None = None,
 ) -> ParseResult:
     """Read a COCO instances file (a JSON object) or a results file (a JSON list).
 
@@ -59,14 +60,19 @@ def read_coco(
     from ``segmentation.size`` (polygons then cannot be read). Only images that have
     results are listed, unless ``all_mapped_images`` lists every mapped image (each is
     then an empty submission when it has no result). ``categories`` names a results
-    file's category ids; without it the label is the id as a string.
+    file's category ids; without it the label is the id as a string. ``unmapped``: why a
+    results file cannot be read without ``images`` here; it is then refused with that.
+    Only an instances file gives its images' and categories' ids (``coco_ids``).
     """
     display = path.name
     with guard(display):
         document = load_json(read_bounded(path, limits, display), display)
         builder = ResultBuilder(display, limits, measure)
+        ids = None
         if isinstance(document, list):
-            ids = _read_results(document, display, builder, images, categories, all_mapped_images)
+            if images is None and unmapped:
+                raise FormatError(unmapped, file=display)
+            _read_results(document, display, builder, images, categories, all_mapped_images)
         elif isinstance(document, dict):
             ids = _read_instances(document, display, builder)
         else:
@@ -120,9 +126,8 @@ def _read_results(
     images: Mapping[int, ParsedImage] | None,
     categories: Mapping[int, str] | None,
     all_mapped: bool,
-) -> CocoIds | None:
-    """A results list: annotations only, images from the mapping or from RLE sizes. Returns
-    the ids when the images came from a mapping (else they are only names)."""
+) -> None:
+    """A results list: annotations only, images from the mapping or from RLE sizes."""
     by_id: dict[int, ParsedImage] = {}
     if images is not None and all_mapped:
         for image_id in sorted(images):
@@ -151,12 +156,6 @@ def _read_results(
                 name, width, height, source=f"[{index}]", repeat_ok=True
             )
         _read_annotation(entry, index, file, builder, by_id, categories, results=True)
-    if images is None:
-        return None
-    return CocoIds(
-        images={image.name: image_id for image_id, image in by_id.items()},
-        categories={name: category_id for category_id, name in (categories or {}).items()},
-    )
 
 
 def _read_annotation(
@@ -184,7 +183,7 @@ def _read_annotation(
         if categories is None:
             label = str(category_id)
         elif category_id not in categories:
-            raise Invalid(f"category_id {category_id} is not in categories")
+            raise Invalid(f"category_id {category_id} is not among the known categories")
         else:
             label = categories[category_id]
         segmentation = annotation.get("segmentation")

@@ -205,6 +205,9 @@ def fast_foreground(data: bytes, header: PngHeader) -> np.ndarray | None:
     if ihdr[10:13] != b"\0\0\0":  # compression, filter method, interlace
         return None
     mode, raw_mode = form
+    bomb = Image.MAX_IMAGE_PIXELS
+    if bomb is not None and header.width * header.height > 2 * bomb:
+        return None  # the plugin refuses these (DecompressionBombError) whatever our limits
     try:
         image = Image.frombytes(mode, (header.width, header.height), idat, "zip", raw_mode)
     except (ValueError, OSError):

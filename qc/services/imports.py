@@ -116,8 +116,10 @@ JOB_OPTIONS: dict[str, type] = {
     "labelers_saw_all_images": bool,
 }
 
-# The metadata key of an image's (a class's) id in the COCO file it was imported from.
+# The metadata keys of an image's (a class's) id in the COCO file it was imported from,
+# and of that file (its import checksum).
 COCO_ID = "coco_id"
+COCO_SOURCE = "coco_source"
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp"})
 
@@ -378,58 +380,80 @@ def _reader_kwargs(
     format: str, options: dict[str, Any], limits: Limits, project: Project
 ) -> dict[str, Any]:
     """Keyword arguments for the reader from the checked options. A COCO results file is
-    matched to the images (and classes) of ``--images-from``, else to the project's own
-    COCO ids, remembered from the COCO files imported before."""
+    matched to the images and classes of ``--images-from``, else to the COCO ids the
+    project remembers from the one COCO file its images came from (:func:`_coco_ids_of`)."""
     kwargs = {k: v for k, v in options.items() if k not in PATH_OPTIONS}
     if format == "coco" and options.get("images_from"):
         images, categories = _coco_index(Path(options["images_from"]), limits)
         kwargs["images"], kwargs["categories"] = images, categories
     elif format == "coco":
-        images, categories = _project_coco_index(project)
-        if images:
-            kwargs["images"], kwargs["categories"] = images, categories or None
+        remembered = _coco_ids_of(project)
+        sources = len(_coco_sources(project))
+        if remembered is not None:
+            kwargs["images"], kwargs["categories"] = remembered
+        elif sources > 1:
+            kwargs["unmapped"] = (
+                f"a COCO results file names images by id, and the images of project "
+                f"{project.slug} have COCO ids from {sources} different files; pass "
+                "--images-from with the instances file this one belongs to"
+            )
     return kwargs
 
 
-def _project_coco_index(project: Project) -> tuple[dict[int, ParsedImage], dict[int, str]]:
-    """The project's images and classes by the COCO ids they were imported with."""
+def _coco_sources(project: Project) -> set[str]:
+    """The COCO files (import checksums) the project's images have their COCO ids from."""
+    return set(
+        project.images.filter(metadata__has_key=COCO_SOURCE).values_list(
+            f"metadata__{COCO_SOURCE}", flat=True
+        )
+    )
+
+
+def _coco_ids_of(project: Project) -> tuple[dict[int, ParsedImage], dict[int, str]] | None:
+    """The project's images and classes by the COCO ids one COCO file gave them, or None
+    when no file gave any, or several did (their ids may mean different images: a results
+    file then needs ``--images-from``). A class the file's categories did not name is
+    unknown to a results file, which is then refused rather than labelled by number."""
+    sources = _coco_sources(project)
+    if len(sources) != 1:
+        return None
+    (source,) = sources
     images = {
         image.metadata[COCO_ID]: ParsedImage(image.name, image.width, image.height)
-        for image in project.images.filter(metadata__has_key=COCO_ID).order_by("-name")
-        if isinstance(image.metadata[COCO_ID], int)
+        for image in project.images.filter(**{f"metadata__{COCO_SOURCE}": source})
     }
     categories = {
         label.metadata[COCO_ID]: label.name
-        for label in project.label_classes.filter(metadata__has_key=COCO_ID).order_by("-name")
-        if isinstance(label.metadata[COCO_ID], int)
+        for label in project.label_classes.filter(**{f"metadata__{COCO_SOURCE}": source})
     }
     return images, categories
 
 
-def _remember_coco_ids(project: Project, result: ParseResult, plan: _Plan) -> None:
-    """Keep the COCO ids of the file's images and classes in their metadata, for results
-    files to come. An image or class keeps the id it has; an id another image (class) of
-    the project already has is not given again, so the ids stay unique."""
+def _remember_coco_ids(project: Project, result: ParseResult, plan: _Plan, checksum: str) -> None:
+    """Keep the COCO ids of the file's images and categories, and which file gave them, in
+    the metadata of the images and of the project's classes of those names, for results
+    files to come (:func:`_coco_ids_of`). An image or class keeps the id it has."""
     ids = result.coco_ids
     if ids is None:
         return
-    for kind, rows, by_name in (
-        ("image", plan.images, ids.images),
-        ("class", plan.labels, ids.categories),
+    named = {
+        label.name: label
+        for label in LabelClass.objects.filter(project=project, name__in=list(ids.categories))
+    }
+    for model, rows, by_name in (
+        (Image, plan.images, ids.images),
+        (
+            LabelClass,
+            {**named, **{k: v for k, v in plan.labels.items() if v is not None}},
+            ids.categories,
+        ),
     ):
-        model = Image if kind == "image" else LabelClass
-        taken = set(
-            model.objects.filter(project=project, metadata__has_key=COCO_ID).values_list(
-                f"metadata__{COCO_ID}", flat=True
-            )
-        )
         changed = []
         for name, coco_id in by_name.items():
             row = rows.get(name)
-            if row is None or COCO_ID in row.metadata or coco_id in taken:
+            if row is None or COCO_ID in row.metadata:
                 continue
-            row.metadata = {**row.metadata, COCO_ID: coco_id}
-            taken.add(coco_id)
+            row.metadata = {**row.metadata, COCO_ID: coco_id, COCO_SOURCE: checksum}
             changed.append(row)
         model.objects.bulk_update(changed, ["metadata"], batch_size=_BULK_BATCH)
 
@@ -602,9 +626,10 @@ def _default_workers() -> int:
 
 def _supervisely_shards(path: Path, count: int) -> list[list[str]] | None:
     """Split a Supervisely project folder into ``count`` shares of its files for the reader
-    (``files``): each with every non-annotation JSON (meta.json) and a contiguous share of
-    the annotation files, grouped by image name so duplicate names meet in one share. None
-    when the folder is too small to be worth it."""
+    (``files``): each with the project's meta.json and a contiguous share of the annotation
+    files in path order (the order of a whole read), those of one image name together so
+    that duplicate names meet in one share. None when the folder is too small to be worth
+    it."""
     files = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
     annotations = [
         n for n in files if n.endswith(".json") and PurePosixPath(n).parent.name == "ann"
@@ -612,11 +637,11 @@ def _supervisely_shards(path: Path, count: int) -> list[list[str]] | None:
     if len(annotations) < _PARALLEL_MIN_FILES:
         return None
     listed = set(annotations)
-    common = [n for n in files if n.endswith(".json") and n not in listed]
+    common = [n for n in files if PurePosixPath(n).name == "meta.json" and n not in listed]
     by_image: dict[str, list[str]] = defaultdict(list)
     for name in annotations:
         by_image[PurePosixPath(name).name].append(name)
-    groups = [by_image[key] for key in sorted(by_image)]
+    groups = sorted(by_image.values(), key=lambda group: group[0])
     count = max(1, min(count, len(groups)))
     return [
         common + [name for group in groups[start:stop] for name in group]
@@ -726,8 +751,9 @@ def _read_shards(
     workers: int,
     report: _Progress,
 ) -> tuple[ParseResult, list[list[Any]]]:
-    """Read and measure the shards in parallel; the first failing shard's error wins (the
-    one the whole folder read in order would have raised first)."""
+    """Read and measure the shards in parallel; the first failing shard's error wins (in
+    path order, as a whole read would meet it, but for an image name that recurs in
+    several datasets, whose files are read together)."""
     report(0.05, f"reading {display} in {len(shards)} parts")
     results: list[ParseResult] = []
     instances: list[list[Any]] = []
@@ -1035,7 +1061,7 @@ def _write(
             )
         )
     summary.images_created = len(new_images)
-    _remember_coco_ids(project, result, plan)
+    _remember_coco_ids(project, result, plan, checksum)
 
     new_tasks: dict[tuple[str, str], Task] = {}
     for key in plan.pairs:

@@ -219,6 +219,92 @@ def test_import_annotations_leaves_the_cycle_collector_as_it_found_it(
     assert after is enabled
 
 
+def _results(folder: Path, results: list[dict], name: str = "results.json") -> Path:
+    path = folder / name
+    path.write_text(json.dumps(results))
+    return path
+
+
+def _result(image_id: int, category: int = 1) -> dict:
+    mask = np.zeros((48, 64), dtype=bool)
+    mask[5:15, 5:15] = True
+    rle = masks.rle_from_mask(mask)
+    return {
+        "image_id": image_id,
+        "category_id": category,
+        "segmentation": {"size": [48, 64], "counts": rle["counts"].decode()},
+        "score": 0.5,
+    }
+
+
+def test_import_annotations_coco_results_refused_when_two_files_gave_ids(
+    tmp_path, project, bubble, annotator, lead
+):
+    # Arrange: two COCO files that both number their (different) images from 1
+    for name, image in (("a.json", "a1.png"), ("b.json", "b1.png")):
+        path = write_coco(
+            tmp_path,
+            images=[coco_image(1, image)],
+            annotations=[coco_polygon(1, 1, square(10, 8, 12))],
+            name=name,
+        )
+        import_annotations(
+            project=project, path=path, format="coco", actor=lead, annotator="annotator"
+        )
+    before = Instance.objects.count()
+
+    # Act
+    with pytest.raises(ImportRefused) as caught:
+        import_annotations(
+            project=project,
+            path=_results(tmp_path, [_result(1)]),
+            format="coco",
+            actor=lead,
+            annotator="other_annotator",
+        )
+
+    # Assert: refused, not matched to either file's image 1
+    assert caught.value.reason == (
+        "a COCO results file names images by id, and the images of project bubbles have "
+        "COCO ids from 2 different files; pass --images-from with the instances file this "
+        "one belongs to"
+    )
+    assert Instance.objects.count() == before
+
+
+def test_import_annotations_coco_results_refuse_a_category_the_dataset_did_not_name(
+    tmp_path, project, bubble, annotator, lead
+):
+    # Arrange: a dataset of one image and class 1 ("bubble"), then results for class 7
+    path = write_coco(
+        tmp_path,
+        images=[coco_image(1, "a1.png")],
+        annotations=[coco_polygon(1, 1, square(10, 8, 12))],
+    )
+    import_annotations(project=project, path=path, format="coco", actor=lead, annotator="annotator")
+
+    # Act
+    with pytest.raises(ImportRefused) as caught:
+        import_annotations(
+            project=project,
+            path=_results(tmp_path, [_result(1), _result(1, category=7)]),
+            format="coco",
+            actor=lead,
+            annotator="other_annotator",
+            create_labels=True,
+        )
+
+    # Assert: named, and no class "7" made up
+    assert (caught.value.image, caught.value.object, caught.value.reason) == (
+        "a1.png",
+        "[1]",
+        "category_id 7 is not among the known categories",
+    )
+    assert list(LabelClass.objects.filter(project=project).values_list("name", flat=True)) == [
+        "bubble"
+    ]
+
+
 def test_import_annotations_summary_line_reads_as_one_sentence(
     tmp_path, project, bubble, annotator
 ):

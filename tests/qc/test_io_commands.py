@@ -308,10 +308,11 @@ def test_import_annotations_cocoapi_results_matched_to_the_projects_coco_ids(
     assert stored == Counter(
         (f"COCO_val2014_{r['image_id']:012d}.jpg", f"cat{r['category_id']}") for r in raw
     )
+    source = checksum_of(project, dataset.name)
     assert sorted(
         LabelClass.objects.filter(project=project).values_list("metadata", flat=True),
         key=lambda m: m["coco_id"],
-    ) == [{"coco_id": c} for c in used]
+    ) == [{"coco_id": c, "coco_source": source} for c in used]
 
 
 def test_import_annotations_cocoapi_results_with_images_from(shared_data, db, tmp_path):

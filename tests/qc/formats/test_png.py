@@ -232,3 +232,14 @@ def test_decode_mask_png_takes_the_fast_path_for_real_supervisely_bitmaps(shared
         # Assert
         assert fast is not None
         assert np.array_equal(fast, _pillow(data))
+
+
+def test_decode_mask_png_leaves_what_pillow_calls_a_bomb_to_pillow(monkeypatch):
+    # Arrange: Pillow's own bomb threshold under the image, ours far above it
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)
+    data = _encode(np.ones((8, 8, 1), dtype=np.uint8), 0, 1, [0] * 8)
+
+    # Act / Assert: refused as the plugin refuses it, not decoded on the short path
+    assert fast_foreground(data, png_header(data)) is None
+    with pytest.raises(Image.DecompressionBombError):
+        decode_mask_png(data, Limits())
