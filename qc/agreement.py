@@ -46,9 +46,10 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 from pycocotools import mask as coco_mask
+from scipy.ndimage import maximum_filter1d, minimum_filter1d
 from scipy.optimize import linear_sum_assignment
 
-from qc.masks import MaskError, column_runs, ringed_columns, rle_from_runs, rle_to_crop
+from qc.masks import ColumnRuns, MaskError, column_runs, ringed_columns, rle_from_runs, rle_to_crop
 
 __all__ = [
     "ClassResult",
@@ -207,7 +208,9 @@ def _measure(
             else rle_from_runs(runs, origin=origin, height=height, width=width)
         )
     else:
-        band_runs = column_runs(ringed - _erode(ringed, boundary_px))
+        band_runs = _band_of_one_run_columns(runs, boundary_px)
+        if band_runs is None:
+            band_runs = column_runs(ringed - _erode(ringed, boundary_px))
         band = rle_from_runs(band_runs, origin=origin, height=height, width=width)
     features = InstanceFeatures(
         area=int((stop - first).sum()),
@@ -237,6 +240,46 @@ def _vertical_transitions(
     if y + rows == height:
         count -= int(np.count_nonzero(stop == rows))
     return count
+
+
+def _band_of_one_run_columns(runs: ColumnRuns, boundary_px: int) -> ColumnRuns | None:
+    """The band's runs worked out from the mask's runs when every column from the first
+    to the last holds exactly one run (a bubble, a cell: any shape convex down its columns);
+    None otherwise.
+
+    The (2d + 1)² erosion is a vertical erosion then a horizontal one: each run shrinks by
+    d at both ends, and a pixel then stays when the shrunk runs of the d columns on either
+    side all hold its row, i.e. the eroded column is the intersection of 2d + 1 shrunk runs
+    (empty near the first and last columns). The band keeps what the erosion removes: the
+    whole run, or its two ends. The same runs as eroding the pixels, at a fraction of the
+    cost. The mask is at least 2d + 1 columns wide (the caller's narrow case comes first).
+    """
+    col, first, stop = runs
+    count = col.size
+    if count < 2 * boundary_px + 1 or int(col[-1] - col[0]) + 1 != count:
+        return None
+    window = 2 * boundary_px + 1
+    # Centred running max / min over 2d + 1 columns; within d of either end the window
+    # reaches past the mask's columns, where nothing is left.
+    kept_top = maximum_filter1d(first + boundary_px, window)
+    kept_bottom = minimum_filter1d(stop - boundary_px, window)
+    kept_top[:boundary_px] = kept_top[count - boundary_px :] = np.iinfo(np.int64).max
+    split = kept_top < kept_bottom  # columns whose middle survives: two band runs
+    # Column k's first band run goes at k plus the number of split columns before it.
+    at = np.arange(count) + np.cumsum(split) - split
+    size = count + int(np.count_nonzero(split))
+    band_col = np.empty(size, dtype=np.int64)
+    band_first = np.empty(size, dtype=np.int64)
+    band_stop = np.empty(size, dtype=np.int64)
+    band_col[at], band_first[at] = col, first
+    band_stop[at] = np.where(split, kept_top, stop)
+    second = at[split] + 1
+    band_col[second], band_first[second], band_stop[second] = (
+        col[split],
+        kept_bottom[split],
+        stop[split],
+    )
+    return band_col, band_first, band_stop
 
 
 @functools.lru_cache(maxsize=64)

@@ -265,6 +265,28 @@ def test_measure_crop_equals_full_frame_references(masks, d, data):
     assert features.perimeter == brute_crofton(mask)
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 6), st.data())
+def test_measure_crop_band_of_one_run_per_column_equals_the_published_band(d, data):
+    # Arrange: a shape with exactly one run down each of its columns (bubble-like, the
+    # case worked out from the runs), wide enough to be eroded, anywhere in a 40 x 48 frame
+    # (its runs may touch the top or bottom edge)
+    cols = data.draw(st.integers(2 * d + 1, 30))
+    left = data.draw(st.integers(0, 48 - cols))
+    mask = np.zeros((40, 48), dtype=bool)
+    for c in range(left, left + cols):
+        top = data.draw(st.integers(0, 38))
+        mask[top : data.draw(st.integers(top + 1, 40)), c] = True
+
+    # Act
+    rle, features = measure_crop(mask, origin=(0, 0), height=40, width=48, boundary_px=d)
+
+    # Assert
+    band = coco_mask.decode(features.boundary_rle).astype(bool)
+    assert np.array_equal(band, published_band(mask, d))
+    assert rle == rle_from_mask(mask)
+
+
 def test_measure_crop_refuses_an_empty_crop_and_one_past_the_frame():
     with pytest.raises(MaskError, match="must not be empty"):
         measure_crop(np.zeros((3, 3), bool), origin=(0, 0), height=5, width=5, boundary_px=1)
