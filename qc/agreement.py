@@ -168,7 +168,8 @@ def measure_crop(
     (:func:`features_from_crop`) in one go: what storing a decoded bitmap needs.
 
     Both read one column-major copy of the crop (:func:`qc.masks.ringed_columns`): the
-    mask's runs give the RLE, the area and the bbox; its erosion gives the band; its
+    mask's runs give the RLE, the area, the bbox and, for a mask narrower than 2d + 1 or
+    with one run down each column, the band (else an erosion of the copy does); its
     neighbour pairs give the perimeter. Same input rules as :func:`features_from_crop`.
     """
     rle, features = _measure(crop, origin, height, width, boundary_px, with_rle=True)
