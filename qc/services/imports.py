@@ -381,20 +381,20 @@ def _reader_kwargs(
 ) -> dict[str, Any]:
     """Keyword arguments for the reader from the checked options. A COCO results file is
     matched to the images and classes of ``--images-from``, else to the COCO ids the
-    project remembers from the one COCO file its images came from (:func:`_coco_ids_of`)."""
+    project remembers, when one COCO file gave them all (:func:`_coco_ids_of`)."""
     kwargs = {k: v for k, v in options.items() if k not in PATH_OPTIONS}
     if format == "coco" and options.get("images_from"):
         images, categories = _coco_index(Path(options["images_from"]), limits)
         kwargs["images"], kwargs["categories"] = images, categories
     elif format == "coco":
-        remembered = _coco_ids_of(project)
-        sources = len(_coco_sources(project))
-        if remembered is not None:
-            kwargs["images"], kwargs["categories"] = remembered
-        elif sources > 1:
+        sources = _coco_sources(project)
+        if len(sources) == 1:
+            kwargs["images"], kwargs["categories"] = _coco_ids_of(project, *sources)
+        elif len(sources) > 1:
+            # Their ids may name different images: the results file must say which file.
             kwargs["unmapped"] = (
                 f"a COCO results file names images by id, and the images of project "
-                f"{project.slug} have COCO ids from {sources} different files; pass "
+                f"{project.slug} have COCO ids from {len(sources)} different files; pass "
                 "--images-from with the instances file this one belongs to"
             )
     return kwargs
@@ -409,15 +409,10 @@ def _coco_sources(project: Project) -> set[str]:
     )
 
 
-def _coco_ids_of(project: Project) -> tuple[dict[int, ParsedImage], dict[int, str]] | None:
-    """The project's images and classes by the COCO ids one COCO file gave them, or None
-    when no file gave any, or several did (their ids may mean different images: a results
-    file then needs ``--images-from``). A class the file's categories did not name is
-    unknown to a results file, which is then refused rather than labelled by number."""
-    sources = _coco_sources(project)
-    if len(sources) != 1:
-        return None
-    (source,) = sources
+def _coco_ids_of(project: Project, source: str) -> tuple[dict[int, ParsedImage], dict[int, str]]:
+    """The project's images and classes by the COCO ids the file ``source`` gave them. A
+    class the file's categories did not name is unknown to a results file, which is then
+    refused rather than labelled by number."""
     images = {
         image.metadata[COCO_ID]: ParsedImage(image.name, image.width, image.height)
         for image in project.images.filter(**{f"metadata__{COCO_SOURCE}": source})
@@ -516,16 +511,19 @@ _INSTANCE_ATTNAMES = [f.attname for f in _INSTANCE_FIELDS]
 
 
 def _instances_for(
-    objects: Sequence[Any], measured: Sequence[Any] | None, boundary_px: int | None
+    result: ParseResult, start: int, stop: int, boundary_px: int | None
 ) -> tuple[list[list[Any]], tuple[int, str] | None]:
     """Instance rows (column values of ``_INSTANCE_FIELDS``) from ``instance_values``
-    (features computed once) for parsed objects, or the position and message of the first
-    object whose mask is refused. Submission and label class are filled in when written.
-    ``measured``: the reader's measurements, aligned with ``objects`` (:func:`_measure`).
+    (features computed once) for the parsed objects [start, stop), or the position in
+    ``result.objects`` and message of the first object whose mask is refused. Submission
+    and label class are filled in when written. A bitmap's features come from
+    ``result.measured`` (:func:`_measure`).
     """
     bands: dict[tuple[int, int], int] = {}
     out: list[list[Any]] = []
-    for position, obj in enumerate(objects):
+    measured = result.measured
+    for position in range(start, stop):
+        obj = result.objects[position]
         height, width = (int(v) for v in obj.rle["size"])
         band = bands.get((height, width))
         if band is None:
@@ -579,14 +577,9 @@ _SHARED_LOCK = threading.Lock()
 
 def _build_chunk(start: int, stop: int, boundary_px: int | None) -> tuple[list[list[Any]], Any]:
     """Worker: instances of the shared result's objects [start, stop)."""
-    result = _SHARED
-    if result is None:
+    if _SHARED is None:
         raise RuntimeError("an import worker started without the result to work on")
-    measured = None if result.measured is None else result.measured[start:stop]
-    built, failure = _instances_for(result.objects[start:stop], measured, boundary_px)
-    if failure is not None:
-        failure = (start + failure[0], failure[1])
-    return built, failure
+    return _instances_for(_SHARED, start, stop, boundary_px)
 
 
 def _read_shard(
@@ -598,7 +591,7 @@ def _read_shard(
         result = READERS[format](Path(path), limits=limits, measure=_measure(boundary_px), **kwargs)
     except FormatError as error:
         return "error", (error.message, error.file, error.image, error.object), None
-    built, failure = _instances_for(result.objects, result.measured, boundary_px)
+    built, failure = _instances_for(result, 0, len(result.objects), boundary_px)
     # The features are in the rows; sending them back twice would only cost pickling.
     return "ok", replace(result, measured=None), (built, failure)
 
@@ -722,12 +715,7 @@ def _read_and_build(
                 _SHARED = None
     else:
         for start in range(0, total, 200):
-            measured = None if result.measured is None else result.measured[start : start + 200]
-            built, failure = _instances_for(
-                result.objects[start : start + 200], measured, boundary_px
-            )
-            if failure is not None:
-                failure = (start + failure[0], failure[1])
+            built, failure = _instances_for(result, start, min(start + 200, total), boundary_px)
             _raise_build_failure(failure, result, display)
             instances += built
             report(0.45 + 0.45 * len(instances) / max(total, 1), f"measuring {total} instances")
@@ -1248,6 +1236,24 @@ def _queue_agreement(image_ids: list[int]) -> None:
 # ------------------------------------------------------------------------ service
 
 
+@contextlib.contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while an import holds its parse result and rows.
+
+    Those are hundreds of thousands of long-lived objects, and every full collection walks
+    all of them again: with the collector on, a large import spends seconds in it, for no
+    garbage (the import's objects are freed by reference counting). Worker processes forked
+    inside the block inherit the pause. The previous state is restored on the way out."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@_cyclic_gc_paused()
 def import_annotations(
     *,
     project: Project,
@@ -1301,65 +1307,6 @@ def import_annotations(
         report(1.0, "already imported")
         return summary
     kwargs = _reader_kwargs(format, checked, limits, project)
-    with _cyclic_gc_paused():
-        return _import(
-            project=project,
-            path=path,
-            format=format,
-            actor=actor,
-            annotator=annotator,
-            create_users=create_users,
-            create_labels=create_labels,
-            labelers_saw_all_images=labelers_saw_all_images,
-            source_name=source_name,
-            workers=workers,
-            display=display,
-            limits=limits,
-            kwargs=kwargs,
-            checksum=checksum,
-            summary=summary,
-            report=report,
-        )
-
-
-@contextlib.contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """Pause Python's cycle collector while an import holds its parse result and rows.
-
-    Those are hundreds of thousands of long-lived objects, and every full collection walks
-    all of them again: with the collector on, a large import spends seconds in it, for no
-    garbage (the import's objects are freed by reference counting). Worker processes forked
-    inside the block inherit the pause. The previous state is restored on the way out."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _import(
-    *,
-    project: Project,
-    path: Path,
-    format: str,
-    actor: Any,
-    annotator: str | None,
-    create_users: bool,
-    create_labels: bool,
-    labelers_saw_all_images: bool,
-    source_name: str,
-    workers: int | None,
-    display: str,
-    limits: Limits,
-    kwargs: dict[str, Any],
-    checksum: str,
-    summary: ImportSummary,
-    report: _Progress,
-) -> ImportSummary:
-    """The reading and writing of :func:`import_annotations`, once the source is known to
-    be new to the project."""
     result, instances = _read_and_build(
         format=format,
         path=path,
