@@ -91,16 +91,13 @@ def label_class_create(
     name: str,
     colour: str | None = None,
     match_iou: float | None = None,
-    metadata: dict | None = None,
     actor: Any = None,
 ) -> LabelClass:
     if LabelClass.objects.filter(project=project, name=name).exists():
         raise ApplicationError(f"Project {project.slug} already has a label class {name!r}.")
     if colour is None:
         colour = _PALETTE[project.label_classes.count() % len(_PALETTE)]
-    label_class = LabelClass(
-        project=project, name=name, colour=colour, match_iou=match_iou, metadata=metadata or {}
-    )
+    label_class = LabelClass(project=project, name=name, colour=colour, match_iou=match_iou)
     _full_clean(label_class)
     label_class.save()
     audit(
