@@ -205,6 +205,21 @@ def test_import_annotations_coco_val2017_subset_counts(shared_data, db):
     ) == sorted(names[i] for i in used)
 
 
+def val2014_instances(folder: Path, sizes: dict[int, list[int]], annotations: list) -> Path:
+    """A COCO instances file naming the val2014 images of the results file (``sizes``: image
+    id → [height, width]) and the 90 categories as ``cat<id>``."""
+    path = folder / "instances_val2014.json"
+    images = [
+        {"id": i, "file_name": f"COCO_val2014_{i:012d}.jpg", "height": h, "width": w}
+        for i, (h, w) in sorted(sizes.items())
+    ]
+    categories = [{"id": c, "name": f"cat{c}"} for c in range(1, 91)]
+    path.write_text(
+        json.dumps({"images": images, "categories": categories, "annotations": annotations})
+    )
+    return path
+
+
 def test_import_annotations_cocoapi_results_sized_from_the_rle(shared_data, db):
     path = shared_data / "cocoapi_results" / "instances_val2014_fakesegm100_results.json"
     raw = json.loads(path.read_text())
@@ -256,26 +271,18 @@ def test_import_annotations_cocoapi_results_matched_to_the_projects_coco_ids(
     sizes = {r["image_id"]: r["segmentation"]["size"] for r in raw}
     first = min(sizes)
     used = sorted({r["category_id"] for r in raw})
-    dataset = tmp_path / "instances_val2014.json"
-    dataset.write_text(
-        json.dumps(
+    dataset = val2014_instances(
+        tmp_path,
+        sizes,
+        [
             {
-                "images": [
-                    {"id": i, "file_name": f"COCO_val2014_{i:012d}.jpg", "height": h, "width": w}
-                    for i, (h, w) in sorted(sizes.items())
-                ],
-                "categories": [{"id": c, "name": f"cat{c}"} for c in range(1, 91)],
-                "annotations": [
-                    {
-                        "id": n,
-                        "image_id": first,
-                        "category_id": c,
-                        "segmentation": [[1, 1, 9, 1, 9, 9, 1, 9]],
-                    }
-                    for n, c in enumerate(used, start=1)
-                ],
+                "id": n,
+                "image_id": first,
+                "category_id": c,
+                "segmentation": [[1, 1, 9, 1, 9, 9, 1, 9]],
             }
-        )
+            for n, c in enumerate(used, start=1)
+        ],
     )
     project = new_project("matched")
     common = ["--format", "coco", "--create-users", "--create-labels"]
@@ -319,19 +326,7 @@ def test_import_annotations_cocoapi_results_with_images_from(shared_data, db, tm
     path = shared_data / "cocoapi_results" / "instances_val2014_fakesegm100_results.json"
     raw = json.loads(path.read_text())
     sizes = {r["image_id"]: r["segmentation"]["size"] for r in raw}
-    index = tmp_path / "instances_val2014.json"
-    index.write_text(
-        json.dumps(
-            {
-                "images": [
-                    {"id": i, "file_name": f"COCO_val2014_{i:012d}.jpg", "height": h, "width": w}
-                    for i, (h, w) in sorted(sizes.items())
-                ],
-                "categories": [{"id": c, "name": f"cat{c}"} for c in range(1, 91)],
-                "annotations": [],
-            }
-        )
-    )
+    index = val2014_instances(tmp_path, sizes, [])
     project = new_project("mapped")
 
     line = run(
