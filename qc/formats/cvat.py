@@ -6,7 +6,9 @@
 * ``<mask rle left top width height>``: ``rle`` is comma-separated run lengths over the
   ``width`` x ``height`` box at (``left``, ``top``), row-major, alternating background /
   foreground and starting with background (a leading 0 when the first pixel is set), as
-  ``cvat_sdk.masks.encode_mask`` writes them; the runs must cover the box exactly.
+  ``cvat_sdk.masks.encode_mask`` writes them. Runs that stop short of ``width x height``
+  leave the rest of the box background (CVAT's own exports leave out the final background
+  run); runs that overflow the box are refused.
 * every other element (polyline, points, ellipse, cuboid, skeleton, tag, track) is
   skipped and counted; so is a shape with an empty ``label``.
 
@@ -157,28 +159,31 @@ def _mask(
     shape: Element, image: ParsedImage, builder: ResultBuilder, limits: Limits
 ) -> tuple[dict, Any]:
     """Decode a ``<mask>``'s row-major run lengths over its box and place the box: its RLE
-    and what the builder measured."""
+    and what the builder measured. Pixels of the box after the last run are background."""
     left, top = as_int(shape.get("left"), "left"), as_int(shape.get("top"), "top")
     width, height = as_int(shape.get("width"), "width"), as_int(shape.get("height"), "height")
     if width <= 0 or height <= 0:
         raise Invalid(f"mask box {width}x{height} is not positive")
-    if width * height > limits.max_image_pixels:
+    box = width * height
+    if box > limits.max_image_pixels:
         raise Invalid(f"mask box {width}x{height} is over the pixel limit")
     text = shape.get("rle") or ""
     try:
-        runs = np.array([int(v) for v in text.split(",") if v.strip()], dtype=np.int64)
+        counts = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise Invalid("rle must be comma-separated whole numbers") from None
-    if runs.size == 0:
+    if not counts:
         raise Invalid("mask without rle runs")
-    if (runs < 0).any():
+    if min(counts) < 0:
         raise Invalid("negative run in rle")
-    total = int(runs.sum())
-    if total != width * height:
+    # Summed as Python integers: huge runs cannot wrap around into a plausible total.
+    total = sum(counts)
+    if total > box:
         raise Invalid(
-            f"rle runs sum to {total}, not the box's {width}x{height} = {width * height} pixels"
+            f"rle runs sum to {total}, more than the box's {width}x{height} = {box} pixels"
         )
-    values = np.zeros(runs.size, dtype=bool)
+    values = np.zeros(len(counts), dtype=bool)
     values[1::2] = True
-    crop = np.repeat(values, runs).reshape(height, width)
-    return builder.bitmap(crop, (left, top), image)
+    crop = np.zeros(box, dtype=bool)
+    crop[:total] = np.repeat(values, np.array(counts, dtype=np.int64))
+    return builder.bitmap(crop.reshape(height, width), (left, top), image)

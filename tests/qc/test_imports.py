@@ -20,6 +20,7 @@ from django.apps import apps
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from PIL import Image as PILImage
+from pycocotools import mask as coco_mask
 
 from projects.models import AuditEvent, Image, LabelClass, Membership, Role, Task, TaskStatus
 from projects.services import guideline_version_create
@@ -836,6 +837,123 @@ def test_import_job_create_refuses_server_path_options(project, lead):
         "Option 'images_from' names a server path and is not accepted here."
     )
     assert ImportJob.objects.count() == 0
+
+
+# ------------------------------------------------------------------------ CVAT masks
+
+
+def cvat_runs(crop: np.ndarray) -> list[int]:
+    """Row-major runs over the box, background first, as CVAT's exports write them: the
+    final background run left out."""
+    runs, value, count = [], False, 0
+    for pixel in crop.ravel().tolist():
+        if pixel == value:
+            count += 1
+        else:
+            runs.append(count)
+            value, count = pixel, 1
+    runs.append(count)
+    return runs[:-1] if len(runs) % 2 else runs
+
+
+def cvat_decode(runs: list[int], box: tuple[int, int, int, int], size: tuple[int, int]):
+    """CVAT's definition, pixel by pixel, full frame ``[row, col]``: runs alternate
+    background / foreground from background, row-major over the box (left, top, width,
+    height); what the runs leave out of the box is background."""
+    left, top, width, _height = box
+    frame = np.zeros((size[1], size[0]), dtype=bool)
+    offset, value = 0, False
+    for run in runs:
+        for _ in range(run):
+            row, col = divmod(offset, width)
+            frame[top + row, left + col] = value
+            offset += 1
+        value = not value
+    return frame
+
+
+def write_cvat(folder: Path, masks_by_image: dict[str, list], size=(64, 48)) -> Path:
+    """A CVAT for images 1.1 task export with ``<mask>`` shapes: (runs, box) per image."""
+    images = ""
+    for index, (name, shapes) in enumerate(masks_by_image.items()):
+        images += f'<image id="{index}" name="{name}" width="{size[0]}" height="{size[1]}">'
+        for runs, (left, top, width, height) in shapes:
+            images += (
+                f'<mask label="bubble" source="semi-auto" occluded="0" '
+                f'rle="{", ".join(map(str, runs))}" left="{left}" top="{top}" '
+                f'width="{width}" height="{height}" z_order="0"></mask>'
+            )
+        images += "</image>"
+    path = folder / "annotations.xml"
+    path.write_text(
+        f'<?xml version="1.0" encoding="utf-8"?><annotations><version>1.1</version>{images}'
+        "</annotations>"
+    )
+    return path
+
+
+# pycocotools 2.0.11 decodes through a numpy-1 array protocol; numpy 2 warns on every call.
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+def test_import_annotations_cvat_masks_without_their_final_background_run(
+    tmp_path, project, bubble, annotator
+):
+    rows, cols = np.mgrid[0:27, 0:27]
+    disc = (rows - 12) ** 2 + (cols - 13) ** 2 <= 12**2
+    ring = disc & ((rows - 12) ** 2 + (cols - 13) ** 2 > 5**2)
+    step = np.zeros((6, 9), dtype=bool)
+    step[1, 2:], step[2:4, 5:] = True, True
+    shapes = {
+        "a.png": [(cvat_runs(disc), (30, 10, 27, 27)), (cvat_runs(step), (0, 0, 9, 6))],
+        "b.png": [(cvat_runs(ring), (2, 20, 27, 27))],
+    }
+    # Every box has background after its last foreground pixel, left out of the runs.
+    assert [w * h - sum(r) for r, (_, _, w, h) in (*shapes["a.png"], *shapes["b.png"])] == [
+        2 * 27 + 13,
+        2 * 9,
+        2 * 27 + 13,
+    ]
+    path = write_cvat(tmp_path, shapes)
+
+    summary = import_annotations(
+        project=project, path=path, format="cvat", actor=None, annotator="annotator"
+    )
+
+    assert (summary.images, summary.submissions, summary.instances) == (2, 2, 3)
+    stored = Instance.objects.filter(submission__task__image__project=project).order_by(
+        "submission__task__image__name", "id"
+    )
+    expected = [cvat_decode(runs, box, (64, 48)) for runs, box in shapes["a.png"]] + [
+        cvat_decode(runs, box, (64, 48)) for runs, box in shapes["b.png"]
+    ]
+    decoded = [
+        coco_mask.decode({"size": [48, 64], "counts": i.rle.encode()}).astype(bool) for i in stored
+    ]
+    assert len(decoded) == 3
+    for mask, want in zip(decoded, expected, strict=True):
+        assert np.array_equal(mask, want)
+    assert [i.area for i in stored] == [int(m.sum()) for m in expected]
+
+
+def test_hostile_cvat_mask_runs_overflowing_the_box_are_refused(
+    tmp_path, project, bubble, annotator, counts_unchanged
+):
+    step = np.zeros((6, 9), dtype=bool)
+    step[1, 2:] = True
+    overflowing = [*cvat_runs(step), 6 * 9 - sum(cvat_runs(step)), 1]
+    path = write_cvat(
+        tmp_path,
+        {"a.png": [(cvat_runs(step), (0, 0, 9, 6))], "b.png": [(overflowing, (3, 4, 9, 6))]},
+    )
+
+    error = refused(project=project, path=path, format="cvat", annotator="annotator")
+
+    assert_refused(
+        error,
+        file="annotations.xml",
+        image="b.png",
+        obj="<mask> #0 in <image id=1>",
+        reason="rle runs sum to 55, more than the box's 9x6 = 54 pixels",
+    )
 
 
 # ------------------------------------------------------------------ hostile input

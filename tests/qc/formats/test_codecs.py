@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import tempfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from pycocotools import mask as coco_mask
 
 from qc import masks
 from qc.agreement import instance_features, measure_crop
@@ -106,6 +108,110 @@ def test_cvat_mask_runs_are_row_major_over_the_box_starting_with_background(tmp_
     (mask,) = read_cvat(path, limits=Limits()).objects
 
     assert np.array_equal(masks.rle_to_mask(mask.rle), expected)
+
+
+def _cvat_runs(crop: np.ndarray) -> list[int]:
+    """Test-side CVAT encoder: row-major runs over the box, background first, every run
+    written (the final background one too)."""
+    runs, value, count = [], False, 0
+    for pixel in crop.ravel().tolist():
+        if pixel == value:
+            count += 1
+        else:
+            runs.append(count)
+            value, count = pixel, 1
+    runs.append(count)
+    return runs
+
+
+def _as_cvat_writes(crop: np.ndarray) -> list[int]:
+    """The runs as CVAT's exports write them: without the final background run."""
+    runs = _cvat_runs(crop)
+    return runs[:-1] if len(runs) % 2 else runs
+
+
+def _cvat_decode(
+    runs: list[int], *, left: int, top: int, width: int, image_size: tuple[int, int]
+) -> np.ndarray:
+    """The definition, pixel by pixel: runs alternate background / foreground starting with
+    background, row-major over a box ``width`` wide at (``left``, ``top``); the box's pixels
+    after the last run stay background. Full frame, ``[row, col]``."""
+    frame = np.zeros((image_size[1], image_size[0]), dtype=bool)
+    offset, value = 0, False
+    for run in runs:
+        for _ in range(run):
+            row, col = divmod(offset, width)
+            frame[top + row, left + col] = value
+            offset += 1
+        value = not value
+    return frame
+
+
+def _cvat_file(path: Path, image_size: tuple[int, int], boxes: list[tuple]) -> Path:
+    """A CVAT for images 1.1 file as CVAT writes it: one image, one ``<mask>`` per
+    (runs, left, top, width, height)."""
+    shapes = "".join(
+        f'<mask label="bubble" source="semi-auto" occluded="0" rle="{", ".join(map(str, runs))}" '
+        f'left="{left}" top="{top}" width="{width}" height="{height}" z_order="0"></mask>'
+        for runs, left, top, width, height in boxes
+    )
+    path.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><annotations><version>1.1</version>'
+        f'<image id="0" name="frame.png" width="{image_size[0]}" height="{image_size[1]}">'
+        f"{shapes}</image></annotations>"
+    )
+    return path
+
+
+# pycocotools 2.0.11 decodes through a numpy-1 array protocol; numpy 2 warns on every call.
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+def test_cvat_masks_without_their_final_background_run_are_read_as_cvat_defines_them(
+    tmp_path: Path,
+):
+    rows, cols = np.mgrid[0:127, 0:127]
+    disc = (rows - 60) ** 2 + (cols - 63) ** 2 <= 60**2  # its last rows are background
+    corner = np.zeros((5, 4), dtype=bool)
+    corner[1:3, 1:] = True  # its last run reaches the box's right edge, mid-box
+    full = np.ones((3, 3), dtype=bool)  # no background to leave out
+    boxes = [
+        (_as_cvat_writes(disc), 12, 5, 127, 127),
+        (_as_cvat_writes(corner), 150, 0, 4, 5),
+        (_as_cvat_writes(full), 0, 130, 3, 3),
+    ]
+    # The pixels the runs leave out: 6 rows and 63 pixels of the disc's box, 8 of the corner's.
+    assert [w * h - sum(runs) for runs, _, _, w, h in boxes] == [6 * 127 + 63, 8, 0]
+    path = _cvat_file(tmp_path / "annotations.xml", (160, 140), boxes)
+
+    objects = read_cvat(path, limits=Limits()).objects
+
+    assert len(objects) == 3
+    for obj, (runs, left, top, width, _height) in zip(objects, boxes, strict=True):
+        expected = _cvat_decode(runs, left=left, top=top, width=width, image_size=(160, 140))
+        assert np.array_equal(coco_mask.decode(obj.rle).astype(bool), expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 7), st.integers(1, 7), st.integers(0, 3), st.integers(0, 3), st.data())
+def test_cvat_mask_runs_with_or_without_the_final_background_run_decode_alike(
+    width: int, height: int, left: int, top: int, data: st.DataObject
+):
+    bits = data.draw(
+        st.lists(st.booleans(), min_size=width * height, max_size=width * height).filter(any)
+    )
+    crop = np.array(bits, dtype=bool).reshape(height, width)
+    runs = _cvat_runs(crop)
+    ends_in_background = len(runs) % 2 == 1
+    written = runs[:-1] if ends_in_background and data.draw(st.booleans()) else runs
+    size = (left + width + 2, top + height + 1)
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = _cvat_file(
+            Path(folder) / "annotations.xml", size, [(written, left, top, width, height)]
+        )
+        (obj,) = read_cvat(path, limits=Limits()).objects
+
+    expected = _cvat_decode(written, left=left, top=top, width=width, image_size=size)
+    assert np.array_equal(masks.rle_to_mask(obj.rle), expected)
 
 
 def _save(array: np.ndarray, mode: str, path: Path) -> None:

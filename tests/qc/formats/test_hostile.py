@@ -291,11 +291,14 @@ def test_xml_entity_expansion_is_refused(tmp_path: Path):
     _assert_names(caught.value, "annotations.xml", None, None, "DOCTYPE")
 
 
-def test_cvat_mask_runs_not_covering_the_box(tmp_path: Path):
+def test_cvat_mask_runs_overflowing_the_box(tmp_path: Path):
+    # Runs that stop short of the box are CVAT's own exports (the rest is background, see
+    # test_codecs); runs past its last pixel describe pixels outside it.
     path = tmp_path / "annotations.xml"
     path.write_text(
         '<annotations><image id="3" name="f.png" width="6" height="4">'
         '<mask label="bubble" rle="1, 2, 3" left="1" top="1" width="4" height="3"/>'
+        '<mask label="bubble" rle="1, 2, 3, 4, 3" left="1" top="1" width="4" height="3"/>'
         "</image></annotations>"
     )
 
@@ -303,7 +306,32 @@ def test_cvat_mask_runs_not_covering_the_box(tmp_path: Path):
         read_cvat(path, limits=Limits())
 
     _assert_names(
-        caught.value, "annotations.xml", "f.png", "<mask> #0 in <image id=3>", "runs sum to 6"
+        caught.value,
+        "annotations.xml",
+        "f.png",
+        "<mask> #1 in <image id=3>",
+        "rle runs sum to 13, more than the box's 4x3 = 12 pixels",
+    )
+
+
+def test_cvat_mask_runs_too_large_to_sum_in_64_bits(tmp_path: Path):
+    # Two runs of 2**63 wrap a 64-bit sum around to 0.
+    path = tmp_path / "annotations.xml"
+    path.write_text(
+        '<annotations><image id="3" name="f.png" width="6" height="4">'
+        f'<mask label="bubble" rle="{2**63}, {2**63}" left="1" top="1" width="4" height="3"/>'
+        "</image></annotations>"
+    )
+
+    with pytest.raises(FormatError) as caught:
+        read_cvat(path, limits=Limits())
+
+    _assert_names(
+        caught.value,
+        "annotations.xml",
+        "f.png",
+        "<mask> #0 in <image id=3>",
+        f"rle runs sum to {2**64}, more than the box's 4x3 = 12 pixels",
     )
 
 
