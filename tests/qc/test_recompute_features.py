@@ -7,10 +7,12 @@ submission computed in the first place.
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
 
 from projects.models import AuditEvent
@@ -32,6 +34,7 @@ from tests.factories import (
     ImageFactory,
     LabelClassFactory,
     MembershipFactory,
+    ProjectFactory,
     TaskFactory,
     UserFactory,
 )
@@ -390,3 +393,80 @@ def test_instance_feature_update_allowed_inside_the_rewrite_only(instance):
 def test_instance_rewrite_outside_a_transaction_refused():
     with pytest.raises(RuntimeError, match="inside a transaction"), _features_rewritable():
         pass
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+def run(*args: str) -> list[str]:
+    out = io.StringIO()
+    call_command("recompute_features", *args, stdout=out, stderr=io.StringIO())
+    return out.getvalue().splitlines()
+
+
+def test_command_prints_one_line_per_project(project, seeded):
+    one, two, _, _ = seeded
+    ProjectFactory(slug="cells")
+    plant_wrong_features(one, two)
+
+    lines = run()
+
+    assert lines == [
+        "bubbles: 12 instances on 4 images checked, 4 changed; agreement recomputed on "
+        "2 images, 0 consensus instances changed.",
+        "cells: 0 instances on 0 images checked, 0 changed; agreement recomputed on 0 images, "
+        "0 consensus instances changed.",
+    ]
+
+
+def test_command_all_images_for_one_project(project, seeded):
+    ProjectFactory(slug="cells")
+    ConsensusInstance.objects.filter(image=seeded[3]).delete()
+
+    lines = run("bubbles", "--all-images")
+
+    assert lines == [
+        "bubbles: 12 instances on 4 images checked, 0 changed; agreement recomputed on "
+        "3 images, 1 consensus instance changed."
+    ]
+
+
+def test_command_bad_slug_changes_nothing_and_exits_non_zero(project, seeded):
+    one, two, _, _ = seeded
+    plant_wrong_features(one, two)
+    instances = instance_rows()
+
+    # manage.py prints a CommandError and exits with its returncode.
+    with pytest.raises(CommandError, match=r"^No project with slug 'nosuch'\.$") as error:
+        run("bubbles", "nosuch")
+
+    assert error.value.returncode == 1
+    assert instance_rows() == instances
+
+
+def test_command_failed_image_is_named_and_exits_non_zero(project, seeded, monkeypatch):
+    one, two, _, _ = seeded
+    plant_wrong_features(one, two)
+
+    def failing(*, image_id: int):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(features_service, "agreement_update_for_image", failing)
+    out, err = io.StringIO(), io.StringIO()
+
+    with pytest.raises(CommandError) as error:
+        call_command("recompute_features", "bubbles", stdout=out, stderr=err)
+
+    assert out.getvalue().splitlines() == [
+        "bubbles: 3 instances on 2 images checked, 0 changed; agreement recomputed on 0 images, "
+        "0 consensus instances changed; 2 images failed, left unchanged."
+    ]
+    assert err.getvalue().splitlines() == [
+        "bubbles: image frame_1.png: RuntimeError: disk full",
+        "bubbles: image frame_2.png: RuntimeError: disk full",
+    ]
+    assert str(error.value) == (
+        "2 image(s) could not be recomputed and were left as they were: "
+        "bubbles/frame_1.png, bubbles/frame_2.png"
+    )
+    assert error.value.returncode == 1
