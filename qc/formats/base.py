@@ -94,7 +94,8 @@ class CocoIds:
 class ParseResult:
     """What a reader found in a file or folder.
 
-    ``skipped`` counts the geometry the reader does not import (``{"line": 2}``).
+    ``skipped`` counts the geometry the reader does not import (``{"line": 2}``);
+    ``skipped_at`` says where the first of each kind was, as (image, object), for messages.
 
     Which (image, annotator) pairs are submissions (DESIGN §4.6):
 
@@ -117,6 +118,9 @@ class ParseResult:
     submissions: list[tuple[str, str | None]] | None = None
     coco_ids: CocoIds | None = None
     measured: list[Any] | None = field(default=None, repr=False, compare=False)
+    skipped_at: dict[str, tuple[str | None, str | None]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
 
 @dataclass(frozen=True)
@@ -502,6 +506,7 @@ class ResultBuilder:
     objects: list[ParsedObject] = field(default_factory=list)
     per_image: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
+    skipped_at: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
 
     def add_image(
         self, name: Any, width: Any, height: Any, *, source: str, repeat_ok: bool = False
@@ -615,9 +620,13 @@ class ResultBuilder:
                 f"{image.width}x{image.height} image"
             ) from None
 
-    def skip(self, kind: str, count: int = 1) -> None:
-        """Count geometry that is not imported."""
+    def skip(
+        self, kind: str, count: int = 1, *, image: str | None = None, obj: str | None = None
+    ) -> None:
+        """Count geometry that is not imported; the first of a kind is remembered by its
+        image and object."""
         self.skipped[kind] += count
+        self.skipped_at.setdefault(kind, (image, obj))
 
     def result(
         self,
@@ -635,6 +644,7 @@ class ResultBuilder:
             submissions=submissions,
             coco_ids=coco_ids,
             measured=self.measured if self.measure is not None else None,
+            skipped_at=dict(self.skipped_at),
         )
 
 

@@ -188,7 +188,7 @@ def _read_annotation(
             label = categories[category_id]
         segmentation = annotation.get("segmentation")
         if segmentation is None or segmentation == [] or segmentation == {}:
-            builder.skip("no_segmentation")
+            builder.skip("no_segmentation", image=image.name, obj=source)
             return
         attributes: dict[str, Any] = {}
         extra = opt(annotation, "attributes", dict)

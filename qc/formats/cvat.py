@@ -71,7 +71,7 @@ def read_cvat(
         builder = ResultBuilder(display, limits, measure)
         for index, element in enumerate(root):
             if element.tag == "track":
-                builder.skip("track")
+                builder.skip("track", obj=f"<track> #{index}")
             if element.tag != "image":
                 continue
             image_subset = element.get("subset")
@@ -100,11 +100,11 @@ def _read_shapes(
     for index, shape in enumerate(element):
         source = f"<{shape.tag}> #{index} in <image id={element.get('id')}>"
         if shape.tag not in _SHAPES:
-            builder.skip(shape.tag)
+            builder.skip(shape.tag, image=image.name, obj=source)
             continue
         label = shape.get("label")
         if not label:
-            builder.skip(f"{shape.tag} without label")
+            builder.skip(f"{shape.tag} without label", image=image.name, obj=source)
             continue
         with where(file, image.name, source):
             attributes: dict[str, str | int] = {

@@ -162,7 +162,7 @@ class _Context:
                 if not isinstance(annotation, dict):
                     raise Invalid("annotation must be an object")
             if annotation.get("was_cancelled"):
-                self.builder.skip("cancelled annotation")
+                self.builder.skip("cancelled annotation", image=name, obj=source)
                 continue
             self.annotation(name, _user(annotation), annotation, source)
         for number, prediction in enumerate(predictions):
@@ -180,7 +180,7 @@ class _Context:
             results = req(entry, "result", list)
         image = self._image(name, results, source)
         if image is None:
-            self.builder.skip("annotation without image size")
+            self.builder.skip("annotation without image size", image=name, obj=source)
             return
         self.submissions.setdefault((image.name, annotator), None)
         for number, result in enumerate(results):
@@ -194,12 +194,12 @@ class _Context:
             with where(self.file, image.name, where_result):
                 kind = req(result, "type", str)
                 if kind not in _KINDS:
-                    self.builder.skip(kind)
+                    self.builder.skip(kind, image=image.name, obj=where_result)
                     continue
                 value = req(result, "value", dict)
                 labels = opt(value, kind, list, [])
                 if not labels:
-                    self.builder.skip(f"{kind} without label")
+                    self.builder.skip(f"{kind} without label", image=image.name, obj=where_result)
                     continue
                 label = check_label(labels[0])
                 self._size_agrees(result, image)

@@ -87,10 +87,10 @@ def _read_file(document: Any, name: str, file: str, builder: ResultBuilder, limi
             label = req(shape, "label", str)
             shape_type = opt(shape, "shape_type", str, "polygon")
             if label == IGNORE_LABEL:
-                builder.skip(IGNORE_LABEL)
+                builder.skip(IGNORE_LABEL, image=image.name, obj=source)
                 continue
             if shape_type not in ("polygon", "rectangle", "circle", "mask"):
-                builder.skip(shape_type)
+                builder.skip(shape_type, image=image.name, obj=source)
                 continue
             group_id = shape.get("group_id")
             if group_id is not None and not isinstance(group_id, int | str):

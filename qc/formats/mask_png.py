@@ -133,7 +133,7 @@ def read_mask_png(
                     values = _values(open_png(data, limits), ids=instances == "ids")
                     crops = _instances(values, foreground, instances)
                 if not crops:
-                    builder.skip("empty_mask")
+                    builder.skip("empty_mask", image=parsed.name, obj=name)
                 for key, crop, origin in crops:
                     source = name if key is None else f"{name} id {key}"
                     with where(file, image, source):

@@ -217,7 +217,7 @@ def _read_object(
         rle = polygon_rle([list(map(float, polygon[0]))], image)
         polygon = [list(map(float, polygon[0]))]
     else:
-        builder.skip(geometry)
+        builder.skip(geometry, image=image.name, obj=source)
         return
     builder.add_object(
         image=image,

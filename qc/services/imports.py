@@ -108,6 +108,11 @@ FORMAT_OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
 }
 # Options that name a path on the server: accepted from the command line, never from uploads.
 PATH_OPTIONS = frozenset({"images_from"})
+# What a reader skips that an option would have imported: the option, by format and by what
+# was skipped (ParseResult.skipped), named wherever the skipped objects are reported.
+SKIP_REMEDIES: dict[str, dict[str, str]] = {
+    "label-studio": {"annotation without image size": "--image-size WIDTHxHEIGHT"},
+}
 # The import-level options an ImportJob carries besides the reader options.
 JOB_OPTIONS: dict[str, type] = {
     "annotator": str,
@@ -222,7 +227,7 @@ class ImportSummary:
             extras.append(f"{_n(len(self.members_added), 'member')} made annotators")
         if self.labels_created:
             extras.append(f"{_n(len(self.labels_created), 'class', 'classes')} created")
-        skipped = ", ".join(f"{k} {v}" for k, v in sorted(self.skipped.items())) or "none"
+        skipped = _skipped_text(self.format, self.skipped) or "none"
         return (
             f"{head}: {_n(self.images, 'image')} ({self.images_created} created), "
             f"{_n(len(self.annotators), 'annotator')}, {_n(self.submissions, 'submission')} "
@@ -235,6 +240,36 @@ class ImportSummary:
 
 def _n(count: int, word: str, plural: str | None = None) -> str:
     return f"{count} {word if count == 1 else plural or word + 's'}"
+
+
+def _skipped_text(format: str, skipped: dict[str, int]) -> str:
+    """``"keypointlabels 2, annotation without image size 1 (pass --image-size ...)"``: what
+    was skipped, sorted, each with the option that would import it (:data:`SKIP_REMEDIES`)."""
+    remedies = SKIP_REMEDIES.get(format, {})
+    return ", ".join(
+        f"{kind} {count}" + (f" (pass {remedies[kind]})" if kind in remedies else "")
+        for kind, count in sorted(skipped.items())
+    )
+
+
+def _refuse_if_all_skipped(format: str, result: ParseResult, display: str) -> None:
+    """An import that would store no instance while it skipped some objects is refused: it
+    would report success having imported none of them. It names the first object skipped,
+    one an option would import when there is one. (No instance and nothing skipped is a
+    file of empty submissions, DESIGN §4.6, and imports.)"""
+    if result.objects or not result.skipped:
+        return
+    remedies = SKIP_REMEDIES.get(format, {})
+    first = next(iter(result.skipped_at), None)
+    kind = next((k for k in result.skipped_at if k in remedies), first)
+    image, obj = result.skipped_at.get(kind, (None, None)) if kind is not None else (None, None)
+    raise ImportRefused(
+        "nothing to import, every object was skipped: "
+        + _skipped_text(format, dict(result.skipped)),
+        file=display,
+        image=image,
+        obj=obj,
+    )
 
 
 @dataclass
@@ -648,14 +683,18 @@ def _supervisely_shards(path: Path, count: int) -> list[list[str]] | None:
 def _merge_results(results: Sequence[ParseResult]) -> ParseResult:
     """One ParseResult from the shards' results, in shard order."""
     skipped: Counter[str] = Counter()
+    skipped_at: dict[str, tuple[str | None, str | None]] = {}
     for result in results:
         skipped.update(result.skipped)
+        for kind, place in result.skipped_at.items():
+            skipped_at.setdefault(kind, place)
     return ParseResult(
         images=[image for result in results for image in result.images],
         objects=[obj for result in results for obj in result.objects],
         skipped=skipped,
         annotators_saw_all=all(r.annotators_saw_all for r in results),
         submissions=None,
+        skipped_at=skipped_at,
     )
 
 
@@ -1283,8 +1322,10 @@ def import_annotations(
     file or folder name). ``workers`` caps the worker processes (default: the CPUs, up to 8).
 
     Raises :class:`ImportRefused` (an ApplicationError naming file, image and object) or
-    ApplicationError; nothing is written then. An import of a source already imported into
-    the project returns a summary with ``already_imported`` set and writes nothing.
+    ApplicationError; nothing is written then. A source whose every object is skipped is
+    refused too, naming the option that would import them when there is one. An import of a
+    source already imported into the project returns a summary with ``already_imported`` set
+    and writes nothing.
     """
     path = Path(path)
     display = _display(path)
@@ -1317,6 +1358,7 @@ def import_annotations(
         workers=_default_workers() if workers is None else max(1, workers),
         report=report,
     )
+    _refuse_if_all_skipped(format, result, display)
     summary.images = len(result.images)
     summary.skipped = dict(result.skipped)
     plan_options = {

@@ -839,6 +839,181 @@ def test_import_job_create_refuses_server_path_options(project, lead):
     assert ImportJob.objects.count() == 0
 
 
+# ------------------------------------------------------------ imports that store nothing
+
+
+def ls_polygon(points: list[list[float]], *, sized: bool = True) -> dict:
+    """A Label Studio polygon result, in percent of a 64 x 48 image (the size given or not)."""
+    result = {
+        "type": "polygonlabels",
+        "value": {"points": points, "polygonlabels": ["bubble"]},
+    }
+    return {**result, "original_width": 64, "original_height": 48} if sized else result
+
+
+def write_label_studio(folder: Path, tasks: list[dict], name: str = "tasks.json") -> Path:
+    path = folder / name
+    path.write_text(json.dumps(tasks))
+    return path
+
+
+def ls_task(image: str, results: list[dict]) -> dict:
+    return {
+        "id": 1,
+        "data": {"image": f"/data/upload/1/{image}"},
+        "annotations": [{"completed_by": {"username": "annotator"}, "result": results}],
+    }
+
+
+TRIANGLE = [[10.0, 10.0], [50.0, 10.0], [30.0, 60.0]]
+
+
+def test_hostile_label_studio_results_without_a_size_are_refused_naming_the_option(
+    tmp_path, project, bubble, annotator, counts_unchanged
+):
+    path = write_label_studio(tmp_path, [ls_task("a.png", [ls_polygon(TRIANGLE, sized=False)])])
+
+    error = refused(project=project, path=path, format="label-studio")
+
+    assert_refused(
+        error,
+        file="tasks.json",
+        image="a.png",
+        obj="task [0] (id 1) annotation 0",
+        reason="nothing to import, every object was skipped: annotation without image size 1 "
+        "(pass --image-size WIDTHxHEIGHT)",
+    )
+
+
+def test_import_annotations_label_studio_image_size_imports_what_was_skipped(
+    tmp_path, project, bubble, annotator
+):
+    path = write_label_studio(tmp_path, [ls_task("a.png", [ls_polygon(TRIANGLE, sized=False)])])
+
+    summary = import_annotations(
+        project=project,
+        path=path,
+        format="label-studio",
+        actor=None,
+        options={"image_size": [64, 48]},
+    )
+
+    assert (summary.images, summary.submissions, summary.instances, summary.skipped) == (
+        1,
+        1,
+        1,
+        {},
+    )
+    assert Image.objects.get(project=project).name == "a.png"
+
+
+def test_import_annotations_summary_names_the_option_for_what_it_skipped(
+    tmp_path, project, bubble, annotator
+):
+    path = write_label_studio(
+        tmp_path,
+        [
+            ls_task("a.png", [ls_polygon(TRIANGLE)]),
+            ls_task("b.png", [ls_polygon(TRIANGLE, sized=False)]),
+        ],
+    )
+
+    summary = import_annotations(project=project, path=path, format="label-studio", actor=None)
+
+    assert (summary.instances, summary.skipped) == (1, {"annotation without image size": 1})
+    assert summary.line() == (
+        f"bubbles: label-studio 'tasks.json' (sha256 {summary.checksum[:12]}): 1 image "
+        "(1 created), 1 annotator, 1 submission (0 empty, 0 new revisions of open tasks), "
+        "1 instance; skipped: annotation without image size 1 (pass --image-size WIDTHxHEIGHT)."
+    )
+
+
+def test_hostile_file_whose_objects_are_all_skipped_is_refused(
+    tmp_path, project, bubble, annotator, counts_unchanged
+):
+    # Boxes without segmentation: importing the images alone would record two annotators'
+    # boxes as empty submissions.
+    box = {"id": 5, "image_id": 2, "category_id": 1, "bbox": [1, 1, 4, 4], "segmentation": []}
+    path = write_coco(
+        tmp_path,
+        images=[coco_image(1, "a.png"), coco_image(2, "b.png")],
+        annotations=[box, {**box, "id": 6}],
+    )
+
+    error = refused(project=project, path=path, format="coco", annotator="annotator")
+
+    assert_refused(
+        error,
+        file="labels.json",
+        image="b.png",
+        obj="annotations[0] (id 5)",
+        reason="nothing to import, every object was skipped: no_segmentation 2",
+    )
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_hostile_folder_whose_objects_are_all_skipped_is_refused_sharded_or_not(
+    tmp_path, project, bubble, annotator, monkeypatch, counts_unchanged, workers
+):
+    monkeypatch.setattr(imports, "_PARALLEL_MIN_FILES", 2)
+    point = {"geometryType": "point", "classTitle": "bubble", "labelerLogin": "annotator"}
+    root = write_supervisely(tmp_path, {f"{i:02d}.png": sv_document([point]) for i in range(5)})
+
+    error = refused(project=project, path=root, format="supervisely", workers=workers)
+
+    assert_refused(
+        error,
+        file="project",
+        image="00.png",
+        obj="ds/ann/00.png.json object 0",
+        reason="nothing to import, every object was skipped: point 5",
+    )
+
+
+def test_import_annotations_file_of_images_without_objects_gives_empty_submissions(
+    tmp_path, project, bubble, annotator
+):
+    path = write_coco(
+        tmp_path, images=[coco_image(1, "a.png"), coco_image(2, "b.png")], annotations=[]
+    )
+
+    summary = import_annotations(
+        project=project, path=path, format="coco", actor=None, annotator="annotator"
+    )
+
+    assert (summary.submissions, summary.empty_submissions, summary.instances) == (2, 2, 0)
+    assert summary.line().endswith("0 instances; skipped: none.")
+    assert Submission.objects.filter(task__image__project=project).count() == 2
+
+
+def test_import_job_run_fails_when_every_object_was_skipped(
+    tmp_path, project, bubble, annotator, lead, django_capture_on_commit_callbacks
+):
+    path = write_label_studio(tmp_path, [ls_task("a.png", [ls_polygon(TRIANGLE, sized=False)])])
+    before = row_counts()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        job = import_job_create(
+            project=project,
+            actor=lead,
+            upload=SimpleUploadedFile("tasks.json", path.read_bytes()),
+            format="label-studio",
+        )
+
+    job.refresh_from_db()
+    assert (job.status, job.message, job.summary) == (JobStatus.FAILED, "failed", {})
+    assert job.error == (
+        "tasks.json: image a.png: object task [0] (id 1) annotation 0: nothing to import, every "
+        "object was skipped: annotation without image size 1 (pass --image-size WIDTHxHEIGHT)"
+    )
+    after = row_counts()
+    # Only the job itself and the audit event of its creation were added.
+    assert {k: after[k] - before[k] for k in after if after[k] != before[k]} == {
+        "qc.ImportJob": 1,
+        "projects.AuditEvent": 1,
+    }
+
+
 # ------------------------------------------------------------------------ CVAT masks
 
 

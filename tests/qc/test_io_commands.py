@@ -368,7 +368,6 @@ def test_import_annotations_cocoapi_results_with_images_from(shared_data, db, tm
     ("relative", "skipped"),
     [
         ("instances_val.json", Counter()),
-        ("instances_train.json", Counter({"no_segmentation": 1})),
     ],
 )
 def test_import_annotations_datumaro_coco_counts(shared_data, db, relative, skipped):
@@ -403,6 +402,25 @@ def test_import_annotations_datumaro_coco_counts(shared_data, db, relative, skip
         classes=len({a["category_id"] for a in segmented}),
         skipped=skipped,
     )
+
+
+def test_import_annotations_datumaro_coco_of_boxes_only_is_refused(shared_data, db):
+    # Its one annotation is a box without segmentation: skipped, and so nothing would be
+    # imported but an empty submission, which would say the annotator found nothing.
+    path = shared_data / DATUMARO / "coco_dataset/coco_instances/annotations/instances_train.json"
+    raw = json.loads(path.read_text())
+    assert [(a["id"], a["segmentation"]) for a in raw["annotations"]] == [(1, [])]
+    new_project("datumaro")
+    before = row_counts()
+
+    with pytest.raises(CommandError) as caught:
+        run("import_annotations", "datumaro", str(path), "--format", "coco", "--annotator", "d")
+
+    assert str(caught.value) == (
+        "instances_train.json: image a.jpg: object annotations[0] (id 1): nothing to import, "
+        "every object was skipped: no_segmentation 1"
+    )
+    assert row_counts() == before
 
 
 # ---------------------------------------------------------------------------- CVAT
@@ -592,6 +610,40 @@ def test_import_annotations_label_studio_polygon_predictions_need_a_size(shared_
     )
     assert list(Image.objects.filter(project=project).values_list("name", "width", "height")) == [
         ("frame.jpg", 768, 576)
+    ]
+
+
+def test_import_annotations_label_studio_brushes_without_a_size_name_the_option(
+    shared_data, db, tmp_path
+):
+    # The YOLO backend's brush predictions, as a backend that leaves out the image size
+    # writes them.
+    document = json.loads(
+        (shared_data / "label_studio/ml_backend_yolo_tests/test_brush_labels.json").read_text()
+    )
+    for result in document[0]["result"]:
+        del result["original_width"], result["original_height"]
+    path = tmp_path / "test_brush_labels.json"
+    path.write_text(json.dumps(document))
+    project = new_project("lsb")
+    before = row_counts()
+    command = ("import_annotations", "lsb", str(path), "--format", "label-studio")
+
+    with pytest.raises(CommandError) as caught:
+        run(*command, "--create-users", "--create-labels")
+    refused_counts = row_counts()
+    line = run(*command, "--image-size", "768x576", "--create-users", "--create-labels")
+
+    assert str(caught.value) == (
+        "test_brush_labels.json: image test_brush_labels: object [0]: nothing to import, every "
+        "object was skipped: annotation without image size 1 (pass --image-size WIDTHxHEIGHT)"
+    )
+    assert refused_counts == before
+    assert line.endswith(
+        f"{len(document[0]['result'])} instances; 1 user created, 1 class created; skipped: none."
+    )
+    assert list(Image.objects.filter(project=project).values_list("name", "width", "height")) == [
+        ("test_brush_labels", 768, 576)
     ]
 
 
