@@ -74,6 +74,7 @@ __all__ = [
     "iou_matrix",
     "match_pairs",
     "measure_crop",
+    "one_run_per_column",
     "pair_ious",
     "pool",
 ]
@@ -209,8 +210,9 @@ def _measure(
             else rle_from_runs(runs, origin=origin, height=height, width=width)
         )
     else:
-        band_runs = _band_of_one_run_columns(runs, boundary_px)
-        if band_runs is None:
+        if one_run_per_column(col):
+            band_runs = _band_of_one_run_columns(runs, boundary_px)
+        else:
             band_runs = column_runs(ringed - _erode(ringed, boundary_px))
         band = rle_from_runs(band_runs, origin=origin, height=height, width=width)
     features = InstanceFeatures(
@@ -243,22 +245,35 @@ def _vertical_transitions(
     return count
 
 
-def _band_of_one_run_columns(runs: ColumnRuns, boundary_px: int) -> ColumnRuns | None:
-    """The band's runs worked out from the mask's runs when every column from the first
-    to the last holds exactly one run (a bubble, a cell: any shape convex down its columns);
-    None otherwise.
+def one_run_per_column(col: np.ndarray) -> bool:
+    """Does every crop column from the first run's to the last run's hold exactly one run?
+
+    ``col`` is the column of each run, in column-major order (:func:`qc.masks.column_runs`).
+    True exactly when consecutive runs lie in consecutive columns: a step of 0 is a column
+    with two runs, a step of more than 1 skips an empty column. (Comparing the number of
+    runs with the column span is not enough: an empty column and a column of two runs
+    balance out.)
+    """
+    return bool(col.size) and bool((np.diff(col) == 1).all())
+
+
+def _band_of_one_run_columns(runs: ColumnRuns, boundary_px: int) -> ColumnRuns:
+    """The band's runs worked out from the mask's runs, for a mask with exactly one run
+    down every column from its first to its last (:func:`one_run_per_column`: a bubble, a
+    cell, any shape convex down its columns) that is at least 2d + 1 columns wide. Equal to
+    the published band exactly under that condition, which the caller checks in full; on
+    any other mask the result is wrong (two runs of one column would be taken for two
+    columns).
 
     The (2d + 1)² erosion is a vertical erosion then a horizontal one: each run shrinks by
     d at both ends, and a pixel then stays when the shrunk runs of the d columns on either
     side all hold its row, i.e. the eroded column is the intersection of 2d + 1 shrunk runs
     (empty near the first and last columns). The band keeps what the erosion removes: the
     whole run, or its two ends. The same runs as eroding the pixels, at a fraction of the
-    cost. The mask is at least 2d + 1 columns wide (the caller's narrow case comes first).
+    cost.
     """
     col, first, stop = runs
     count = col.size
-    if count < 2 * boundary_px + 1 or int(col[-1] - col[0]) + 1 != count:
-        return None
     window = 2 * boundary_px + 1
     # Centred running max / min over 2d + 1 columns; within d of either end the window
     # reaches past the mask's columns, where nothing is left.

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 from pycocotools import mask as coco_mask
@@ -23,6 +23,9 @@ from scipy import ndimage
 
 from qc.agreement import (
     Inst,
+    _band_of_one_run_columns,
+    _candidates,
+    _Side,
     bootstrap_pq_interval,
     boundary_band,
     boundary_width,
@@ -33,13 +36,35 @@ from qc.agreement import (
     iou_matrix,
     match_pairs,
     measure_crop,
+    one_run_per_column,
     pair_ious,
     pool,
 )
-from qc.masks import MaskError, rle_from_mask
+from qc.masks import MaskError, column_runs, ringed_columns, rle_from_mask
 
 # pycocotools 2.0.11 decodes through a numpy-1 array protocol; numpy 2 warns on every call.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
+# The metric and band properties below run PROPERTY_EXAMPLES examples each: 40 × the
+# profile's max_examples, i.e. 4000 under the "maskqc" profile that make test and CI load
+# (tests/conftest.py), 400 under "quick". A defect that hits 0.2 % of random small masks
+# then escapes one property with probability 0.998 ** 4000 ≈ 3e-4: it fails every run.
+PROPERTY_EXAMPLES = 40 * settings.default.max_examples
+PROPERTY = settings(max_examples=PROPERTY_EXAMPLES)
+
+# The smallest mask (fewest pixels, then smallest frame) whose band the first version of the
+# one-run-per-column band got wrong for d = 1: column 0 holds two runs and column 1 none, so
+# its four runs matched its four columns' span.
+TWO_RUNS_AND_AN_EMPTY_COLUMN = np.array(
+    [
+        [1, 0, 0, 0],
+        [0, 0, 0, 0],
+        [1, 0, 1, 1],
+        [1, 0, 1, 1],
+        [1, 0, 1, 1],
+    ],
+    dtype=bool,
+)
 
 # --- helpers and references -------------------------------------------------------------------
 
@@ -219,8 +244,39 @@ def paired_masks(draw):
     return a, [b[k] for k in order]
 
 
-@settings(max_examples=80, deadline=None)
+@st.composite
+def band_masks(draw, max_side=24):
+    """One non-empty mask in a frame of 1..max_side pixels a side: a union of 1-4 random
+    rectangles less 0-2 others, so it has empty columns, columns of several runs, holes,
+    notches and pixels on every edge of the frame, as well as plain convex shapes."""
+    height, width = draw(st.integers(1, max_side)), draw(st.integers(1, max_side))
+    mask = np.zeros((height, width), dtype=bool)
+
+    def rectangle() -> tuple[slice, slice]:
+        y, x = draw(st.integers(0, height - 1)), draw(st.integers(0, width - 1))
+        h, w = draw(st.integers(1, height)), draw(st.integers(1, width))
+        return slice(y, y + h), slice(x, x + w)
+
+    for _ in range(draw(st.integers(1, 4))):
+        mask[rectangle()] = True
+    for _ in range(draw(st.integers(0, 2))):
+        mask[rectangle()] = False
+    if not mask.any():
+        mask[draw(st.integers(0, height - 1)), draw(st.integers(0, width - 1))] = True
+    return mask
+
+
+def runs_per_column_by_pixels(mask: np.ndarray) -> np.ndarray:
+    """Runs down each column from the first non-empty column to the last, counted on pixels."""
+    padded = np.pad(mask, ((1, 0), (0, 0)))
+    starts = (padded[1:] & ~padded[:-1]).sum(axis=0)
+    occupied = np.flatnonzero(mask.any(axis=0))
+    return starts[occupied[0] : occupied[-1] + 1]
+
+
+@PROPERTY
 @given(small_masks(min_n=1, max_n=1), st.integers(1, 4))
+@example([TWO_RUNS_AND_AN_EMPTY_COLUMN], 1)
 def test_boundary_band_equals_full_frame_definition_on_random_masks(masks, d):
     (mask,) = masks
     features = instance_features(rle_from_mask(mask), boundary_px=d)
@@ -229,7 +285,101 @@ def test_boundary_band_equals_full_frame_definition_on_random_masks(masks, d):
     assert np.array_equal(band, published_band(mask, d))
 
 
-@settings(max_examples=80, deadline=None)
+@PROPERTY
+@given(band_masks(), st.integers(1, 5))
+@example(TWO_RUNS_AND_AN_EMPTY_COLUMN, 1)
+def test_boundary_band_and_perimeter_equal_full_frame_definitions_with_holes_and_borders(mask, d):
+    features = instance_features(rle_from_mask(mask), boundary_px=d)
+    band = coco_mask.decode(features.boundary_rle).astype(bool)
+    assert np.array_equal(band, scipy_band(mask, d))
+    assert features.perimeter == brute_crofton(mask)
+    assert features.area == int(mask.sum())
+
+
+def test_one_run_per_column_takes_one_run_down_each_column():
+    mask = np.zeros((6, 5), dtype=bool)
+    for c, (top, bottom) in enumerate([(0, 2), (1, 6), (3, 4), (0, 6), (5, 6)]):
+        mask[top:bottom, c] = True
+    assert one_run_per_column(column_runs(ringed_columns(mask))[0])
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        pytest.param(["1.1", "...", "1.1"], id="two-runs-in-a-column"),
+        pytest.param(["1.1", "1.1"], id="empty-column"),
+        pytest.param(["1..", "...", "1.1"], id="two-runs-and-an-empty-column-balance-out"),
+        pytest.param(["1.11", "..11", "1.11"], id="two-runs-then-an-empty-column"),
+    ],
+)
+def test_one_run_per_column_refuses_empty_columns_and_columns_of_several_runs(rows):
+    mask = np.array([[c == "1" for c in row] for row in rows], dtype=bool)
+    assert not one_run_per_column(column_runs(ringed_columns(mask))[0])
+
+
+@PROPERTY
+@given(band_masks())
+@example(TWO_RUNS_AND_AN_EMPTY_COLUMN)
+def test_one_run_per_column_equals_its_definition_counted_on_pixels(mask):
+    col = column_runs(ringed_columns(mask))[0]
+    assert one_run_per_column(col) == bool((runs_per_column_by_pixels(mask) == 1).all())
+
+
+@PROPERTY
+@given(band_masks(), st.integers(1, 4))
+@example(TWO_RUNS_AND_AN_EMPTY_COLUMN, 1)
+def test_band_of_one_run_columns_equals_the_band_exactly_where_its_guard_takes_it(mask, d):
+    # Arrange: the fast band worked out on any mask wide enough, guard or not
+    runs = column_runs(ringed_columns(mask))
+    if runs[0].size < 2 * d + 1:
+        return
+
+    # Act
+    fast = np.zeros(mask.shape, dtype=bool)
+    for c, first, stop in zip(*_band_of_one_run_columns(runs, d), strict=True):
+        fast[first:stop, c] = True
+
+    # Assert: where the guard takes the mask the fast band is the published one; where the
+    # fast band is wrong, the guard refuses the mask (and measure_crop then erodes pixels)
+    right = np.array_equal(fast, published_band(mask, d))
+    if one_run_per_column(runs[0]):
+        assert right
+    elif not right:
+        _, features = measure_crop(
+            mask, origin=(0, 0), height=mask.shape[0], width=mask.shape[1], boundary_px=d
+        )
+        assert np.array_equal(
+            coco_mask.decode(features.boundary_rle).astype(bool), published_band(mask, d)
+        )
+
+
+def test_band_of_one_run_columns_is_wrong_on_the_mask_its_guard_must_refuse():
+    # The case behind the guard: the fast band differs from the definition there
+    runs = column_runs(ringed_columns(TWO_RUNS_AND_AN_EMPTY_COLUMN))
+    fast = np.zeros(TWO_RUNS_AND_AN_EMPTY_COLUMN.shape, dtype=bool)
+    for c, first, stop in zip(*_band_of_one_run_columns(runs, 1), strict=True):
+        fast[first:stop, c] = True
+    assert not np.array_equal(fast, published_band(TWO_RUNS_AND_AN_EMPTY_COLUMN, 1))
+    assert not one_run_per_column(runs[0])
+
+
+@PROPERTY
+@given(band_masks(), st.integers(1, 4))
+def test_measure_crop_narrow_mask_band_is_the_mask_exactly_when_no_window_fits(mask, d):
+    # The narrow case: a bbox under 2d + 1 pixels in either direction leaves no pixel of the
+    # (2d + 1)² erosion, so the band is the whole mask; a wider box may keep some
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    narrow = min(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 < 2 * d + 1
+    _, features = measure_crop(
+        mask, origin=(0, 0), height=mask.shape[0], width=mask.shape[1], boundary_px=d
+    )
+    band = coco_mask.decode(features.boundary_rle).astype(bool)
+    assert np.array_equal(band, published_band(mask, d))
+    if narrow:
+        assert np.array_equal(band, mask)
+
+
+@PROPERTY
 @given(small_masks(min_n=1, max_n=1))
 def test_instance_features_perimeter_equals_full_frame_count(masks):
     (mask,) = masks
@@ -238,7 +388,7 @@ def test_instance_features_perimeter_equals_full_frame_count(masks):
     assert features.area == mask.sum()
 
 
-@settings(max_examples=120, deadline=None)
+@PROPERTY
 @given(small_masks(min_n=1, max_n=1), st.integers(1, 4), st.data())
 def test_measure_crop_equals_full_frame_references(masks, d, data):
     # Arrange: the mask held as a crop that need not be tight (a margin on any side that
@@ -265,7 +415,7 @@ def test_measure_crop_equals_full_frame_references(masks, d, data):
     assert features.perimeter == brute_crofton(mask)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(st.integers(1, 6), st.data())
 def test_measure_crop_band_of_one_run_per_column_equals_the_published_band(d, data):
     # Arrange: a shape with exactly one run down each of its columns (bubble-like, the
@@ -316,6 +466,38 @@ def test_iou_matrix_equals_pycocotools_and_dense(a, b):
     dense = np.array([[dense_iou(x, y) for y in b] for x in a])
     assert np.array_equal(ours, reference)
     assert np.array_equal(ours, dense)  # both are the same double division i / u
+
+
+# A quarter of PROPERTY_EXAMPLES: each example is a whole pair of annotations (up to 36 pairs).
+@settings(max_examples=PROPERTY_EXAMPLES // 4)
+@given(paired_masks(), st.sampled_from([0.3, 0.5, 0.7, 1.0]), st.booleans())
+def test_candidates_leave_out_only_pairs_that_cannot_reach_the_threshold(pair, tau, overlaps):
+    # The pre-filter from boxes and areas: every pair it leaves out has IoU below tau (and,
+    # with overlaps, shares less than half of the smaller instance); it keeps the others
+    masks_a, masks_b = pair
+
+    def side(masks):
+        rles = [rle_from_mask(m) for m in masks]
+        boxes = [tuple(int(v) for v in coco_mask.toBbox(r)) for r in rles]
+        return _Side(
+            [
+                Inst(k, "cell", r, int(m.sum()), box, 0.0)
+                for k, (r, box, m) in enumerate(zip(rles, boxes, masks, strict=True))
+            ]
+        )
+
+    a, b = side(masks_a), side(masks_b)
+    ia, ib = np.arange(len(masks_a)), np.arange(len(masks_b))
+    rows, cols = _candidates(a, b, ia, ib, tau, overlaps)
+    kept = set(zip(rows.tolist(), cols.tolist(), strict=True))
+    for i, j in itertools.product(ia.tolist(), ib.tolist()):
+        inter = int((masks_a[i] & masks_b[j]).sum())
+        iou = inter / int((masks_a[i] | masks_b[j]).sum())
+        reaches = iou >= tau or (
+            overlaps and inter > 0 and 2 * inter >= min(masks_a[i].sum(), masks_b[j].sum())
+        )
+        if reaches:
+            assert (i, j) in kept
 
 
 def test_pair_ious_computes_listed_pairs_with_repeats():
