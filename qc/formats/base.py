@@ -19,6 +19,7 @@ import binascii
 import contextlib
 import json
 import math
+import zipfile
 import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -128,12 +129,14 @@ class Limits:
     """Guards against hostile input; the Django layer fills them from settings.
 
     * ``max_file_bytes``: one annotation file (or one archive member, or a whole archive);
+    * ``max_archive_bytes``: all the members of one archive, inflated;
     * ``max_decompressed_bytes``: one decoded payload (a zlib stream, a PNG's pixels);
     * ``max_image_pixels``: width x height of an image or of a bitmap;
     * ``max_instances_per_image``: objects of one image in one file.
     """
 
     max_file_bytes: int = 1 << 30
+    max_archive_bytes: int = 4 << 30
     max_decompressed_bytes: int = 256 << 20
     max_image_pixels: int = 200_000_000
     max_instances_per_image: int = 10_000
@@ -182,6 +185,8 @@ def describe(exc: BaseException) -> str:
         return f"invalid base64: {exc}"
     if isinstance(exc, zlib.error):
         return f"invalid zlib data: {exc}"
+    if isinstance(exc, zipfile.BadZipFile):
+        return f"not a readable zip archive: {exc}"
     if isinstance(exc, UnicodeError):
         return f"invalid text encoding: {exc}"
     if isinstance(exc, OSError):
@@ -656,22 +661,35 @@ def guard(file: str) -> contextlib.AbstractContextManager[None]:
 # ------------------------------------------------------------- folders and zips
 
 
+# Bytes inflated per step when an archive member is read: what a member can make the process
+# hold beyond its own size, whatever its header says.
+ZIP_CHUNK = 1 << 20
+# zipfile inflates a bzip2 or LZMA chunk whole, however large it turns out: only these are read.
+_ZIP_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
+
+
 class SourceTree:
     """The files of a folder or of a zip archive, by relative POSIX path.
 
-    Every file (archive member) is read with the ``max_file_bytes`` limit; an archive's
-    declared member sizes are checked before reading, and reads are bounded anyway.
-    ``only`` names the files of a folder to use (its own listing, made by the caller)
-    instead of listing it again.
+    Every file (archive member) is read with the ``max_file_bytes`` limit. A zip is held to
+    what it really inflates to, not to what its headers say: a member is inflated
+    :data:`ZIP_CHUNK` bytes at a time and counted as it comes, and refused as soon as it
+    passes ``max_file_bytes`` or the members read so far pass ``max_archive_bytes``; no
+    buffer is sized from a header, so reading holds at most about twice a member's limit
+    (its chunks, then their join). A member that is never read is never inflated. A member
+    whose header admits to more than ``max_file_bytes`` is refused before it inflates.
+    zipfile stops a member at the size its header gives and then checks its CRC, so a header
+    that understates the size ends in a refusal as damaged after a chunk, not after the
+    whole member. Every refusal names the archive and the member. ``only`` names the files
+    of a folder to use (its own listing, made by the caller) instead of listing it again.
     """
 
     def __init__(self, path: Path, limits: Limits, only: Sequence[str] | None = None) -> None:
-        import zipfile
-
         self.path = path
         self.limits = limits
         self.display = path.name or str(path)
         self._zip: zipfile.ZipFile | None = None
+        self._inflated = 0
         with where(self.display):
             if path.is_dir() and only is not None:
                 self._names = sorted(only)
@@ -697,19 +715,45 @@ class SourceTree:
         return list(self._names)
 
     def read(self, name: str) -> bytes:
-        """The bytes of one file, refused above the file-size limit."""
-        limit = self.limits.max_file_bytes
+        """The bytes of one file, refused above the file-size limit (and, for an archive
+        member, when the archive's members read so far inflate past its limit)."""
         with where(f"{self.display}/{name}"):
             if self._zip is None:
                 return read_bounded(self.path / name, self.limits, f"{self.display}/{name}")
-            info = self._zip.getinfo(name)
-            if info.file_size > limit:
-                raise Invalid(f"archive member is {info.file_size} bytes, over the limit")
-            with self._zip.open(info) as handle:
-                data = handle.read(limit + 1)
-            if len(data) > limit:
-                raise Invalid("archive member is over the size limit")
-            return data
+            return self._inflate(self._zip, self._zip.getinfo(name))
+
+    def _inflate(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+        """One archive member, inflated in chunks and counted as it comes."""
+        limit, archive_limit = self.limits.max_file_bytes, self.limits.max_archive_bytes
+        if info.file_size > limit:
+            raise Invalid(f"archive member is {info.file_size} bytes, over the limit of {limit}")
+        if info.compress_type not in _ZIP_METHODS:
+            raise Invalid(
+                f"archive member is compressed with method {info.compress_type}; only stored "
+                "and deflated members are read"
+            )
+        if info.flag_bits & 0x1:
+            raise Invalid("archive member is encrypted")
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            with archive.open(info) as handle:
+                while chunk := handle.read(ZIP_CHUNK):
+                    size += len(chunk)
+                    self._inflated += len(chunk)
+                    if size > limit:
+                        raise Invalid(
+                            f"archive member inflates to more than the limit of {limit} bytes"
+                        )
+                    if self._inflated > archive_limit:
+                        raise Invalid(
+                            f"archive members inflate to more than the archive limit of "
+                            f"{archive_limit} bytes by this one"
+                        )
+                    chunks.append(chunk)
+        except (zipfile.BadZipFile, EOFError, zlib.error) as error:
+            raise Invalid(f"archive member is damaged or its header is false: {error}") from None
+        return b"".join(chunks)
 
     def close(self) -> None:
         """Release the archive handle."""

@@ -332,6 +332,7 @@ def import_limits() -> Limits:
     """The readers' limits, from the MASKQC_MAX_* settings."""
     return Limits(
         max_file_bytes=settings.MASKQC_MAX_UPLOAD_BYTES,
+        max_archive_bytes=settings.MASKQC_MAX_ARCHIVE_BYTES,
         max_decompressed_bytes=settings.MASKQC_MAX_DECOMPRESSED_BYTES,
         max_image_pixels=settings.MASKQC_MAX_IMAGE_PIXELS,
         max_instances_per_image=settings.MASKQC_MAX_INSTANCES_PER_IMAGE,
