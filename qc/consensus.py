@@ -14,14 +14,19 @@ Pure module: RLE dicts, numpy and frozen dataclasses; no Django. Conventions as 
    each other directly. Instances with no kept edge are clusters of one.
 2. **Quorum**: a cluster is kept when its members are at least ``quorum`` × the number of
    annotators of the image (each annotator who submitted, including empty submissions).
-3. **Mask**: by pixel vote (a pixel is in when at least half of the members have it:
-   ``2 · votes ≥ members``) or by STAPLE (:func:`qc.staple.staple`, EM over the cluster's
-   bounding box with each member's sensitivity and specificity). The vote is computed on
-   the members' runs with pycocotools unions and intersections (:func:`vote_mask`), so no
-   pixel is decoded at all; STAPLE decodes the members into the cluster's bounding box only
-   (the union of their boxes). A cluster of one is that member's mask, unchanged. The
-   consensus is a new mask, not a chosen member; a cluster whose consensus mask comes out
-   empty is dropped.
+3. **Mask**: by pixel vote (:func:`vote_mask`) or by STAPLE (:func:`qc.staple.staple`, EM
+   over the cluster's bounding box with each member's sensitivity and specificity). The
+   vote keeps a pixel that more than half of the members have. A pixel held by exactly
+   half of them (only an even number of members has such pixels) is decided by
+   shape-based averaging (Rohlfing & Maurer 2007): it is in when the mean of the members'
+   signed distances to their own edges is negative, i.e. it lies on the inside of the
+   average edge. For two members that is the line midway between their edges, never their
+   union, so a consensus label is not as loose as the loosest annotator. An odd number of
+   members is voted on the runs with pycocotools unions and intersections, decoding no
+   pixel; an even number, and STAPLE, decode the members into the cluster's bounding box
+   only (the union of their boxes, with a one-pixel margin where the image goes on). A
+   cluster of one is that member's mask, unchanged. The consensus is a new mask, not a
+   chosen member; a cluster whose consensus mask comes out empty is dropped.
 4. **Features** of each new mask (area, bbox, Crofton perimeter as in
    :func:`qc.agreement.crofton_perimeter`) come from its runs (:func:`run_features`), for
    the whole image in one vectorised pass.
@@ -35,6 +40,7 @@ from typing import Any, Literal
 
 import numpy as np
 from pycocotools import mask as coco_mask
+from scipy.ndimage import distance_transform_edt
 
 from qc.agreement import Inst, Match, crofton_from_counts
 from qc.masks import rle_from_crop, rle_to_crop
@@ -47,6 +53,7 @@ __all__ = [
     "consensus_insts",
     "decode_runs",
     "run_features",
+    "signed_distance",
     "vote_mask",
 ]
 
@@ -146,17 +153,100 @@ def _member_stack(members: Sequence[Inst]) -> tuple[np.ndarray, tuple[int, int]]
 
 
 def vote_mask(rles: Sequence[Rle]) -> dict[str, Any]:
-    """Pixel vote of ``k ≥ 1`` masks of one image: pixels in at least half of them.
+    """Pixel vote of ``k ≥ 1`` non-empty masks of one image (module docstring, point 3).
 
-    Computed on the runs with pycocotools ``merge`` (union / intersection in C), decoding no
-    pixel: with ``t = ⌈k/2⌉``, ``S_j`` = pixels in at least ``j`` of the masks seen so far,
-    each new mask ``M`` updates ``S_j ← S_j ∪ (S_{j−1} ∩ M)`` from ``j = t`` down; levels that
-    can no longer reach ``t`` are skipped (three masks: four merges).
+    A pixel is in when more than half of the masks have it. When exactly half have it
+    (``k`` even) it is in when ``Σ_m s_m(p) < 0``, where ``s_m(p)`` is the signed distance
+    of pixel ``p`` to the edge of mask ``m``: minus the Euclidean distance from ``p`` to the
+    nearest pixel outside ``m`` when ``p`` is in ``m``, plus the distance to the nearest
+    pixel of ``m`` otherwise (distances between pixel centres). Measuring to the edge
+    between the pixels instead (half a pixel less on both sides) decides the same: at such
+    a pixel as many masks hold it as not, so the halves cancel. The image frame is no edge:
+    nobody can draw past it, so only pixels inside the image count as outside a mask (a
+    mask with no pixel outside it, or an empty one, is the image's diagonal + 1 away). A sum
+    within ``1e-9 · k`` pixels of zero is zero (floating point), and zero is out: a pixel on
+    the average edge is not inside it.
+
+    Odd ``k``: computed on the runs (:func:`_run_vote`), decoding no pixel. Even ``k``: the
+    masks are decoded into the union of their boxes (:func:`_shape_averaged_vote`).
     """
     k = len(rles)
     if k == 0:
         raise ValueError("a vote needs at least one mask")
-    needed = (k + 1) // 2
+    if k % 2 == 0:
+        return _shape_averaged_vote(rles)
+    return _run_vote(rles, (k + 1) // 2)
+
+
+# Sums of signed distances closer to zero than this (per member) are zero. Two members'
+# distances differ by at least 1e-5 px whenever they differ at all (square roots of distinct
+# whole numbers below 2**31), so for them the decision is exact.
+_TIE_TOLERANCE = 1e-9
+
+
+def _shape_averaged_vote(rles: Sequence[Rle]) -> dict[str, Any]:
+    """:func:`vote_mask` of an even number of masks, in pixels inside their union box.
+
+    The box gets a one-pixel margin of background on each side where the image goes on, so
+    the distance from a member's pixel to its nearest outside pixel is measured exactly
+    (the nearest one is never further out than that margin), and every member lies inside
+    the box, so the distance to a member's nearest pixel is exact as well.
+    """
+    k = len(rles)
+    height, width = (int(v) for v in rles[0]["size"])
+    crops = [rle_to_crop(dict(rle)) for rle in rles]
+    placed = [(crop, origin) for crop, origin in crops if crop.size]
+    if not placed:
+        return _empty_rle(height, width)
+    x0 = max(0, min(x for _, (x, _) in placed) - 1)
+    y0 = max(0, min(y for _, (_, y) in placed) - 1)
+    x1 = min(width, max(x + crop.shape[1] for crop, (x, _) in placed) + 1)
+    y1 = min(height, max(y + crop.shape[0] for crop, (_, y) in placed) + 1)
+    stack = np.zeros((k, y1 - y0, x1 - x0), dtype=bool)
+    for member, (crop, (x, y)) in zip(stack, crops, strict=True):
+        if crop.size:
+            member[y - y0 : y - y0 + crop.shape[0], x - x0 : x - x0 + crop.shape[1]] = crop
+    votes = stack.sum(axis=0, dtype=np.int64)
+    inside = 2 * votes > k
+    tie = 2 * votes == k
+    if tie.any():
+        far = float(np.hypot(height, width)) + 1.0
+        total = np.zeros(tie.shape, dtype=np.float64)
+        for member in stack:
+            total += signed_distance(member, far=far)
+        inside |= tie & (total < -_TIE_TOLERANCE * k)
+    if not inside.any():
+        return _empty_rle(height, width)
+    return rle_from_crop(inside, origin=(x0, y0), height=height, width=width)
+
+
+def signed_distance(mask: np.ndarray, *, far: float) -> np.ndarray:
+    """Signed Euclidean distance of every pixel of ``mask``'s array to the mask's edge
+    (float64, pixels): minus the distance to the nearest pixel outside the mask for pixels
+    in it, plus the distance to the nearest pixel of the mask for the others. Only pixels of
+    the array count (its border is no edge). Where there is no such pixel (an empty mask, or
+    one filling the whole array) the distance is ``far``, which callers set beyond any real
+    distance (the image's diagonal + 1)."""
+    if not mask.any():
+        return np.full(mask.shape, far)
+    outside = distance_transform_edt(~mask)  # distance to the nearest pixel of the mask
+    inside = distance_transform_edt(mask) if not mask.all() else np.full(mask.shape, far)
+    return np.where(mask, -inside, outside)
+
+
+def _empty_rle(height: int, width: int) -> dict[str, Any]:
+    return coco_mask.frPyObjects(
+        {"size": [height, width], "counts": [height * width]}, height, width
+    )
+
+
+def _run_vote(rles: Sequence[Rle], needed: int) -> dict[str, Any]:
+    """Pixels in at least ``needed`` of the masks, on the runs with pycocotools ``merge``
+    (union / intersection in C), decoding no pixel: ``S_j`` = pixels in at least ``j`` of
+    the masks seen so far; each new mask ``M`` updates ``S_j ← S_j ∪ (S_{j−1} ∩ M)`` from
+    ``j = needed`` down; levels that can no longer reach ``needed`` are skipped (three
+    masks, two needed: four merges)."""
+    k = len(rles)
     levels: list[Any] = [None] * (needed + 1)  # levels[j] = S_j, None while empty
     for i, rle in enumerate(rles, start=1):
         remaining = k - i

@@ -1,6 +1,7 @@
 """Consensus (DESIGN §4): clustering, quorum, pixel vote and STAPLE masks, run features.
 
-Pure tests: no database. Dense numpy votes are the reference for the run-domain vote; the
+Pure tests: no database. Dense full-frame votes are the reference for the vote (numpy, and
+scipy's Euclidean distance transform of each whole frame for shape-based averaging); the
 BU-BIL expert masks (10 annotation sets per cell) are the real multi-annotator case, and
 SimpleITK's STAPLEImageFilter the reference for STAPLE (skipped when absent).
 """
@@ -16,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 from pycocotools import mask as coco_mask
+from scipy.ndimage import distance_transform_edt
 
 from qc.agreement import Inst, Match, compare_image
 from qc.consensus import (
@@ -23,6 +25,7 @@ from qc.consensus import (
     cluster_instances,
     decode_runs,
     run_features,
+    signed_distance,
     vote_mask,
 )
 from qc.masks import rle_from_mask
@@ -61,6 +64,30 @@ def dense_bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
     if rows.size == 0:
         return (0, 0, 0, 0)
     return (int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1))
+
+
+def dense_vote(masks: list[np.ndarray]) -> np.ndarray:
+    """The vote of DESIGN §4 on whole frames: more than half of the masks, and at a pixel
+    held by exactly half, in when the sum of the masks' signed distances (scipy's exact
+    Euclidean distance transform of each frame; inside negative) is below zero."""
+    k = len(masks)
+    votes = np.sum(masks, axis=0)
+    out = 2 * votes > k
+    tie = 2 * votes == k
+    if k % 2 == 0 and tie.any():
+        far = math.hypot(*tie.shape) + 1  # no pixel on the other side of the edge
+        total = np.zeros(tie.shape)
+        for m in masks:
+            inside = distance_transform_edt(m) if (~m).any() else np.full(m.shape, far)
+            outside = distance_transform_edt(~m) if m.any() else np.full(m.shape, far)
+            total += np.where(m, -inside, outside)
+        out |= tie & (total < -1e-9 * k)
+    return out
+
+
+def disc(size: int, centre: tuple[float, float], radius: float) -> np.ndarray:
+    yy, xx = np.mgrid[:size, :size]
+    return (yy - centre[1]) ** 2 + (xx - centre[0]) ** 2 <= radius**2
 
 
 def match(a_key, b_key, iou) -> Match:
@@ -136,11 +163,62 @@ def test_cluster_instances_one_member_per_annotator_and_every_instance_once():
 # --- consensus masks ----------------------------------------------------------------------------
 
 
-@settings(max_examples=100, deadline=None)
-@given(frame_masks())
+@settings(max_examples=1000)
+@given(frame_masks(max_n=6))
 def test_vote_mask_equals_dense_vote(masks):
     vote = vote_mask([rle_from_mask(m) for m in masks])
-    assert np.array_equal(decode(vote), 2 * np.sum(masks, axis=0) >= len(masks))
+    assert np.array_equal(decode(vote), dense_vote(masks))
+
+
+@settings(max_examples=300)
+@given(frame_masks(min_n=3, max_n=3))
+def test_vote_mask_of_three_members_keeps_the_pixels_two_of_them_hold(masks):
+    vote = vote_mask([rle_from_mask(m) for m in masks])
+    assert np.array_equal(decode(vote), np.sum(masks, axis=0) >= 2)
+
+
+def test_signed_distance_is_negative_inside_and_ignores_the_array_border():
+    mask = np.zeros((3, 5), dtype=bool)
+    mask[:, :2] = True  # the two left columns, touching the top, bottom and left borders
+    expected = np.array([[-2.0, -1.0, 1.0, 2.0, 3.0]] * 3)
+    assert np.array_equal(signed_distance(mask, far=99.0), expected)
+    assert np.array_equal(signed_distance(np.ones((2, 2), bool), far=9.0), np.full((2, 2), -9.0))
+    assert np.array_equal(signed_distance(np.zeros((2, 2), bool), far=9.0), np.full((2, 2), 9.0))
+
+
+def test_vote_mask_two_members_one_pixel_apart_keep_the_pixels_both_hold():
+    # a at columns 2-11, b at 3-12: the midway edges run through the centres of columns 2
+    # and 12, where the mean distance is exactly zero, so those pixels stay out
+    a, b = rect(20, 20, 2, 2, 10, 10), rect(20, 20, 3, 2, 10, 10)
+    assert np.array_equal(decode(vote_mask([rle_from_mask(a), rle_from_mask(b)])), a & b)
+
+
+@pytest.mark.parametrize("radius", [3, 6, 10, 16.5])
+@pytest.mark.parametrize("centre", [(20.0, 20.0), (20.5, 19.25), (19.7, 20.1)])
+def test_vote_mask_of_concentric_discs_is_the_disc_between_them(radius, centre):
+    # Arrange: discs of radii r and r + 2 inside a 40 x 40 frame
+    inner, outer = disc(40, centre, radius), disc(40, centre, radius + 2)
+
+    # Act
+    vote = decode(vote_mask([rle_from_mask(inner), rle_from_mask(outer)]))
+
+    # Assert: the full-frame reference of the same rule, and within one pixel of the disc
+    # of radius r + 1: every pixel closer than r + 0.5 to the centre is in, none further
+    # than r + 1.5, never the union (the outer disc)
+    assert np.array_equal(vote, dense_vote([inner, outer]))
+    assert (disc(40, centre, radius + 0.5) <= vote).all()
+    assert (vote <= disc(40, centre, radius + 1.5)).all()
+    middle = disc(40, centre, radius + 1)
+    assert abs(int(vote.sum()) - int(middle.sum())) <= 0.1 * middle.sum()
+    assert not np.array_equal(vote, outer)
+
+
+def test_vote_mask_of_discs_cut_by_the_frame_equals_the_full_frame_reference():
+    # Both discs run past the left edge: the frame is no edge of either mask
+    inner, outer = disc(30, (2.0, 15.0), 8), disc(30, (2.0, 15.0), 10)
+    vote = decode(vote_mask([rle_from_mask(inner), rle_from_mask(outer)]))
+    assert np.array_equal(vote, dense_vote([inner, outer]))
+    assert (inner <= vote).all() and (vote <= outer).all()
 
 
 @settings(max_examples=100, deadline=None)
@@ -187,12 +265,19 @@ def test_build_consensus_vote_is_a_new_mask():
     assert (consensus.sensitivity, consensus.specificity) == (None, None)
 
 
-def test_build_consensus_two_annotators_takes_the_union():
+def test_build_consensus_two_annotators_takes_the_line_midway_between_their_edges():
+    # b is a drawn two columns right of a: the consensus is the square one column right,
+    # not their union (columns 2-13). Its four corners are one pixel from a's top or bottom
+    # edge and one from b's side: a mean distance of zero, so they are out.
     a, b = rect(20, 20, 2, 2, 10, 10), rect(20, 20, 4, 2, 10, 10)
     annotations = {"a": [make_inst("a", a)], "b": [make_inst("b", b)]}
     result = compare_image(annotations, height=20, width=20, match_iou=0.5)
     (consensus,) = result.consensus
-    assert np.array_equal(decode(consensus.rle), a | b)  # 2·votes ≥ 2 members: one vote
+    expected = rect(20, 20, 3, 2, 10, 10)
+    expected[[2, 2, 11, 11], [3, 12, 3, 12]] = False
+    assert np.array_equal(decode(consensus.rle), expected)
+    assert (consensus.area, consensus.bbox) == (96, (3, 2, 10, 10))
+    assert consensus.perimeter == brute_crofton(expected)
 
 
 def test_build_consensus_quorum_drops_instances_of_one_annotator():
@@ -256,7 +341,7 @@ def test_bubil_majority_consensus_equals_dense_vote(shared_data, image_id):
     assert result.consensus
     for consensus in result.consensus:
         members = [masks[name] for name, _ in consensus.members]
-        expected = 2 * np.sum(members, axis=0) >= len(members)
+        expected = dense_vote(members)
         assert np.array_equal(decode(consensus.rle), expected)
         assert (consensus.area, consensus.bbox) == (expected.sum(), dense_bbox(expected))
         assert consensus.perimeter == brute_crofton(expected)
