@@ -38,6 +38,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import cv2
 import numpy as np
 from pycocotools import mask as coco_mask
 from scipy.ndimage import distance_transform_edt
@@ -190,22 +191,26 @@ def _shape_averaged_vote(rles: Sequence[Rle]) -> dict[str, Any]:
     The box gets a one-pixel margin of background on each side where the image goes on, so
     the distance from a member's pixel to its nearest outside pixel is measured exactly
     (the nearest one is never further out than that margin), and every member lies inside
-    the box, so the distance to a member's nearest pixel is exact as well.
+    the box, so the distance to a member's nearest pixel is exact as well. The members are
+    decoded from their runs in one pass (:func:`decode_runs`: counts from storage, trusted)
+    and held column-major, as the runs are; distances do not depend on the layout.
     """
     k = len(rles)
     height, width = (int(v) for v in rles[0]["size"])
-    crops = [rle_to_crop(dict(rle)) for rle in rles]
-    placed = [(crop, origin) for crop, origin in crops if crop.size]
-    if not placed:
+    owner, start, end = decode_runs(rles)
+    if owner.size == 0:
         return _empty_rle(height, width)
-    x0 = max(0, min(x for _, (x, _) in placed) - 1)
-    y0 = max(0, min(y for _, (_, y) in placed) - 1)
-    x1 = min(width, max(x + crop.shape[1] for crop, (x, _) in placed) + 1)
-    y1 = min(height, max(y + crop.shape[0] for crop, (_, y) in placed) + 1)
-    stack = np.zeros((k, y1 - y0, x1 - x0), dtype=bool)
-    for member, (crop, (x, y)) in zip(stack, crops, strict=True):
-        if crop.size:
-            member[y - y0 : y - y0 + crop.shape[0], x - x0 : x - x0 + crop.shape[1]] = crop
+    owner, col, top, bottom = _column_pieces(owner, start, end, height)
+    x0, x1 = max(0, int(col.min()) - 1), min(width, int(col.max()) + 2)
+    y0, y1 = max(0, int(top.min()) - 1), min(height, int(bottom.max()) + 1)
+    rows, cols = y1 - y0, x1 - x0
+    # Per member and box column: +1 where a piece starts, -1 where it ends; every column's
+    # steps sum to zero, so one running sum fills them all.
+    stride = rows + 1
+    base = (owner * cols + (col - x0)) * stride - y0
+    size = k * cols * stride
+    steps = np.bincount(base + top, minlength=size) - np.bincount(base + bottom, minlength=size)
+    stack = np.cumsum(steps).reshape(k, cols, stride)[:, :, :rows] > 0  # [member, col, row]
     votes = stack.sum(axis=0, dtype=np.int64)
     inside = 2 * votes > k
     tie = 2 * votes == k
@@ -217,7 +222,7 @@ def _shape_averaged_vote(rles: Sequence[Rle]) -> dict[str, Any]:
         inside |= tie & (total < -_TIE_TOLERANCE * k)
     if not inside.any():
         return _empty_rle(height, width)
-    return rle_from_crop(inside, origin=(x0, y0), height=height, width=width)
+    return rle_from_crop(inside.T, origin=(x0, y0), height=height, width=width)
 
 
 def signed_distance(mask: np.ndarray, *, far: float) -> np.ndarray:
@@ -229,9 +234,26 @@ def signed_distance(mask: np.ndarray, *, far: float) -> np.ndarray:
     distance (the image's diagonal + 1)."""
     if not mask.any():
         return np.full(mask.shape, far)
-    outside = distance_transform_edt(~mask)  # distance to the nearest pixel of the mask
-    inside = distance_transform_edt(mask) if not mask.all() else np.full(mask.shape, far)
+    outside = _distance_to_zero(~mask)  # distance to the nearest pixel of the mask
+    inside = _distance_to_zero(mask) if not mask.all() else np.full(mask.shape, far)
     return np.where(mask, -inside, outside)
+
+
+# OpenCV's exact distance transform (Felzenszwalb's, DIST_MASK_PRECISE) gives float32 square
+# roots of whole squared distances; squared and rounded they are those whole numbers again
+# while below 2**22 (float32 keeps 24 bits), so their float64 roots equal scipy's exactly.
+_EXACT_SQUARED_DISTANCE = 2**22
+
+
+def _distance_to_zero(array: np.ndarray) -> np.ndarray:
+    """Euclidean distance of every pixel to the nearest zero (False) pixel, float64, equal
+    to scipy's ``distance_transform_edt`` bit for bit; zero at the zero pixels. The array
+    must hold a zero pixel."""
+    rows, cols = array.shape
+    if (rows - 1) ** 2 + (cols - 1) ** 2 >= _EXACT_SQUARED_DISTANCE:
+        return distance_transform_edt(array)
+    root = cv2.distanceTransform(array.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return np.sqrt(np.rint(np.square(root, dtype=np.float64)))
 
 
 def _empty_rle(height: int, width: int) -> dict[str, Any]:
@@ -389,6 +411,25 @@ def decode_runs(rles: Sequence[Rle]) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return owner[k][keep], start[keep], end[keep]
 
 
+def _column_pieces(
+    owner: np.ndarray, start: np.ndarray, end: np.ndarray, height: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The intervals of :func:`decode_runs` split into pieces within one column (a run
+    leaves a column only at the frame's bottom edge and goes on at the top of the next):
+    ``(owner, col, top, bottom)`` with ``bottom`` exclusive."""
+    first_col, first_row = np.divmod(start, height)
+    last_col, last_row = np.divmod(end - 1, height)
+    pieces = last_col - first_col + 1
+    if not (pieces > 1).any():
+        return owner, first_col, first_row, last_row + 1
+    run = np.repeat(np.arange(start.size), pieces)
+    step = np.arange(run.size) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+    col = first_col[run] + step
+    top = np.where(step == 0, first_row[run], 0)
+    bottom = np.where(col == last_col[run], last_row[run] + 1, height)
+    return owner[run], col, top, bottom
+
+
 def _segment_cumsum(values: np.ndarray, owner: np.ndarray, begin: np.ndarray) -> np.ndarray:
     """Cumulative sum restarting at each owner's first element."""
     total = np.cumsum(values)
@@ -414,20 +455,7 @@ def run_features(
     if owner.size == 0:
         return np.zeros(n, dtype=np.int64), boxes, np.zeros(n, dtype=np.float64)
     h = int(height)
-    # Split runs into pieces within one column (a run leaves a column only at the frame's
-    # bottom edge and goes on at the top of the next).
-    first_col, first_row = np.divmod(start, h)
-    last_col, last_row = np.divmod(end - 1, h)
-    pieces = last_col - first_col + 1
-    if (pieces > 1).any():
-        run = np.repeat(np.arange(start.size), pieces)
-        step = np.arange(run.size) - np.repeat(np.cumsum(pieces) - pieces, pieces)
-        col = first_col[run] + step
-        top = np.where(step == 0, first_row[run], 0)
-        bottom = np.where(col == last_col[run], last_row[run] + 1, h)
-        owner = owner[run]
-    else:
-        col, top, bottom = first_col, first_row, last_row + 1
+    owner, col, top, bottom = _column_pieces(owner, start, end, h)
     length = bottom - top
     at_top, at_bottom = top == 0, bottom == h
     at_left, at_right = col == 0, col == width - 1

@@ -21,6 +21,7 @@ from scipy.ndimage import distance_transform_edt
 
 from qc.agreement import Inst, Match, compare_image
 from qc.consensus import (
+    _distance_to_zero,
     build_consensus,
     cluster_instances,
     decode_runs,
@@ -184,6 +185,25 @@ def test_signed_distance_is_negative_inside_and_ignores_the_array_border():
     assert np.array_equal(signed_distance(mask, far=99.0), expected)
     assert np.array_equal(signed_distance(np.ones((2, 2), bool), far=9.0), np.full((2, 2), -9.0))
     assert np.array_equal(signed_distance(np.zeros((2, 2), bool), far=9.0), np.full((2, 2), 9.0))
+
+
+@settings(max_examples=1000)
+@given(frame_masks(min_n=1, max_n=1))
+def test_distance_to_zero_equals_scipy_bit_for_bit(masks):
+    (mask,) = masks
+    if mask.all():
+        mask[0, 0] = False
+    assert np.array_equal(_distance_to_zero(mask), distance_transform_edt(mask))
+
+
+@pytest.mark.parametrize("side", [1449, 1450])
+def test_distance_to_zero_equals_scipy_on_both_sides_of_the_exact_size(side):
+    # The farthest pixels of a side x side box are (side − 1)² · 2 apart, squared: 1448² · 2
+    # < 2**22 ≤ 1449² · 2. Below the bound OpenCV's float32 roots round back to whole
+    # squared distances; from it on scipy computes them.
+    mask = np.ones((side, side), dtype=bool)
+    mask[0, 0] = False
+    assert np.array_equal(_distance_to_zero(mask), distance_transform_edt(mask))
 
 
 def test_vote_mask_two_members_one_pixel_apart_keep_the_pixels_both_hold():
