@@ -187,7 +187,7 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 MASKQC_MAX_UPLOAD_BYTES = envint("MASKQC_MAX_UPLOAD_BYTES", 512 * 1024 * 1024)
 # What the members an import reads from one zip may inflate to, together (counted as they
 # inflate, whatever their headers say).
-MASKQC_MAX_ARCHIVE_BYTES = envint("MASKQC_MAX_ARCHIVE_BYTES", 2 * 1024 * 1024 * 1024)
+MASKQC_MAX_ARCHIVE_BYTES = envint("MASKQC_MAX_ARCHIVE_BYTES", 1024 * 1024 * 1024)
 MASKQC_MAX_DECOMPRESSED_BYTES = envint("MASKQC_MAX_DECOMPRESSED_BYTES", 256 * 1024 * 1024)
 MASKQC_MAX_IMAGE_PIXELS = envint("MASKQC_MAX_IMAGE_PIXELS", 100_000_000)
 MASKQC_MAX_INSTANCES_PER_IMAGE = envint("MASKQC_MAX_INSTANCES_PER_IMAGE", 10_000)

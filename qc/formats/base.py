@@ -136,7 +136,7 @@ class Limits:
     """
 
     max_file_bytes: int = 1 << 30
-    max_archive_bytes: int = 4 << 30
+    max_archive_bytes: int = 1 << 30
     max_decompressed_bytes: int = 256 << 20
     max_image_pixels: int = 200_000_000
     max_instances_per_image: int = 10_000
