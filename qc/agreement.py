@@ -16,6 +16,21 @@ no settings. Conventions:
 - Sums of IoU are taken with :func:`math.fsum` (correctly rounded, so independent of order):
   swapping the two annotators gives bit-identical ``pq``, ``f1`` and ``mean_iou``.
 
+Fast paths, each equal to its reference exactly under the condition named, which is checked
+in full (tests/qc/test_agreement.py generates inputs on both sides of every guard):
+
+- band of a mask whose bbox is under 2d + 1 pixels in either direction: the whole mask (no
+  (2d + 1)² window fits, so the erosion is empty);
+- band from the runs (:func:`_band_of_one_run_columns`) when every column from the first to
+  the last holds exactly one run (:func:`one_run_per_column`); otherwise pixels are eroded;
+- IoU 0 without reading the masks when the boxes share no pixel (:func:`iou_matrix`);
+- pairs left out before any IoU is computed when the bound from boxes and areas cannot reach
+  τ (:func:`_candidates`, with a 1e-9 relative slack so that rounding never drops a pair);
+- no assignment solved when every row and column has at most one candidate at or above τ
+  (:func:`match_pairs`, :func:`_match_candidates`): those candidates are the optimum;
+- intersections recovered from the IoU and the two areas (:func:`_overlaps`): exact below
+  2**31 pixels.
+
 Perimeter (used by the style report's boundary offsets, :mod:`qc.style`): the **Crofton
 contour-length estimate** from pixel transitions in four directions, not the pixel-edge
 count. A boundary offset divides an area difference by a perimeter; moving a boundary of

@@ -317,6 +317,12 @@ def rle_from_runs(
 ) -> dict[str, Any]:
     """Encode the runs of a crop at ``origin`` (x, y) lying inside a ``height`` x ``width``
     image (its columns and rows are not clipped here). Raises MaskError when there is no run.
+
+    The runs' bounds are the RLE's counts as they are, which is canonical exactly when no
+    gap between two runs is empty; a gap is empty only when a run ends at the bottom of a
+    column and the next starts at the top of the next column, and then the runs are joined
+    (:func:`_counts_from_intervals`). An empty last run (the mask reaches the frame's last
+    pixel) is dropped.
     """
     col, first, stop = runs
     if col.size == 0:

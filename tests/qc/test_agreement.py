@@ -500,6 +500,23 @@ def test_candidates_leave_out_only_pairs_that_cannot_reach_the_threshold(pair, t
             assert (i, j) in kept
 
 
+@settings(max_examples=PROPERTY_EXAMPLES // 4)
+@given(paired_masks())
+def test_compare_pair_overlaps_are_exactly_the_pairs_sharing_half_the_smaller_instance(pair):
+    # The intersection is recovered from the IoU and the two areas (exact below 2**31
+    # pixels), and the candidates' bound must keep every such pair
+    masks_a, masks_b = pair
+    a = [make_inst(("a", k), m) for k, m in enumerate(masks_a)]
+    b = [make_inst(("b", k), m) for k, m in enumerate(masks_b)]
+    result = compare_pair(a, b, match_iou=0.5, with_boundary=False, keep_overlaps=True)
+    expected = {}
+    for (i, ma), (j, mb) in itertools.product(enumerate(masks_a), enumerate(masks_b)):
+        inter = int((ma & mb).sum())
+        if inter and 2 * inter >= min(ma.sum(), mb.sum()):
+            expected[(("a", i), ("b", j))] = inter
+    assert {(o.a_key, o.b_key): o.intersection for o in result.overlaps} == expected
+
+
 def test_pair_ious_computes_listed_pairs_with_repeats():
     a = [square(10, 10, 0, 0, 4), square(10, 10, 5, 5, 4)]
     b = [square(10, 10, 1, 0, 4), square(10, 10, 5, 5, 4)]
@@ -538,6 +555,8 @@ def test_match_pairs_threshold_is_inclusive():
     ),
     st.sampled_from([0.3, 0.5, 0.75]),
 )
+@example(np.array([[0.9, 0.0], [0.0, 0.8]]), 0.5)  # one candidate per row and column
+@example(np.array([[0.9, 0.8], [0.85, 0.0]]), 0.5)  # greedy takes 0.9; the optimum does not
 def test_match_pairs_equals_brute_force_optimum(iou, tau):
     pairs = match_pairs(iou, threshold=tau)
     best, _ = brute_force_matching(iou, tau)

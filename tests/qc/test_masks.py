@@ -14,12 +14,15 @@ from pycocotools import mask as coco_mask
 
 from qc.masks import (
     MaskError,
+    column_runs,
     crop_to_frame,
+    ringed_columns,
     rle_area,
     rle_bbox,
     rle_from_crop,
     rle_from_mask,
     rle_from_polygons,
+    rle_from_runs,
     rle_from_string,
     rle_from_uncompressed,
     rle_intersection,
@@ -381,6 +384,42 @@ def test_rle_from_crop_full_height_columns_join_into_one_run():
     # Assert
     assert rle == rle_from_uncompressed([4, 8, 8], height=4, width=5)
     assert rle == coco_encode(paste_by_pixel(crop, (1, 0), 4, 5))
+
+
+@st.composite
+def touching_columns(draw):
+    """A crop as tall as its frame, at its top, whose columns are each empty, full or
+    cut: runs that leave the bottom of one column and enter the top of the next touch (the
+    RLE joins them), others do not; it may reach the last pixel of the frame."""
+    height, cols = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    width = draw(st.integers(cols, cols + 3))
+    crop = np.zeros((height, cols), dtype=bool)
+    for c in range(cols):
+        kind = draw(st.sampled_from(["empty", "full", "top", "bottom", "middle"]))
+        cut = draw(st.integers(0, height))
+        if kind == "full":
+            crop[:, c] = True
+        elif kind == "top":
+            crop[:cut, c] = True
+        elif kind == "bottom":
+            crop[cut:, c] = True
+        elif kind == "middle" and height > 2:
+            crop[1:-1, c] = True
+    if not crop.any():
+        crop[-1, -1] = True
+    return crop, draw(st.integers(0, width - cols)), height, width
+
+
+@settings(max_examples=1000)
+@given(touching_columns())
+def test_rle_from_runs_joins_runs_exactly_where_they_touch_across_columns(case):
+    # rle_from_runs keeps the run bounds as they are unless a gap between two runs is
+    # empty (a run ends at the bottom of a column and the next starts at the top of the
+    # next): then it joins them. Both sides, against pycocotools' own encoding.
+    crop, x, height, width = case
+    runs = column_runs(ringed_columns(crop))
+    rle = rle_from_runs(runs, origin=(x, 0), height=height, width=width)
+    assert rle == coco_encode(paste_by_pixel(crop, (x, 0), height, width))
 
 
 @pytest.mark.parametrize(
