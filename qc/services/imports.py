@@ -113,6 +113,9 @@ PATH_OPTIONS = frozenset({"images_from"})
 SKIP_REMEDIES: dict[str, dict[str, str]] = {
     "label-studio": {"annotation without image size": "--image-size WIDTHxHEIGHT"},
 }
+# Skips that lose no object: an empty mask file is an annotator's "found nothing here", and
+# its image's empty submission is what the import stores (DESIGN §4.6).
+NOTHING_DRAWN = frozenset({"empty_mask"})
 # The import-level options an ImportJob carries besides the reader options.
 JOB_OPTIONS: dict[str, type] = {
     "annotator": str,
@@ -256,8 +259,9 @@ def _refuse_if_all_skipped(format: str, result: ParseResult, display: str) -> No
     """An import that would store no instance while it skipped some objects is refused: it
     would report success having imported none of them. It names the first object skipped,
     one an option would import when there is one. (No instance and nothing skipped is a
-    file of empty submissions, DESIGN §4.6, and imports.)"""
-    if result.objects or not result.skipped:
+    file of empty submissions, DESIGN §4.6, and imports; so do empty mask files, which skip
+    no object: :data:`NOTHING_DRAWN`.)"""
+    if result.objects or not set(result.skipped) - NOTHING_DRAWN:
         return
     remedies = SKIP_REMEDIES.get(format, {})
     first = next(iter(result.skipped_at), None)

@@ -931,7 +931,7 @@ def test_import_annotations_summary_names_the_option_for_what_it_skipped(
 def test_hostile_file_whose_objects_are_all_skipped_is_refused(
     tmp_path, project, bubble, annotator, counts_unchanged
 ):
-    # Boxes without segmentation: importing the images alone would record two annotators'
+    # Boxes without segmentation: importing the images alone would record the annotator's
     # boxes as empty submissions.
     box = {"id": 5, "image_id": 2, "category_id": 1, "bbox": [1, 1, 4, 4], "segmentation": []}
     path = write_coco(
@@ -949,6 +949,31 @@ def test_hostile_file_whose_objects_are_all_skipped_is_refused(
         obj="annotations[0] (id 5)",
         reason="nothing to import, every object was skipped: no_segmentation 2",
     )
+
+
+def test_import_annotations_mask_files_with_nothing_drawn_are_empty_submissions(
+    tmp_path, project, annotator
+):
+    # Every mask is empty: the annotator looked at both images and found nothing there,
+    # which is two empty submissions (DESIGN §4.6), not an import that lost its objects
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    for name in ("f1", "f2"):
+        (folder / f"{name}.png").write_bytes(png_bytes(np.zeros((8, 8), np.uint8)))
+    LabelClass.objects.create(project=project, name="object")
+
+    summary = import_annotations(
+        project=project,
+        path=folder,
+        format="mask-png",
+        actor=None,
+        annotator="annotator",
+        options={"pattern": "{image}.png"},
+    )
+
+    assert (summary.submissions, summary.empty_submissions, summary.instances) == (2, 2, 0)
+    assert Submission.objects.filter(task__annotator=annotator).count() == 2
+    assert Instance.objects.count() == 0
 
 
 @pytest.mark.parametrize("workers", [1, 2])
