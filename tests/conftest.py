@@ -1,14 +1,15 @@
 """Shared fixtures: a project with one user per role, and the path to the real test data.
 
 Also the hypothesis set-up of the whole suite. The ``maskqc`` profile is loaded unless
-``HYPOTHESIS_PROFILE`` names another (``quick``: a tenth of the examples, for a fast local
-loop); the metric and band properties scale their example counts from it (see
-``tests/qc/test_agreement.py``). Every run draws its own seed, prints it in the header and
-beside every failure, and ``--hypothesis-seed=N`` replays a run.
+``HYPOTHESIS_PROFILE`` names another (``quick``: 10 examples where a test does not set its
+own count, for a fast local loop); the metric and band properties scale their example
+counts from it (see ``tests/qc/test_agreement.py``). Every property draws its own seed;
+when one fails its seed is printed beside the failure (``--hypothesis-seed=N`` with ``-k``
+for that test replays it), and hypothesis' example database replays the failure first on
+the next run.
 """
 
 import os
-import random
 from pathlib import Path
 
 import pytest
@@ -27,34 +28,23 @@ settings.register_profile(
 settings.register_profile("quick", settings.get_profile("maskqc"), max_examples=10)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "maskqc"))
 
-# The seed travels to xdist workers in the environment (they start after this runs).
-_SEED_VARIABLE = "MASKQC_HYPOTHESIS_SEED"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    given = config.getoption("hypothesis_seed", default=None)
-    if given is None:
-        seed = int(os.environ.setdefault(_SEED_VARIABLE, str(random.randrange(2**32))))
-        core.global_force_seed = seed
-    else:
-        os.environ[_SEED_VARIABLE] = str(given)
-
-
-def _seed() -> str:
-    return os.environ.get(_SEED_VARIABLE, "?")
-
-
-def pytest_report_header(config: pytest.Config) -> str:
-    return f"hypothesis seed {_seed()} (replay with --hypothesis-seed={_seed()})"
-
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
-    if report.failed and getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
-        report.sections.append(
-            ("hypothesis seed", f"{_seed()}: rerun with --hypothesis-seed={_seed()}")
-        )
+    test = getattr(item, "obj", None)
+    if report.failed and getattr(test, "is_hypothesis_test", False):
+        # The seed this test drew (or the one forced for the whole run)
+        seed = getattr(test, "_hypothesis_internal_use_generated_seed", None)
+        if seed is None:
+            seed = core.global_force_seed
+        if seed is not None:
+            report.sections.append(
+                (
+                    "hypothesis seed",
+                    f"{seed}: rerun this test with -k and --hypothesis-seed={seed}",
+                )
+            )
     return report
 
 

@@ -37,8 +37,9 @@ FEATURE_FIELDS = (
     "boundary_rle",
     "boundary_px",
 )
-# The SQLite trigger refusing every UPDATE of qc_instance (qc.0002); the service lifts it for
-# the length of one statement (see qc.0005).
+# The SQLite trigger refusing every UPDATE of qc_instance (qc.0002); the service lifts it
+# around its rewrite of one image's feature columns, inside that image's transaction (see
+# qc.0005).
 _SQLITE_GUARD = "qc_instance_immutable"
 
 

@@ -19,6 +19,7 @@ from PIL import Image
 from pycocotools import mask as coco_mask
 from scipy.ndimage import distance_transform_edt
 
+from qc import consensus as consensus_module
 from qc.agreement import Inst, Match, compare_image
 from qc.consensus import (
     _distance_to_zero,
@@ -196,14 +197,26 @@ def test_distance_to_zero_equals_scipy_bit_for_bit(masks):
     assert np.array_equal(_distance_to_zero(mask), distance_transform_edt(mask))
 
 
-@pytest.mark.parametrize("side", [1449, 1450])
-def test_distance_to_zero_equals_scipy_on_both_sides_of_the_exact_size(side):
+@pytest.mark.parametrize(("side", "path"), [(1449, "opencv"), (1450, "scipy")])
+def test_distance_to_zero_equals_scipy_on_both_sides_of_the_exact_size(monkeypatch, side, path):
     # The farthest pixels of a side x side box are (side − 1)² · 2 apart, squared: 1448² · 2
     # < 2**22 ≤ 1449² · 2. Below the bound OpenCV's float32 roots round back to whole
-    # squared distances; from it on scipy computes them.
+    # squared distances; from it on scipy computes them. Scattered zeros make every pixel's
+    # nearest zero a choice between several.
     mask = np.ones((side, side), dtype=bool)
-    mask[0, 0] = False
-    assert np.array_equal(_distance_to_zero(mask), distance_transform_edt(mask))
+    rng = np.random.default_rng(side)
+    mask[rng.integers(0, side, 40), rng.integers(0, side, 40)] = False
+    mask[0, 0] = mask[-1, -1] = False
+    expected = distance_transform_edt(mask)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the other path was taken")
+
+    if path == "opencv":
+        monkeypatch.setattr(consensus_module, "distance_transform_edt", refuse)
+    else:
+        monkeypatch.setattr(consensus_module.cv2, "distanceTransform", refuse)
+    assert np.array_equal(_distance_to_zero(mask), expected)
 
 
 def test_vote_mask_two_members_one_pixel_apart_keep_the_pixels_both_hold():
