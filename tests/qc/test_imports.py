@@ -30,6 +30,7 @@ from qc.models import ImageAgreement, ImportJob, Instance, JobStatus, Submission
 from qc.services import imports
 from qc.services.imports import ImportRefused, import_annotations, import_job_create
 from tests.factories import ImageFactory, TaskFactory, UserFactory
+from tests.qc.formats.cvat_reference import cvat_decode, cvat_runs
 
 # ----------------------------------------------------------------------- file helpers
 
@@ -1040,36 +1041,6 @@ def test_import_job_run_fails_when_every_object_was_skipped(
 
 
 # ------------------------------------------------------------------------ CVAT masks
-
-
-def cvat_runs(crop: np.ndarray) -> list[int]:
-    """Row-major runs over the box, background first, as CVAT's exports write them: the
-    final background run left out."""
-    runs, value, count = [], False, 0
-    for pixel in crop.ravel().tolist():
-        if pixel == value:
-            count += 1
-        else:
-            runs.append(count)
-            value, count = pixel, 1
-    runs.append(count)
-    return runs[:-1] if len(runs) % 2 else runs
-
-
-def cvat_decode(runs: list[int], box: tuple[int, int, int, int], size: tuple[int, int]):
-    """CVAT's definition, pixel by pixel, full frame ``[row, col]``: runs alternate
-    background / foreground from background, row-major over the box (left, top, width,
-    height); what the runs leave out of the box is background."""
-    left, top, width, _height = box
-    frame = np.zeros((size[1], size[0]), dtype=bool)
-    offset, value = 0, False
-    for run in runs:
-        for _ in range(run):
-            row, col = divmod(offset, width)
-            frame[top + row, left + col] = value
-            offset += 1
-        value = not value
-    return frame
 
 
 def write_cvat(folder: Path, masks_by_image: dict[str, list], size=(64, 48)) -> Path:

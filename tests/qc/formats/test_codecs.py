@@ -30,6 +30,7 @@ from qc.formats.label_studio import decode_brush_rle
 from qc.formats.mask_png import read_mask_png
 from qc.formats.png import open_png, png_foreground
 from qc.formats.supervisely import read_supervisely
+from tests.qc.formats.cvat_reference import cvat_decode, cvat_runs
 
 
 def _encode_brush(values: np.ndarray) -> list[int]:
@@ -110,43 +111,6 @@ def test_cvat_mask_runs_are_row_major_over_the_box_starting_with_background(tmp_
     assert np.array_equal(masks.rle_to_mask(mask.rle), expected)
 
 
-def _cvat_runs(crop: np.ndarray) -> list[int]:
-    """Test-side CVAT encoder: row-major runs over the box, background first, every run
-    written (the final background one too)."""
-    runs, value, count = [], False, 0
-    for pixel in crop.ravel().tolist():
-        if pixel == value:
-            count += 1
-        else:
-            runs.append(count)
-            value, count = pixel, 1
-    runs.append(count)
-    return runs
-
-
-def _as_cvat_writes(crop: np.ndarray) -> list[int]:
-    """The runs as CVAT's exports write them: without the final background run."""
-    runs = _cvat_runs(crop)
-    return runs[:-1] if len(runs) % 2 else runs
-
-
-def _cvat_decode(
-    runs: list[int], *, left: int, top: int, width: int, image_size: tuple[int, int]
-) -> np.ndarray:
-    """The definition, pixel by pixel: runs alternate background / foreground starting with
-    background, row-major over a box ``width`` wide at (``left``, ``top``); the box's pixels
-    after the last run stay background. Full frame, ``[row, col]``."""
-    frame = np.zeros((image_size[1], image_size[0]), dtype=bool)
-    offset, value = 0, False
-    for run in runs:
-        for _ in range(run):
-            row, col = divmod(offset, width)
-            frame[top + row, left + col] = value
-            offset += 1
-        value = not value
-    return frame
-
-
 def _cvat_file(path: Path, image_size: tuple[int, int], boxes: list[tuple]) -> Path:
     """A CVAT for images 1.1 file as CVAT writes it: one image, one ``<mask>`` per
     (runs, left, top, width, height)."""
@@ -174,9 +138,9 @@ def test_cvat_masks_without_their_final_background_run_are_read_as_cvat_defines_
     corner[1:3, 1:] = True  # its last run reaches the box's right edge, mid-box
     full = np.ones((3, 3), dtype=bool)  # no background to leave out
     boxes = [
-        (_as_cvat_writes(disc), 12, 5, 127, 127),
-        (_as_cvat_writes(corner), 150, 0, 4, 5),
-        (_as_cvat_writes(full), 0, 130, 3, 3),
+        (cvat_runs(disc), 12, 5, 127, 127),
+        (cvat_runs(corner), 150, 0, 4, 5),
+        (cvat_runs(full), 0, 130, 3, 3),
     ]
     # The pixels the runs leave out: 6 rows and 63 pixels of the disc's box, 8 of the corner's.
     assert [w * h - sum(runs) for runs, _, _, w, h in boxes] == [6 * 127 + 63, 8, 0]
@@ -186,7 +150,7 @@ def test_cvat_masks_without_their_final_background_run_are_read_as_cvat_defines_
 
     assert len(objects) == 3
     for obj, (runs, left, top, width, _height) in zip(objects, boxes, strict=True):
-        expected = _cvat_decode(runs, left=left, top=top, width=width, image_size=(160, 140))
+        expected = cvat_decode(runs, (left, top, width, _height), (160, 140))
         assert np.array_equal(coco_mask.decode(obj.rle).astype(bool), expected)
 
 
@@ -199,7 +163,7 @@ def test_cvat_mask_runs_with_or_without_the_final_background_run_decode_alike(
         st.lists(st.booleans(), min_size=width * height, max_size=width * height).filter(any)
     )
     crop = np.array(bits, dtype=bool).reshape(height, width)
-    runs = _cvat_runs(crop)
+    runs = cvat_runs(crop, final_background=True)
     ends_in_background = len(runs) % 2 == 1
     written = runs[:-1] if ends_in_background and data.draw(st.booleans()) else runs
     size = (left + width + 2, top + height + 1)
@@ -210,7 +174,7 @@ def test_cvat_mask_runs_with_or_without_the_final_background_run_decode_alike(
         )
         (obj,) = read_cvat(path, limits=Limits()).objects
 
-    expected = _cvat_decode(written, left=left, top=top, width=width, image_size=size)
+    expected = cvat_decode(written, (left, top, width, height), size)
     assert np.array_equal(masks.rle_to_mask(obj.rle), expected)
 
 
