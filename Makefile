@@ -42,6 +42,7 @@ worker: install
 # Set up everything and run the whole suite (SQLite unless DATABASE_URL is set)
 test: install-dev
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=tests.settings
 	$(BIN)/pytest $(PYTEST_ARGS)
 

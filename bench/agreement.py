@@ -11,7 +11,7 @@ and not timed.
 
 Timed (wall clock), per worker count: from the stored rows of every image to stored-ready
 results -- pair metrics with IoU, matching and boundary IoU, the consensus masks, each
-annotator against the consensus and the style observations (:func:`qc.agreement.
+annotator against the consensus and the style observations (:func:`qc.comparison.
 compare_image`) -- in worker processes (fork), one image at a time, results sent back.
 Each worker count is timed ``--repeat`` times and the best wall time counts (other work on a
 shared machine only ever slows a run down); the workers' CPU time per image is printed too.
@@ -55,11 +55,11 @@ from qc.agreement import (
     Match,
     bootstrap_pq_interval,
     boundary_width,
-    compare_image,
     compare_pair,
     match_pairs,
     pool,
 )
+from qc.comparison import compare_image
 from qc.consensus import cluster_instances, vote_mask
 from qc.style import describe, style_reports
 from qc.synthetic import BENCH_STYLES, load_images, make_images

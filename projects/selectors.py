@@ -25,15 +25,13 @@ def images_with_qc_state(*, project: Project) -> QuerySet[Image]:
     unassigned: no live task. Built from EXISTS subqueries (no GROUP BY), so the result can
     itself be grouped by state.
     """
-    from qc.models import ImageLabel
-
     tasks = Task.objects.filter(image=OuterRef("pk"))
+    # The accepted label is qc's ImageLabel, reached through its one-to-one relation
+    # (``Image.label``), so this module needs nothing of qc.
+    labelled = Image.objects.filter(pk=OuterRef("pk"), label__isnull=False)
     return Image.objects.filter(project=project).annotate(
         qc_state=Case(
-            When(
-                Exists(ImageLabel.objects.filter(image=OuterRef("pk"))),
-                then=Value(QCState.ACCEPTED),
-            ),
+            When(Exists(labelled), then=Value(QCState.ACCEPTED)),
             When(
                 Exists(tasks.filter(status=TaskStatus.REJECTED)), then=Value(QCState.NEEDS_REWORK)
             ),

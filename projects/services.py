@@ -25,7 +25,7 @@ from projects.models import (
     Task,
     TaskStatus,
 )
-from qc.rules import RuleError, validate_rules
+from projects.rules import RuleError, validate_rules
 
 User = get_user_model()
 

@@ -1,8 +1,8 @@
 """Executable guideline rules (DESIGN §7), checked on every submission.
 
-A rule is a dict `{"rule": NAME, "value": V, "severity": "warn" | "block"}`. Checking is pure:
-it takes the submission's instances as (label name, RLE) pairs and returns the violations,
-each naming the instance by its index in the submission.
+The rules are a guideline version's, in the form :func:`projects.rules.validate_rules`
+gives. Checking is pure: it takes the submission's instances as (label name, RLE) pairs and
+returns the violations, each naming the instance by its index in the submission.
 """
 
 from collections.abc import Sequence
@@ -13,21 +13,6 @@ import numpy as np
 from scipy import ndimage
 
 from qc import masks
-
-SEVERITIES = ("warn", "block")
-RULES: dict[str, type | tuple[type, ...]] = {
-    "min_area_px": int,
-    "allow_holes": bool,
-    "max_overlap": (int, float),  # fraction of the smaller instance's area
-    "max_components": int,
-    "allowed_classes": list,
-    "min_instances": int,
-    "max_instances": int,
-}
-
-
-class RuleError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -44,36 +29,6 @@ class Violation:
             "message": self.message,
             "instance": self.instance,
         }
-
-
-def validate_rules(rules: Any) -> list[dict]:
-    """Return the rules in canonical form, or raise RuleError saying which rule is wrong."""
-    if not isinstance(rules, list):
-        raise RuleError("rules must be a list of {rule, value, severity} objects")
-    seen: set[str] = set()
-    clean = []
-    for position, rule in enumerate(rules, start=1):
-        if not isinstance(rule, dict):
-            raise RuleError(f"rule {position} is not an object")
-        name = rule.get("rule")
-        if name not in RULES:
-            raise RuleError(f"rule {position}: unknown rule {name!r}; known: {', '.join(RULES)}")
-        if name in seen:
-            raise RuleError(f"rule {position}: {name} appears twice")
-        seen.add(name)
-        value = rule.get("value")
-        expected = RULES[name]
-        if (isinstance(value, bool) and expected is not bool) or not isinstance(value, expected):
-            raise RuleError(f"rule {position} ({name}): value {value!r} has the wrong type")
-        if name == "allowed_classes" and not all(isinstance(v, str) for v in value):
-            raise RuleError(f"rule {position} (allowed_classes): value must list class names")
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
-            raise RuleError(f"rule {position} ({name}): value must not be negative")
-        severity = rule.get("severity", "warn")
-        if severity not in SEVERITIES:
-            raise RuleError(f"rule {position} ({name}): severity must be warn or block")
-        clean.append({"rule": name, "value": value, "severity": severity})
-    return clean
 
 
 def check_rules(rules: Sequence[dict], instances: Sequence[tuple[str, dict]]) -> list[Violation]:

@@ -3,7 +3,7 @@
 Pure module; no Django. Two steps, so the per-image part can be stored and the aggregate
 rebuilt when one image changes without recomputing any IoU:
 
-1. :func:`observe_image` (called by :func:`qc.agreement.compare_image`) turns one image's
+1. :func:`observe_image` (called by :func:`qc.comparison.compare_image`) turns one image's
    comparisons into an :class:`ImageStyle`: for each annotator, against the **reference** --
    the consensus when the image has three or more annotators, the other annotator when it
    has two -- the area ratio and signed boundary offset of every matched instance, which
@@ -26,12 +26,11 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from qc.agreement import Inst, PairComparison, PairResult
+from qc.agreement import Inst, PairComparison, PairResult
 
 __all__ = [
     "MEDIUM_AREA",

@@ -11,7 +11,8 @@ from django.db import transaction
 
 from projects.models import Image, TaskStatus
 from qc import masks
-from qc.agreement import Inst, InstanceFeatures, boundary_width, compare_image, pool
+from qc.agreement import Inst, InstanceFeatures, boundary_width, pool
+from qc.comparison import compare_image
 from qc.models import (
     AgreementResult,
     AgreementSummary,

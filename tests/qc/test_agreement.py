@@ -23,13 +23,9 @@ from scipy import ndimage
 
 from qc.agreement import (
     Inst,
-    _band_of_one_run_columns,
-    _candidates,
-    _Side,
     bootstrap_pq_interval,
     boundary_band,
     boundary_width,
-    compare_image,
     compare_pair,
     crofton_perimeter,
     instance_features,
@@ -40,6 +36,9 @@ from qc.agreement import (
     pair_ious,
     pool,
 )
+from qc.agreement.geometry import _band_of_one_run_columns
+from qc.agreement.matching import _candidates, _Side
+from qc.comparison import compare_image
 from qc.masks import MaskError, column_runs, ringed_columns, rle_from_mask
 
 # pycocotools 2.0.11 decodes through a numpy-1 array protocol; numpy 2 warns on every call.

@@ -20,7 +20,8 @@ from pycocotools import mask as coco_mask
 from scipy.ndimage import distance_transform_edt
 
 from qc import consensus as consensus_module
-from qc.agreement import Inst, Match, compare_image
+from qc.agreement import Inst, Match
+from qc.comparison import compare_image
 from qc.consensus import (
     _distance_to_zero,
     build_consensus,

@@ -11,7 +11,8 @@ import math
 import numpy as np
 import pytest
 
-from qc.agreement import Inst, compare_image
+from qc.agreement import Inst
+from qc.comparison import compare_image
 from qc.masks import rle_from_mask
 from qc.style import (
     AnnotatorObservation,

@@ -1,0 +1,53 @@
+"""Guideline rules (DESIGN §7): the schema of the rules a guideline version carries.
+
+A rule is a dict `{"rule": NAME, "value": V, "severity": "warn" | "block"}`;
+:func:`validate_rules` checks a version's rules when it is written. Checking submissions
+against them is the masks' business (:mod:`qc.rules`).
+"""
+
+from typing import Any
+
+SEVERITIES = ("warn", "block")
+RULES: dict[str, type | tuple[type, ...]] = {
+    "min_area_px": int,
+    "allow_holes": bool,
+    "max_overlap": (int, float),  # fraction of the smaller instance's area
+    "max_components": int,
+    "allowed_classes": list,
+    "min_instances": int,
+    "max_instances": int,
+}
+
+
+class RuleError(ValueError):
+    pass
+
+
+def validate_rules(rules: Any) -> list[dict]:
+    """Return the rules in canonical form, or raise RuleError saying which rule is wrong."""
+    if not isinstance(rules, list):
+        raise RuleError("rules must be a list of {rule, value, severity} objects")
+    seen: set[str] = set()
+    clean = []
+    for position, rule in enumerate(rules, start=1):
+        if not isinstance(rule, dict):
+            raise RuleError(f"rule {position} is not an object")
+        name = rule.get("rule")
+        if name not in RULES:
+            raise RuleError(f"rule {position}: unknown rule {name!r}; known: {', '.join(RULES)}")
+        if name in seen:
+            raise RuleError(f"rule {position}: {name} appears twice")
+        seen.add(name)
+        value = rule.get("value")
+        expected = RULES[name]
+        if (isinstance(value, bool) and expected is not bool) or not isinstance(value, expected):
+            raise RuleError(f"rule {position} ({name}): value {value!r} has the wrong type")
+        if name == "allowed_classes" and not all(isinstance(v, str) for v in value):
+            raise RuleError(f"rule {position} (allowed_classes): value must list class names")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+            raise RuleError(f"rule {position} ({name}): value must not be negative")
+        severity = rule.get("severity", "warn")
+        if severity not in SEVERITIES:
+            raise RuleError(f"rule {position} ({name}): severity must be warn or block")
+        clean.append({"rule": name, "value": value, "severity": severity})
+    return clean
