@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from django.db.models import Case, CharField, Count, Exists, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Q, QuerySet, Value, When
 
 from projects.models import Image, Membership, Project, Role, Task, TaskStatus
 from projects.permissions import ADMIN, project_role
@@ -121,7 +121,6 @@ def review_queue(*, user: Any, project: Project) -> QuerySet[Image]:
     Reviewers see images assigned to them; leads and admins all images in review. Images the
     user annotated never appear. Images without an agreement figure come last.
     """
-    from django.db.models import F
 
     images = images_with_qc_state(project=project).filter(qc_state=QCState.IN_REVIEW)
     images = images.exclude(tasks__annotator=user)

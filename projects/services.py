@@ -5,6 +5,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -44,7 +45,6 @@ _PALETTE = [
 
 
 def _full_clean(obj: Any) -> None:
-    from django.core.exceptions import ValidationError
 
     try:
         obj.full_clean()

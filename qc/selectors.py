@@ -13,7 +13,7 @@ from typing import Any
 
 from projects.models import Project
 from qc.agreement import bootstrap_pq_interval, pool
-from qc.models import AgreementResult, ImageAgreement
+from qc.models import AgreementResult, ImageAgreement, Submission
 from qc.style import describe, style_from_json, style_reports
 
 BOOTSTRAP_SEED = 0  # the interval is part of a reproducible report
@@ -40,7 +40,6 @@ def _version_key(row: AgreementResult, versions: dict[int, tuple[str, ...]]) -> 
 
 def agreement_report(*, project: Project) -> dict[str, Any]:
     """Build the report of DESIGN §9 (and breakdowns) from the project's stored results."""
-    from qc.models import Submission
 
     pooled_rows = list(
         AgreementResult.objects.filter(image__project=project, label_class__isnull=True)

@@ -8,8 +8,9 @@ results in one transaction, so readers see either the old results or the new one
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Max
 
-from projects.models import Image, TaskStatus
+from projects.models import Image, Project, TaskStatus
 from qc import masks
 from qc.agreement import Inst, InstanceFeatures, boundary_width, pool
 from qc.comparison import compare_image
@@ -21,6 +22,7 @@ from qc.models import (
     Instance,
     Submission,
 )
+from qc.selectors import agreement_report
 from qc.style import style_to_json
 
 
@@ -175,8 +177,6 @@ def agreement_summary_update(*, project_id: int) -> AgreementSummary:
     The summary row is locked, so concurrent rebuilds run one after the other and the last
     one reads every committed image result.
     """
-    from projects.models import Project
-    from qc.selectors import agreement_report
 
     project = Project.objects.get(pk=project_id)
     summary, _ = AgreementSummary.objects.get_or_create(project=project)
@@ -188,7 +188,6 @@ def agreement_summary_update(*, project_id: int) -> AgreementSummary:
 
 def agreement_summary_update_if_stale(*, project_id: int) -> AgreementSummary | None:
     """Rebuild the report only when some image's results (or their removal) are newer."""
-    from django.db.models import Max
 
     summary = AgreementSummary.objects.filter(project_id=project_id).first()
     newest = ImageAgreement.objects.filter(image__project_id=project_id).aggregate(

@@ -67,6 +67,7 @@ from qc.models import (
     LabelInstance,
     Submission,
 )
+from qc.tasks import export_run_task
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -561,7 +562,6 @@ def export_create(
 
 
 def _queue_export(export_id: int) -> None:
-    from qc.tasks import export_run_task
 
     export_run_task.enqueue(export_id=export_id)
 

@@ -47,6 +47,8 @@ from django.core.files.storage import default_storage
 from django.db import models, transaction
 from django.db.models import Count, Exists, Max, OuterRef
 from django.utils import timezone
+from PIL import Image as PILImage
+from PIL import UnidentifiedImageError
 
 from projects.audit import audit, audit_event
 from projects.errors import ApplicationError
@@ -68,6 +70,7 @@ from qc.formats.base import Measure, as_int, load_json, read_bounded, req, where
 from qc.models import ImportJob, Instance, JobStatus, Submission
 from qc.rules import check_rules
 from qc.services.workflow import OPEN_TASK_STATUSES, InstanceInput, instance_values
+from qc.tasks import agreement_update_for_images_task, import_run_task
 
 __all__ = [
     "FORMAT_OPTIONS",
@@ -1270,7 +1273,6 @@ def _audit_rows(events: list[AuditEvent]) -> list[list[Any]]:
 def _queue_agreement(image_ids: list[int]) -> None:
     """Agreement tasks for the images, a group of images per task, enqueued in one
     transaction (one commit on SQLite)."""
-    from qc.tasks import agreement_update_for_images_task
 
     with transaction.atomic():
         for group in _chunks(image_ids, _AGREEMENT_GROUP):
@@ -1474,7 +1476,6 @@ def _jsonable(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _queue_import(job_id: int) -> None:
-    from qc.tasks import import_run_task
 
     import_run_task.enqueue(job_id=job_id)
 
@@ -1576,8 +1577,6 @@ def _image_files(paths: Iterable[Path | str]) -> list[Path]:
 
 def _inspect_image(path: Path) -> _ImageFile:
     """Size from the header (pixels are not decoded), sha256 and byte count of one file."""
-    from PIL import Image as PILImage
-    from PIL import UnidentifiedImageError
 
     size = path.stat().st_size
     if size > settings.MASKQC_MAX_UPLOAD_BYTES:

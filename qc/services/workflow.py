@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, Q
 
@@ -25,6 +26,7 @@ from qc.models import (
     Submission,
 )
 from qc.rules import check_rules
+from qc.tasks import agreement_update_for_image_task
 
 OPEN_TASK_STATUSES = (TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS, TaskStatus.REJECTED)
 
@@ -174,8 +176,6 @@ def submission_create(
 
 
 def _queue_agreement(image_id: int) -> None:
-    # Imported here: tasks import the services, and the task module registers on import.
-    from qc.tasks import agreement_update_for_image_task
 
     agreement_update_for_image_task.enqueue(image_id=image_id)
 
@@ -184,7 +184,6 @@ def _queue_agreement(image_id: int) -> None:
 def review_assign(*, image: Image, actor: Any, reviewer: Any = None) -> ReviewAssignment:
     """Give the image to `reviewer`, or to the least-loaded project reviewer who did not
     annotate it. A lead's reassignment cancels the open assignment."""
-    from django.contrib.auth import get_user_model
 
     image = Image.objects.select_for_update().select_related("project").get(pk=image.pk)
     annotators = set(image.tasks.values_list("annotator_id", flat=True))
