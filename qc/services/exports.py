@@ -35,7 +35,7 @@ import shutil
 import tempfile
 import zipfile
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,7 @@ from qc.models import (
     LabelInstance,
     Submission,
 )
+from qc.progress import ProgressCallback, ProgressThrottle
 from qc.tasks import export_run_task
 
 __all__ = [
@@ -84,9 +85,6 @@ FILTERS = ("classes", "images", "gold")
 INFO_FILE = "maskqc_export.json"
 _IMAGE_CHUNK = 100
 _ROW_CHUNK = 2000
-_PROGRESS_STEP = 0.02
-
-ProgressCallback = Callable[[float, str], None]
 
 
 @dataclass
@@ -128,18 +126,6 @@ class ExportSummary:
             f"{self.categories} classes ({which}{extra}) as {self.format} to {self.out} "
             f"(sha256 {self.sha256})."
         )
-
-
-class _Progress:
-    def __init__(self, callback: ProgressCallback | None) -> None:
-        self.callback, self.fraction = callback, -1.0
-
-    def __call__(self, fraction: float, message: str) -> None:
-        if self.callback is not None and (
-            fraction - self.fraction >= _PROGRESS_STEP or (fraction >= 1.0 > self.fraction)
-        ):
-            self.fraction = fraction
-            self.callback(min(1.0, fraction), message)
 
 
 # --------------------------------------------------------------------------- input
@@ -368,7 +354,7 @@ def _chunk_objects(
 
 
 def _annotations(
-    *, selection: _Selection, include_unreviewed: bool, report: _Progress, counter: list[int]
+    *, selection: _Selection, include_unreviewed: bool, report: ProgressThrottle, counter: list[int]
 ) -> Iterator[ExportObject]:
     """Every export object, grouped by image in the selection's order."""
     total = max(1, len(selection.image_ids))
@@ -448,7 +434,7 @@ def export_write(
         raise ApplicationError(f"{out} is a file; give a folder (or a name ending in .zip).")
     if not wants_file and out.is_dir() and any(out.iterdir()):
         raise ApplicationError(f"{out} is a folder that is not empty.")
-    report = _Progress(progress)
+    report = ProgressThrottle(progress)
     report(0.0, "selecting images")
     selection = _select(project=project, include_unreviewed=include_unreviewed, filters=filters)
     info = _info(

@@ -24,8 +24,8 @@ from projects.models import Image, Project
 from qc import masks
 from qc.agreement import boundary_width, instance_features
 from qc.models import ConsensusInstance, Instance
+from qc.progress import ProgressCallback
 from qc.services.agreement import agreement_summary_update, agreement_update_for_image
-from qc.services.imports import ProgressCallback
 
 FEATURE_FIELDS = (
     "area",

@@ -68,6 +68,7 @@ from qc.agreement import boundary_width, measure_crop
 from qc.formats import READERS, FormatError, Limits, ParsedImage, ParseResult
 from qc.formats.base import Measure, as_int, load_json, read_bounded, req, where
 from qc.models import ImportJob, Instance, JobStatus, Submission
+from qc.progress import ProgressCallback, ProgressThrottle
 from qc.rules import check_rules
 from qc.services.workflow import OPEN_TASK_STATUSES, InstanceInput, instance_values
 from qc.tasks import agreement_update_for_images_task, import_run_task
@@ -77,7 +78,6 @@ __all__ = [
     "ImagesImportSummary",
     "ImportRefused",
     "ImportSummary",
-    "ProgressCallback",
     "images_import",
     "import_annotations",
     "import_checksum",
@@ -85,9 +85,6 @@ __all__ = [
     "import_job_run",
     "import_limits",
 ]
-
-ProgressCallback = Callable[[float, str], None]
-"""``progress(fraction, message)``: fraction of the work done (0 to 1) and what is going on."""
 
 # Reader options each format takes (``import_annotations(options=...)``), with their types.
 FORMAT_OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -143,7 +140,6 @@ _IN_CHUNK = 500
 # Images per agreement task after an import: enough to make the queue's own cost small,
 # few enough that several workers share a large import.
 _AGREEMENT_GROUP = 20
-_PROGRESS_STEP = 0.02
 
 
 # ----------------------------------------------------------------------------- errors
@@ -306,30 +302,6 @@ class ImagesImportSummary:
             f"{self.attached} existing images given their pixels, {self.unchanged} unchanged "
             f"({self.bytes / 1e6:.1f} MB)."
         )
-
-
-# --------------------------------------------------------------------------- progress
-
-
-class _Progress:
-    """Forwards progress to a callback about every 2 % (and on every new message)."""
-
-    def __init__(self, callback: ProgressCallback | None) -> None:
-        self.callback = callback
-        self.fraction = -1.0
-        self.message = ""
-
-    def __call__(self, fraction: float, message: str) -> None:
-        if self.callback is None:
-            return
-        fraction = min(1.0, max(0.0, fraction))
-        if (
-            message != self.message
-            or fraction - self.fraction >= _PROGRESS_STEP
-            or (fraction == 1.0 and self.fraction < 1.0)
-        ):
-            self.fraction, self.message = fraction, message
-            self.callback(fraction, message)
 
 
 # ----------------------------------------------------------------------- small helpers
@@ -715,7 +687,7 @@ def _read_and_build(
     kwargs: dict[str, Any],
     boundary_px: int | None,
     workers: int,
-    report: _Progress,
+    report: ProgressThrottle,
 ) -> tuple[ParseResult, list[list[Any]]]:
     """Parse the source and build every object's Instance; the CPU-bound part of an import,
     in worker processes when it is large. Progress runs from 0.05 to 0.90."""
@@ -784,7 +756,7 @@ def _read_shards(
     kwargs: dict[str, Any],
     boundary_px: int | None,
     workers: int,
-    report: _Progress,
+    report: ProgressThrottle,
 ) -> tuple[ParseResult, list[list[Any]]]:
     """Read and measure the shards in parallel; the first failing shard's error wins (in
     path order, as a whole read would meet it, but for an image name that recurs in
@@ -1339,7 +1311,7 @@ def import_annotations(
     source_name = source_name or display
     checked = _check_options(format, options)
     limits = import_limits()
-    report = _Progress(progress)
+    report = ProgressThrottle(progress)
     report(0.0, f"checking {display}")
     checksum = import_checksum(
         path=path,
@@ -1617,7 +1589,7 @@ def images_import(
     import) gets its pixels when its size agrees; the same bytes again change nothing;
     a size or content that disagrees is an error naming the file.
     """
-    report = _Progress(progress)
+    report = ProgressThrottle(progress)
     files = _image_files(paths)
     seen: dict[str, Path] = {}
     for path in files:
