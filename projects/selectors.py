@@ -4,7 +4,7 @@ from typing import Any
 
 from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Q, QuerySet, Value, When
 
-from projects.models import Image, Membership, Project, Role, Task, TaskStatus
+from projects.models import GuidelineVersion, Image, Membership, Project, Role, Task, TaskStatus
 from projects.permissions import ADMIN, project_role
 
 
@@ -132,3 +132,16 @@ def review_queue(*, user: Any, project: Project) -> QuerySet[Image]:
         .select_related("agreement")
         .order_by(F("agreement__pq").asc(nulls_last=True), "name")
     )
+
+
+def current_versions(*, project: Project) -> list[GuidelineVersion]:
+    """The newest published version of each of the project's guidelines."""
+    versions = (
+        GuidelineVersion.objects.filter(guideline__project=project, published_at__isnull=False)
+        .select_related("guideline")
+        .order_by("guideline_id", "-number")
+    )
+    newest: dict[int, GuidelineVersion] = {}
+    for version in versions:
+        newest.setdefault(version.guideline_id, version)
+    return list(newest.values())

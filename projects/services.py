@@ -235,19 +235,6 @@ def guideline_version_publish(*, version: GuidelineVersion, actor: Any) -> Guide
     return version
 
 
-def current_versions(*, project: Project) -> list[GuidelineVersion]:
-    """The newest published version of each of the project's guidelines."""
-    versions = (
-        GuidelineVersion.objects.filter(guideline__project=project, published_at__isnull=False)
-        .select_related("guideline")
-        .order_by("guideline_id", "-number")
-    )
-    newest: dict[int, GuidelineVersion] = {}
-    for version in versions:
-        newest.setdefault(version.guideline_id, version)
-    return list(newest.values())
-
-
 @transaction.atomic
 def guideline_acknowledge(*, version: GuidelineVersion, user: Any) -> Acknowledgement:
     if version.published_at is None:

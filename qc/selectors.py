@@ -1,7 +1,8 @@
-"""The project agreement report (DESIGN §4.7, §9) built from stored per-image results.
+"""Reads of qc's stored rows: an image's latest submissions as the engine reads them, and
+the project agreement report (DESIGN §4.7, §9) built from stored per-image results.
 
-Reads `AgreementResult` and `ImageAgreement` rows only; no mask is decoded and no IoU is
-recomputed. The report is a plain dict in the JSON shape of `compute_agreement --json`, plus
+The report reads `AgreementResult` and `ImageAgreement` rows only; no mask is decoded and no
+IoU is recomputed. The report is a plain dict in the JSON shape of `compute_agreement --json`, plus
 breakdowns by class, by ISO week and by guideline version for the dashboards.
 """
 
@@ -11,9 +12,9 @@ from collections.abc import Iterable
 from statistics import fmean
 from typing import Any
 
-from projects.models import Project
-from qc.agreement import bootstrap_pq_interval, pool
-from qc.models import AgreementResult, ImageAgreement, Submission
+from projects.models import Image, Project, TaskStatus
+from qc.agreement import Inst, InstanceFeatures, bootstrap_pq_interval, pool
+from qc.models import AgreementResult, ImageAgreement, Instance, Submission
 from qc.style import describe, style_from_json, style_reports
 
 BOOTSTRAP_SEED = 0  # the interval is part of a reproducible report
@@ -191,3 +192,33 @@ def report_as_interface(report: dict[str, Any]) -> dict[str, Any]:
         "pairs": report["pairs"],
         "annotators": [{k: a[k] for k in ANNOTATOR_KEYS} for a in report["annotators"]],
     }
+
+
+def latest_submissions(*, image: Image) -> list[Submission]:
+    """The newest revision of every live task of the image, with instances and annotator."""
+    submissions = (
+        Submission.objects.filter(task__image=image)
+        .exclude(task__status=TaskStatus.CANCELLED)
+        .select_related("task__annotator")
+        .prefetch_related("instances")
+        .order_by("task_id", "-revision")
+    )
+    newest: dict[int, Submission] = {}
+    for submission in submissions:
+        newest.setdefault(submission.task_id, submission)
+    return list(newest.values())
+
+
+def stored_inst(instance: Instance, *, height: int, width: int, band: int) -> Inst:
+    """An engine instance from a stored row; no pixel is decoded unless the project's band
+    width changed since the instance was stored."""
+    rle = {"size": [height, width], "counts": instance.rle.encode()}
+    if instance.boundary_px != band:
+        return Inst.from_rle(instance.pk, instance.label_class_id, rle, boundary_px=band)
+    features = InstanceFeatures(
+        area=instance.area,
+        bbox=(instance.bbox_x, instance.bbox_y, instance.bbox_w, instance.bbox_h),
+        perimeter=instance.perimeter,
+        boundary_rle={"size": [height, width], "counts": instance.boundary_rle.encode()},
+    )
+    return Inst.from_features(instance.pk, instance.label_class_id, rle, features)

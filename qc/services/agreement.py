@@ -1,7 +1,8 @@
 """Agreement persistence: recompute one image when a submission arrives (DESIGN §4, §6).
 
-The pure engine (`qc.agreement`, `qc.consensus`, `qc.style`) does the work on stored RLE;
-this module reads the image's latest revisions, runs it, and replaces the image's stored
+The pure engine (`qc.comparison` on `qc.agreement`, `qc.consensus`, `qc.style`) does the
+work on stored RLE; this module reads the image's latest revisions (`qc.selectors`), runs
+it, and replaces the image's stored
 results in one transaction, so readers see either the old results or the new ones.
 """
 
@@ -10,50 +11,19 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Max
 
-from projects.models import Image, Project, TaskStatus
+from projects.models import Image, Project
 from qc import masks
-from qc.agreement import Inst, InstanceFeatures, boundary_width, pool
+from qc.agreement import boundary_width, pool
 from qc.comparison import compare_image
 from qc.models import (
     AgreementResult,
     AgreementSummary,
     ConsensusInstance,
     ImageAgreement,
-    Instance,
     Submission,
 )
-from qc.selectors import agreement_report
+from qc.selectors import agreement_report, latest_submissions, stored_inst
 from qc.style import style_to_json
-
-
-def latest_submissions(*, image: Image) -> list[Submission]:
-    """The newest revision of every live task of the image, with instances and annotator."""
-    submissions = (
-        Submission.objects.filter(task__image=image)
-        .exclude(task__status=TaskStatus.CANCELLED)
-        .select_related("task__annotator")
-        .prefetch_related("instances")
-        .order_by("task_id", "-revision")
-    )
-    newest: dict[int, Submission] = {}
-    for submission in submissions:
-        newest.setdefault(submission.task_id, submission)
-    return list(newest.values())
-
-
-def stored_inst(instance: Instance, *, height: int, width: int, band: int) -> Inst:
-    """An engine instance from a stored row; no pixel is decoded unless the project's band
-    width changed since the instance was stored."""
-    rle = {"size": [height, width], "counts": instance.rle.encode()}
-    if instance.boundary_px != band:
-        return Inst.from_rle(instance.pk, instance.label_class_id, rle, boundary_px=band)
-    features = InstanceFeatures(
-        area=instance.area,
-        bbox=(instance.bbox_x, instance.bbox_y, instance.bbox_w, instance.bbox_h),
-        perimeter=instance.perimeter,
-        boundary_rle={"size": [height, width], "counts": instance.boundary_rle.encode()},
-    )
-    return Inst.from_features(instance.pk, instance.label_class_id, rle, features)
 
 
 @transaction.atomic

@@ -48,7 +48,7 @@ from django.utils import timezone
 from projects.audit import audit
 from projects.errors import ApplicationError
 from projects.models import Image, LabelClass, Project, TaskStatus
-from projects.services import current_versions
+from projects.selectors import current_versions
 from qc.formats import (
     ExportCategory,
     ExportImage,

@@ -62,7 +62,8 @@ from projects.models import (
     Task,
     TaskStatus,
 )
-from projects.services import current_versions, image_create, label_class_create, membership_set
+from projects.selectors import current_versions
+from projects.services import image_create, label_class_create, membership_set
 from qc import masks
 from qc.agreement import boundary_width, measure_crop
 from qc.formats import READERS, FormatError, Limits, ParsedImage, ParseResult

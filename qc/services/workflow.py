@@ -12,7 +12,7 @@ from projects.audit import audit
 from projects.errors import ApplicationError, ConflictError
 from projects.models import Image, LabelClass, Role, Task, TaskStatus
 from projects.permissions import may_review_image
-from projects.services import current_versions
+from projects.selectors import current_versions
 from qc import masks
 from qc.agreement import InstanceFeatures, boundary_width, instance_features
 from qc.models import (

@@ -8,8 +8,8 @@ from django.db import connection
 
 from projects.errors import ApplicationError
 from projects.models import AuditEvent, GuidelineVersion, Task
+from projects.selectors import current_versions
 from projects.services import (
-    current_versions,
     guideline_acknowledge,
     guideline_version_create,
     guideline_version_publish,
