@@ -8,6 +8,7 @@ from django.core.management import CommandError, call_command
 
 from qc import masks
 from qc.agreement import Inst, boundary_width, compare_pair
+from qc.comparison import compare_image
 from qc.models import AgreementResult, AgreementSummary, ConsensusInstance, ImageAgreement
 from qc.services import InstanceInput, review_decide, submission_create
 from qc.services.agreement import agreement_update_for_image
@@ -81,7 +82,25 @@ def test_two_submissions_store_pooled_and_per_class_results_equal_to_engine(proj
     }
     assert per_class == {"bubble": (1, 1, 1), "droplet": (0, 1, 1)}
     assert agreement.pq == pytest.approx(expected.pq, abs=1e-12)
-    assert ConsensusInstance.objects.filter(image=image).count() >= 1
+    reference = compare_image(
+        {
+            "amy": [
+                Inst.from_rle(i, c.pk, r, boundary_px=band) for i, (c, r) in enumerate(a_items)
+            ],
+            "bob": [
+                Inst.from_rle(i, c.pk, r, boundary_px=band) for i, (c, r) in enumerate(b_items)
+            ],
+        },
+        height=H,
+        width=W,
+        match_iou=0.5,
+    )
+    stored = ConsensusInstance.objects.filter(image=image)
+    assert sorted((c.label_class_id, c.rle) for c in stored) == sorted(
+        (c.label, masks.rle_to_string(c.rle)) for c in reference.consensus
+    )
+    # one matched bubble pair, and each unmatched instance alone (a quorum of 0.5 of two)
+    assert stored.count() == len(reference.consensus) == 5
 
 
 def test_one_submission_has_no_agreement(project, image, bubble):

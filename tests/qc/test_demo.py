@@ -6,7 +6,7 @@ from django.core.management import call_command
 
 from projects.models import Image, Project, Task
 from projects.selectors import project_overview
-from qc.models import ImageAgreement, Submission
+from qc.models import ImageAgreement, ImageLabel, Review, Submission
 
 
 @pytest.mark.django_db
@@ -51,6 +51,26 @@ def test_demo_has_guideline_versions_agreement_and_reviews(capsys):
     overview = project_overview(project=project)
 
     assert [(v.number, bool(v.rules)) for v in versions] == [(1, False), (2, True)]
-    assert ImageAgreement.objects.filter(image__project=project).count() >= 1
-    assert {n for _, _, n in overview["tasks"]} != {0}
-    assert Submission.objects.filter(guideline_versions=versions[1]).exists()
+    # The three overlapped images have agreement (the demo is seeded: exact counts)
+    assert ImageAgreement.objects.filter(image__project=project).count() == 3
+    assert {status: n for status, _, n in overview["tasks"]} == {
+        "assigned": 2,
+        "in_progress": 0,
+        "submitted": 7,
+        "accepted": 3,
+        "rejected": 3,
+        "cancelled": 0,
+    }
+    assert {state: n for state, _, n in overview["images"]} == {
+        "unassigned": 0,
+        "annotating": 2,
+        "in_review": 3,
+        "needs_rework": 3,
+        "accepted": 1,
+    }
+    assert (
+        sorted(Review.objects.values_list("decision", flat=True)) == ["accept"] * 3 + ["reject"] * 3
+    )
+    assert ImageLabel.objects.filter(image__project=project).count() == 1
+    assert Submission.objects.filter(task__image__project=project).count() == 13
+    assert Submission.objects.filter(guideline_versions=versions[1]).count() == 9

@@ -10,6 +10,7 @@ from projects.errors import ApplicationError, ConflictError
 from projects.models import AuditEvent, TaskStatus
 from projects.services import guideline_acknowledge, guideline_version_create
 from qc import masks
+from qc.agreement import instance_features
 from qc.models import ImageLabel, Instance, Review, ReviewAssignment, Submission
 from qc.services import (
     FlagInput,
@@ -51,7 +52,7 @@ def test_submission_create_stores_instances_with_features(task, bubble, annotato
         13,
     )
     assert instance.boundary_px == 2  # max(1, round(0.02 * hypot(64, 48)))
-    assert instance.perimeter > 0
+    assert instance.perimeter == instance_features(rle, boundary_px=2).perimeter
     task.refresh_from_db()
     assert (task.status, submission.revision) == (TaskStatus.SUBMITTED, 1)
     assert AuditEvent.objects.filter(verb="submission.create").count() == 1
