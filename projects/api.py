@@ -1,10 +1,11 @@
 """REST API for projects and label classes (/api/v1/projects/…)."""
 
-from django.db.models import CharField, OuterRef, QuerySet, Subquery, Value
+from django.db.models import QuerySet
 from rest_framework import generics
 
-from projects.models import LabelClass, Membership, Project
+from projects.models import LabelClass, Project
 from projects.permissions import Action, project_for
+from projects.selectors import projects_visible_to
 from projects.serializers import LabelClassSerializer, ProjectSerializer
 
 
@@ -15,17 +16,7 @@ class ProjectList(generics.ListAPIView):
     queryset = Project.objects.none()  # the schema's model; requests use get_queryset
 
     def get_queryset(self) -> QuerySet[Project]:
-        user = self.request.user
-        if user.is_staff:
-            return Project.objects.annotate(
-                user_role=Value("admin", output_field=CharField())
-            ).order_by("name")
-        role = Membership.objects.filter(project=OuterRef("pk"), user=user).values("role")[:1]
-        return (
-            Project.objects.filter(memberships__user=user)
-            .annotate(user_role=Subquery(role))
-            .order_by("name")
-        )
+        return projects_visible_to(user=self.request.user)
 
 
 class ProjectDetail(generics.RetrieveAPIView):

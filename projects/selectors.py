@@ -2,7 +2,19 @@
 
 from typing import Any
 
-from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 
 from projects.models import GuidelineVersion, Image, Membership, Project, Role, Task, TaskStatus
 from projects.permissions import ADMIN, project_role
@@ -81,9 +93,18 @@ def project_overview(*, project: Project) -> dict[str, Any]:
 
 
 def projects_visible_to(*, user: Any) -> QuerySet[Project]:
+    """The projects ``user`` may enter, by name, each annotated with ``user_role``: the
+    user's role in it, or ``admin`` for site staff (who see every project)."""
     if user.is_staff:
-        return Project.objects.all()
-    return Project.objects.filter(memberships__user=user)
+        return Project.objects.annotate(user_role=Value(ADMIN, output_field=CharField())).order_by(
+            "name"
+        )
+    role = Membership.objects.filter(project=OuterRef("pk"), user=user).values("role")[:1]
+    return (
+        Project.objects.filter(memberships__user=user)
+        .annotate(user_role=Subquery(role))
+        .order_by("name")
+    )
 
 
 def memberships_of(*, user: Any) -> list[tuple[Project, str]]:
