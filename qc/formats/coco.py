@@ -25,20 +25,17 @@ from qc.formats.base import (
     Measure,
     ParsedImage,
     ParseResult,
-    ResultBuilder,
     as_int,
-    check_rle_total,
     check_type,
-    flat_points,
     guard,
-    load_json,
     opt,
-    polygon_rle,
-    read_bounded,
     req,
     where,
 )
+from qc.formats.builder import ResultBuilder
 from qc.formats.export import ExportCategory, ExportImage, ExportObject, exact_polygons
+from qc.formats.geometry import check_rle_total, flat_points, polygon_rle
+from qc.formats.sources import load_json, read_bounded
 
 __all__ = ["CocoWriteSummary", "read_coco", "write_coco"]
 

@@ -31,16 +31,14 @@ from qc.formats.base import (
     Measure,
     ParsedImage,
     ParseResult,
-    ResultBuilder,
     as_float,
     as_int,
     guard,
-    parse_xml,
-    polygon_rle,
-    read_bounded,
-    rotated_box_polygon,
     where,
 )
+from qc.formats.builder import ResultBuilder
+from qc.formats.geometry import polygon_rle, rotated_box_polygon
+from qc.formats.sources import parse_xml, read_bounded
 
 __all__ = ["read_cvat"]
 

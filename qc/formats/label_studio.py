@@ -35,21 +35,17 @@ from qc.formats.base import (
     Measure,
     ParsedImage,
     ParseResult,
-    ResultBuilder,
     as_float,
     as_int,
-    b64decode,
-    flat_points,
     guard,
-    load_json,
     opt,
-    polygon_rle,
-    read_bounded,
     req,
-    rotated_box_polygon,
     where,
 )
+from qc.formats.builder import ResultBuilder
+from qc.formats.geometry import flat_points, polygon_rle, rotated_box_polygon
 from qc.formats.png import decode_mask_png
+from qc.formats.sources import b64decode, load_json, read_bounded
 
 __all__ = ["decode_brush_rle", "read_label_studio"]
 

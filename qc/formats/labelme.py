@@ -27,21 +27,15 @@ from qc.formats.base import (
     Measure,
     ParsedImage,
     ParseResult,
-    ResultBuilder,
-    SourceTree,
-    b64decode,
-    box_polygon,
-    circle_polygon,
-    flat_points,
     guard,
-    load_json,
     opt,
-    polygon_rle,
-    read_bounded,
     req,
     where,
 )
+from qc.formats.builder import ResultBuilder
+from qc.formats.geometry import box_polygon, circle_polygon, flat_points, polygon_rle
 from qc.formats.png import decode_mask_png
+from qc.formats.sources import SourceTree, b64decode, load_json, read_bounded
 
 __all__ = ["IGNORE_LABEL", "read_labelme"]
 

@@ -32,16 +32,8 @@ from typing import Any, Literal
 import numpy as np
 
 from qc import masks
-from qc.formats.base import (
-    Invalid,
-    Limits,
-    Measure,
-    ParseResult,
-    ResultBuilder,
-    SourceTree,
-    guard,
-    where,
-)
+from qc.formats.base import Invalid, Limits, Measure, ParseResult, guard, where
+from qc.formats.builder import ResultBuilder
 from qc.formats.export import (
     ExportCategory,
     ExportImage,
@@ -53,6 +45,7 @@ from qc.formats.export import (
     safe_relative,
 )
 from qc.formats.png import open_png, png_header
+from qc.formats.sources import SourceTree
 
 __all__ = ["MaskPngWriteSummary", "pattern_regex", "read_mask_png", "write_mask_png"]
 

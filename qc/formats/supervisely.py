@@ -34,19 +34,13 @@ from qc.formats.base import (
     Measure,
     ParsedImage,
     ParseResult,
-    ResultBuilder,
-    SourceTree,
     as_int,
-    b64decode,
-    flat_points,
     guard,
-    inflate,
-    load_json,
     opt,
-    polygon_rle,
     req,
     where,
 )
+from qc.formats.builder import ResultBuilder
 from qc.formats.export import (
     ExportCategory,
     ExportImage,
@@ -57,7 +51,9 @@ from qc.formats.export import (
     provenance_block,
     safe_relative,
 )
+from qc.formats.geometry import flat_points, polygon_rle
 from qc.formats.png import PNG_SIGNATURE, decode_mask_png
+from qc.formats.sources import SourceTree, b64decode, inflate, load_json
 
 __all__ = ["SuperviselyWriteSummary", "read_supervisely", "write_supervisely"]
 

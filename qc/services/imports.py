@@ -67,7 +67,8 @@ from projects.services import image_create, label_class_create, membership_set
 from qc import masks
 from qc.agreement import boundary_width, measure_crop
 from qc.formats import READERS, FormatError, Limits, ParsedImage, ParseResult
-from qc.formats.base import Measure, as_int, load_json, read_bounded, req, where
+from qc.formats.base import Measure, as_int, req, where
+from qc.formats.sources import load_json, read_bounded
 from qc.models import ImportJob, Instance, JobStatus, Submission
 from qc.progress import ProgressCallback, ProgressThrottle
 from qc.rules import check_rules

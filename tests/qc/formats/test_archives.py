@@ -20,7 +20,8 @@ import pytest
 from django.apps import apps
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from qc.formats.base import ZIP_CHUNK, FormatError, Limits
+from qc.formats.base import FormatError, Limits
+from qc.formats.sources import ZIP_CHUNK
 from qc.formats.supervisely import read_supervisely
 from qc.models import ImportJob, JobStatus
 from qc.services.imports import ImportRefused, import_annotations, import_job_create

@@ -20,11 +20,8 @@ from pycocotools import mask as coco_mask
 
 from qc import masks
 from qc.agreement import instance_features, measure_crop
-from qc.formats.base import (
-    Limits,
-    ParsedImage,
-    ResultBuilder,
-)
+from qc.formats.base import Limits, ParsedImage
+from qc.formats.builder import ResultBuilder
 from qc.formats.cvat import read_cvat
 from qc.formats.label_studio import decode_brush_rle
 from qc.formats.mask_png import read_mask_png
