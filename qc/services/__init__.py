@@ -8,10 +8,8 @@ from qc.services.exports import (
     export_write,
 )
 from qc.services.imports import (
-    ImagesImportSummary,
     ImportRefused,
     ImportSummary,
-    images_import,
     import_annotations,
     import_job_create,
     import_job_run,
@@ -32,7 +30,6 @@ __all__ = [
     "EXPORT_FORMATS",
     "ExportSummary",
     "FlagInput",
-    "ImagesImportSummary",
     "ImportRefused",
     "ImportSummary",
     "InstanceInput",
@@ -42,7 +39,6 @@ __all__ = [
     "export_write",
     "image_label_set",
     "image_label_set_gold",
-    "images_import",
     "import_annotations",
     "import_job_create",
     "import_job_run",

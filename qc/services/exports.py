@@ -48,6 +48,7 @@ from django.utils import timezone
 from projects.audit import audit
 from projects.errors import ApplicationError
 from projects.models import Image, LabelClass, Project, TaskStatus
+from projects.progress import ProgressCallback, ProgressThrottle
 from projects.selectors import current_versions
 from qc.formats import (
     ExportCategory,
@@ -67,7 +68,6 @@ from qc.models import (
     LabelInstance,
     Submission,
 )
-from qc.progress import ProgressCallback, ProgressThrottle
 from qc.tasks import export_run_task
 
 __all__ = [

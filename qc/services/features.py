@@ -21,10 +21,10 @@ from django.db import connection, transaction
 
 from projects.audit import audit
 from projects.models import Image, Project
+from projects.progress import ProgressCallback
 from qc import masks
 from qc.agreement import boundary_width, instance_features
 from qc.models import ConsensusInstance, Instance
-from qc.progress import ProgressCallback
 from qc.services.agreement import agreement_summary_update, agreement_update_for_image
 
 FEATURE_FIELDS = (

@@ -1,4 +1,4 @@
-"""Imports: annotation files into submissions, image files into images (DESIGN §8, §9).
+"""Imports: annotation files into submissions (DESIGN §8, §9).
 
 ``import_annotations`` reads a file or folder with a pure reader (:data:`qc.formats.READERS`)
 and writes what it found -- images named by the file, users and label classes when asked,
@@ -17,8 +17,7 @@ Supervisely folder in shards, and the per-instance features); the database work 
 transaction of bulk inserts.
 
 ``import_job_create`` / ``import_job_run`` run an uploaded file in the background with
-progress; ``images_import`` stores image files (MEDIA, default storage) with their size and
-sha256.
+progress. Image files come in through :func:`projects.images.images_import`.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ import shutil
 import tempfile
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
@@ -43,15 +42,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.files import File
-from django.core.files.storage import default_storage
 from django.db import models, transaction
 from django.db.models import Count, Exists, Max, OuterRef
 from django.utils import timezone
-from PIL import Image as PILImage
-from PIL import UnidentifiedImageError
 
 from projects.audit import audit, audit_event
-from projects.errors import ApplicationError
+from projects.errors import ApplicationError, ImportRefused
+from projects.images import file_sha256
 from projects.models import (
     AuditEvent,
     Image,
@@ -62,25 +59,23 @@ from projects.models import (
     Task,
     TaskStatus,
 )
+from projects.progress import ProgressCallback, ProgressThrottle
 from projects.selectors import current_versions
-from projects.services import image_create, label_class_create, membership_set
+from projects.services import label_class_create, membership_set
 from qc import masks
 from qc.agreement import boundary_width, measure_crop
 from qc.formats import READERS, FormatError, Limits, ParsedImage, ParseResult
 from qc.formats.base import Measure, as_int, req, where
 from qc.formats.sources import load_json, read_bounded
 from qc.models import ImportJob, Instance, JobStatus, Submission
-from qc.progress import ProgressCallback, ProgressThrottle
 from qc.rules import check_rules
 from qc.services.workflow import OPEN_TASK_STATUSES, InstanceInput, instance_values
 from qc.tasks import agreement_update_for_images_task, import_run_task
 
 __all__ = [
     "FORMAT_OPTIONS",
-    "ImagesImportSummary",
     "ImportRefused",
     "ImportSummary",
-    "images_import",
     "import_annotations",
     "import_checksum",
     "import_job_create",
@@ -131,7 +126,6 @@ JOB_OPTIONS: dict[str, type] = {
 COCO_ID = "coco_id"
 COCO_SOURCE = "coco_source"
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp"})
 
 # Work is sent to worker processes only when there is enough of it to pay for them.
 _PARALLEL_MIN_OBJECTS = 3000
@@ -145,26 +139,6 @@ _AGREEMENT_GROUP = 20
 
 
 # ----------------------------------------------------------------------------- errors
-
-
-class ImportRefused(ApplicationError):
-    """An import refused because of its input. Like :class:`qc.formats.FormatError`, the
-    message names the file, the image and the object, then says what is wrong; ``extra``
-    carries them as fields for the API."""
-
-    def __init__(
-        self, message: str, *, file: str, image: str | None = None, obj: str | None = None
-    ) -> None:
-        self.file, self.image, self.object, self.reason = file, image, obj, message
-        super().__init__(
-            f"{file}: image {image if image is not None else '(none)'}: "
-            f"object {obj if obj is not None else '(none)'}: {message}",
-            extra={"file": file, "image": image, "object": obj, "reason": message},
-        )
-
-    @classmethod
-    def from_format_error(cls, error: FormatError) -> ImportRefused:
-        return cls(error.message, file=error.file, image=error.image, obj=error.object)
 
 
 # ---------------------------------------------------------------------------- summary
@@ -277,35 +251,6 @@ def _refuse_if_all_skipped(format: str, result: ParseResult, display: str) -> No
     )
 
 
-@dataclass
-class ImagesImportSummary:
-    """What ``images_import`` did."""
-
-    project: str
-    files: int = 0
-    created: int = 0
-    attached: int = 0
-    unchanged: int = 0
-    bytes: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "project": self.project,
-            "files": self.files,
-            "created": self.created,
-            "attached": self.attached,
-            "unchanged": self.unchanged,
-            "bytes": self.bytes,
-        }
-
-    def line(self) -> str:
-        return (
-            f"{self.project}: {self.files} image files: {self.created} images created, "
-            f"{self.attached} existing images given their pixels, {self.unchanged} unchanged "
-            f"({self.bytes / 1e6:.1f} MB)."
-        )
-
-
 # ----------------------------------------------------------------------- small helpers
 
 
@@ -328,14 +273,6 @@ def _display(path: Path) -> str:
 def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_options(format: str, options: dict[str, Any] | None) -> dict[str, Any]:
@@ -485,7 +422,7 @@ def import_checksum(*, path: Path, format: str, options: dict[str, Any] | None =
         if value is None or value is False:
             continue
         if key in PATH_OPTIONS:
-            value = _file_sha256(Path(value)) if Path(value).is_file() else str(value)
+            value = file_sha256(Path(value)) if Path(value).is_file() else str(value)
         meaning[key] = list(value) if isinstance(value, tuple) else value
     digest = hashlib.sha256()
     digest.update(json.dumps({"format": format, "options": meaning}, sort_keys=True).encode())
@@ -493,10 +430,10 @@ def import_checksum(*, path: Path, format: str, options: dict[str, Any] | None =
         files = sorted((p.relative_to(path).as_posix(), p) for p in path.rglob("*") if p.is_file())
         for relative, file in files:
             digest.update(b"\0file\0" + relative.encode() + b"\0")
-            digest.update(bytes.fromhex(_file_sha256(file)))
+            digest.update(bytes.fromhex(file_sha256(file)))
     else:
         digest.update(b"\0file\0")
-        digest.update(bytes.fromhex(_file_sha256(path)))
+        digest.update(bytes.fromhex(file_sha256(path)))
     return digest.hexdigest()
 
 
@@ -1518,156 +1455,3 @@ def import_job_run(*, job_id: int) -> ImportJob:
         )
     job.refresh_from_db()
     return job
-
-
-# ------------------------------------------------------------------------- images
-
-
-@dataclass(frozen=True)
-class _ImageFile:
-    path: Path
-    name: str
-    width: int
-    height: int
-    sha256: str
-    size: int
-
-
-def _image_files(paths: Iterable[Path | str]) -> list[Path]:
-    """The files named, and the image files directly inside the folders named."""
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            files += sorted(
-                p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-            )
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise ImportRefused("no such file or folder", file=str(path))
-    return files
-
-
-def _inspect_image(path: Path) -> _ImageFile:
-    """Size from the header (pixels are not decoded), sha256 and byte count of one file."""
-
-    size = path.stat().st_size
-    if size > settings.MASKQC_MAX_UPLOAD_BYTES:
-        raise ImportRefused(
-            f"file is {size} bytes, over the limit of {settings.MASKQC_MAX_UPLOAD_BYTES}",
-            file=path.name,
-            image=path.name,
-        )
-    try:
-        with PILImage.open(path) as picture:
-            width, height = picture.size
-    except (UnidentifiedImageError, PILImage.DecompressionBombError, OSError) as error:
-        raise ImportRefused(
-            f"not a readable image: {error}", file=path.name, image=path.name
-        ) from None
-    if width * height > settings.MASKQC_MAX_IMAGE_PIXELS:
-        raise ImportRefused(
-            f"image is {width}x{height} = {width * height} pixels, over the limit of "
-            f"{settings.MASKQC_MAX_IMAGE_PIXELS}",
-            file=path.name,
-            image=path.name,
-        )
-    return _ImageFile(path, path.name, width, height, _file_sha256(path), size)
-
-
-def images_import(
-    *,
-    project: Project,
-    paths: Sequence[Path | str],
-    actor: Any,
-    progress: ProgressCallback | None = None,
-) -> ImagesImportSummary:
-    """Store image files in the project, all or nothing; image name = file name.
-
-    Files are given directly or as folders (their image files, not subfolders). Size comes
-    from the file's header, sha256 from its bytes; the file is stored under MEDIA through
-    the default storage. An image the project already has (created by an annotation
-    import) gets its pixels when its size agrees; the same bytes again change nothing;
-    a size or content that disagrees is an error naming the file.
-    """
-    report = ProgressThrottle(progress)
-    files = _image_files(paths)
-    seen: dict[str, Path] = {}
-    for path in files:
-        if path.name in seen:
-            raise ImportRefused(
-                f"duplicate image name (also {seen[path.name]})", file=str(path), image=path.name
-            )
-        seen[path.name] = path
-    inspected = []
-    for index, path in enumerate(files):
-        inspected.append(_inspect_image(path))
-        report(0.5 * (index + 1) / max(len(files), 1), "reading image headers")
-    summary = ImagesImportSummary(project=project.slug, files=len(files))
-    stored: list[str] = []
-    try:
-        with transaction.atomic():
-            project = Project.objects.select_for_update().get(pk=project.pk)
-            existing: dict[str, Image] = {}
-            for chunk in _chunks(list(seen)):
-                for image in Image.objects.filter(project=project, name__in=chunk):
-                    existing[image.name] = image
-            for index, item in enumerate(inspected):
-                image = existing.get(item.name)
-                if image is None:
-                    with item.path.open("rb") as handle:
-                        created = image_create(
-                            project=project,
-                            name=item.name,
-                            width=item.width,
-                            height=item.height,
-                            sha256=item.sha256,
-                            actor=actor,
-                            file=File(handle, name=item.name),
-                        )
-                    stored.append(created.file.name)
-                    summary.created += 1
-                    summary.bytes += item.size
-                elif (image.width, image.height) != (item.width, item.height):
-                    raise ImportRefused(
-                        f"size {item.width}x{item.height} disagrees with the project's image "
-                        f"of {image.width}x{image.height} (width x height)",
-                        file=str(item.path),
-                        image=item.name,
-                    )
-                elif image.file and image.sha256 == item.sha256:
-                    summary.unchanged += 1
-                elif image.file:
-                    raise ImportRefused(
-                        f"the project's image has other pixels (sha256 {image.sha256[:12]}, "
-                        f"this file {item.sha256[:12]})",
-                        file=str(item.path),
-                        image=item.name,
-                    )
-                else:
-                    with item.path.open("rb") as handle:
-                        image.file.save(item.name, File(handle, name=item.name), save=False)
-                    stored.append(image.file.name)
-                    before = {"sha256": image.sha256}
-                    image.sha256 = item.sha256
-                    image.save(update_fields=["file", "sha256"])
-                    audit(
-                        actor=actor,
-                        verb="image.update",
-                        obj=image,
-                        project=project,
-                        before=before,
-                        after={"file": image.file.name, "sha256": item.sha256},
-                    )
-                    summary.attached += 1
-                    summary.bytes += item.size
-                report(0.5 + 0.5 * (index + 1) / len(inspected), "storing images")
-    except BaseException:
-        # Storage is not transactional: remove what this call stored.
-        for name in stored:
-            with contextlib.suppress(Exception):
-                default_storage.delete(name)
-        raise
-    report(1.0, "done")
-    return summary

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from projects.errors import ApplicationError
 from projects.management.lookup import project_or_error
-from qc.management.progress import progress_bar
+from projects.management.progress import progress_bar
 from qc.services.exports import EXPORT_FORMATS, export_write
 
 

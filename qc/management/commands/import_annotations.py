@@ -8,8 +8,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from projects.errors import ApplicationError
 from projects.management.lookup import project_or_error
+from projects.management.progress import progress_bar
 from qc.formats import READERS
-from qc.management.progress import progress_bar
 from qc.services.imports import import_annotations
 
 

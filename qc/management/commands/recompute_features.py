@@ -7,8 +7,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from projects.management.lookup import project_or_error
+from projects.management.progress import progress_bar
 from projects.models import Project
-from qc.management.progress import progress_bar
 from qc.services.features import instance_features_recompute
 
 

@@ -1,6 +1,6 @@
 """The progress throttle between long services and their callbacks (pure)."""
 
-from qc.progress import ProgressThrottle
+from projects.progress import ProgressThrottle
 
 
 def test_progress_throttle_forwards_every_two_percent_new_messages_and_the_end():

@@ -7,9 +7,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from projects.errors import ApplicationError
+from projects.images import images_import
 from projects.management.lookup import project_or_error
-from qc.management.progress import progress_bar
-from qc.services.imports import images_import
+from projects.management.progress import progress_bar
 
 
 class Command(BaseCommand):

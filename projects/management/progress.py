@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from django.core.management.base import BaseCommand
 
-from qc.progress import ProgressCallback
+from projects.progress import ProgressCallback
 
 
 @contextlib.contextmanager
