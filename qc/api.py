@@ -21,7 +21,7 @@ from qc.serializers import (
     ImportUploadSerializer,
 )
 from qc.services.exports import export_create
-from qc.services.imports import import_job_create
+from qc.services.import_jobs import import_job_create
 
 
 def _stored_report(project) -> dict:

@@ -53,8 +53,8 @@ def agreement_summary_task(*, project_id: int) -> None:
 
 @task()
 def import_run_task(*, job_id: int) -> None:
-    """Run one uploaded annotation import (qc.services.imports.import_job_run)."""
-    from qc.services.imports import import_job_run
+    """Run one uploaded annotation import (qc.services.import_jobs.import_job_run)."""
+    from qc.services.import_jobs import import_job_run
 
     import_job_run(job_id=job_id)
 

@@ -7,12 +7,11 @@ from qc.services.exports import (
     export_run,
     export_write,
 )
+from qc.services.import_jobs import import_job_create, import_job_run
 from qc.services.imports import (
     ImportRefused,
     ImportSummary,
     import_annotations,
-    import_job_create,
-    import_job_run,
 )
 from qc.services.workflow import (
     FlagInput,

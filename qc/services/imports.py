@@ -16,8 +16,8 @@ that has two or more submissions. Large imports compute in worker processes (rea
 Supervisely folder in shards, and the per-instance features); the database work is one
 transaction of bulk inserts.
 
-``import_job_create`` / ``import_job_run`` run an uploaded file in the background with
-progress. Image files come in through :func:`projects.images.images_import`.
+Uploaded files run in the background through :mod:`qc.services.import_jobs`; image files
+come in through :func:`projects.images.images_import`.
 """
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import shutil
-import tempfile
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -41,7 +39,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.core.files import File
 from django.db import models, transaction
 from django.db.models import Count, Exists, Max, OuterRef
 from django.utils import timezone
@@ -67,10 +64,10 @@ from qc.agreement import boundary_width, measure_crop
 from qc.formats import READERS, FormatError, Limits, ParsedImage, ParseResult
 from qc.formats.base import Measure, as_int, req, where
 from qc.formats.sources import load_json, read_bounded
-from qc.models import ImportJob, Instance, JobStatus, Submission
+from qc.models import Instance, Submission
 from qc.rules import check_rules
 from qc.services.workflow import OPEN_TASK_STATUSES, InstanceInput, instance_values
-from qc.tasks import agreement_update_for_images_task, import_run_task
+from qc.tasks import agreement_update_for_images_task
 
 __all__ = [
     "FORMAT_OPTIONS",
@@ -78,9 +75,8 @@ __all__ = [
     "ImportSummary",
     "import_annotations",
     "import_checksum",
-    "import_job_create",
-    "import_job_run",
     "import_limits",
+    "import_options_clean",
 ]
 
 # Reader options each format takes (``import_annotations(options=...)``), with their types.
@@ -113,13 +109,6 @@ SKIP_REMEDIES: dict[str, dict[str, str]] = {
 # Skips that lose no object: an empty mask file is an annotator's "found nothing here", and
 # its image's empty submission is what the import stores (DESIGN §4.6).
 NOTHING_DRAWN = frozenset({"empty_mask"})
-# The import-level options an ImportJob carries besides the reader options.
-JOB_OPTIONS: dict[str, type] = {
-    "annotator": str,
-    "create_users": bool,
-    "create_labels": bool,
-    "labelers_saw_all_images": bool,
-}
 
 # The metadata keys of an image's (a class's) id in the COCO file it was imported from,
 # and of that file (its import checksum).
@@ -275,7 +264,7 @@ def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[Sequence[An
         yield items[start : start + size]
 
 
-def _check_options(format: str, options: dict[str, Any] | None) -> dict[str, Any]:
+def import_options_clean(format: str, options: dict[str, Any] | None) -> dict[str, Any]:
     """The reader options, checked against the format (unknown or mistyped → refused)."""
     if format not in READERS:
         raise ApplicationError(
@@ -1248,7 +1237,7 @@ def import_annotations(
     path = Path(path)
     display = _display(path)
     source_name = source_name or display
-    checked = _check_options(format, options)
+    checked = import_options_clean(format, options)
     limits = import_limits()
     report = ProgressThrottle(progress)
     report(0.0, f"checking {display}")
@@ -1322,136 +1311,3 @@ def import_annotations(
             transaction.on_commit(lambda: _queue_agreement(queued))
     report(1.0, "done")
     return summary
-
-
-# ---------------------------------------------------------------------- import jobs
-
-
-def import_job_create(
-    *,
-    project: Project,
-    actor: Any,
-    upload: File,
-    format: str,
-    options: dict[str, Any] | None = None,
-) -> ImportJob:
-    """Store an uploaded annotation file (a zip for folder formats) and queue its import.
-
-    ``options`` may hold the import options (``annotator``, ``create_users``,
-    ``create_labels``, ``labelers_saw_all_images``) and the format's reader options, except
-    those naming server paths (``images_from``). The caller checks that ``actor`` may manage
-    the project. The job runs after commit (:func:`import_job_run`).
-    """
-    options = dict(options or {})
-    job_options = {}
-    for key, kind in JOB_OPTIONS.items():
-        if key in options:
-            value = options.pop(key)
-            if value is None:
-                continue
-            if not isinstance(value, kind):
-                raise ApplicationError(f"Option {key!r} has the wrong type.")
-            job_options[key] = value
-    for key in PATH_OPTIONS & set(options):
-        raise ApplicationError(f"Option {key!r} names a server path and is not accepted here.")
-    reader_options = _check_options(format, options)
-    size = getattr(upload, "size", None)
-    if size is not None and size > settings.MASKQC_MAX_UPLOAD_BYTES:
-        raise ApplicationError(
-            f"The file is {size} bytes, over the limit of {settings.MASKQC_MAX_UPLOAD_BYTES}."
-        )
-    name = Path(getattr(upload, "name", "") or "upload").name
-    with transaction.atomic():
-        job = ImportJob(
-            project=project,
-            created_by=actor,
-            format=format,
-            options={**job_options, **_jsonable(reader_options)},
-            source_name=name,
-        )
-        job.file.save(name, upload, save=False)
-        job.save()
-        audit(
-            actor=actor,
-            verb="import_job.create",
-            obj=job,
-            project=project,
-            after={"format": format, "source_name": name, "options": job.options},
-        )
-        transaction.on_commit(lambda: _queue_import(job.pk))
-    return job
-
-
-def _jsonable(options: dict[str, Any]) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
-
-
-def _queue_import(job_id: int) -> None:
-
-    import_run_task.enqueue(job_id=job_id)
-
-
-@contextlib.contextmanager
-def _local_copy(job: ImportJob) -> Iterator[Path]:
-    """The job's stored file as a local file under its original name (readers name files
-    in messages, and storage may have renamed it)."""
-    with tempfile.TemporaryDirectory(prefix="maskqc-import-") as tmp:
-        target = Path(tmp) / (Path(job.source_name).name or "upload")
-        with job.file.open("rb") as source, target.open("wb") as out:
-            shutil.copyfileobj(source, out, 1 << 20)
-        yield target
-
-
-def import_job_run(*, job_id: int) -> ImportJob:
-    """Run a pending import job: claim it (a second runner finds it taken and returns),
-    import, and record the summary or the error. Progress goes to the job row about every
-    2 % while the file is read and measured."""
-    claimed = ImportJob.objects.filter(pk=job_id, status=JobStatus.PENDING).update(
-        status=JobStatus.RUNNING, progress=0.0, message="starting"
-    )
-    job = ImportJob.objects.select_related("project", "created_by").get(pk=job_id)
-    if claimed != 1:
-        return job
-
-    def progress(fraction: float, message: str) -> None:
-        ImportJob.objects.filter(pk=job_id).update(progress=fraction, message=message[:500])
-
-    options = dict(job.options)
-    job_options = {key: options.pop(key) for key in list(options) if key in JOB_OPTIONS}
-    try:
-        with _local_copy(job) as path:
-            summary = import_annotations(
-                project=job.project,
-                path=path,
-                format=job.format,
-                actor=job.created_by,
-                options=options,
-                progress=progress,
-                source_name=job.source_name,
-                **job_options,
-            )
-    except ApplicationError as error:
-        ImportJob.objects.filter(pk=job_id).update(
-            status=JobStatus.FAILED,
-            error=error.message,
-            message="failed",
-            finished_at=timezone.now(),
-        )
-    except Exception as error:
-        ImportJob.objects.filter(pk=job_id).update(
-            status=JobStatus.FAILED,
-            error=f"internal error: {type(error).__name__}: {error}",
-            message="failed",
-            finished_at=timezone.now(),
-        )
-        raise
-    else:
-        ImportJob.objects.filter(pk=job_id).update(
-            status=JobStatus.DONE,
-            progress=1.0,
-            message=summary.line()[:500],
-            summary=summary.as_dict(),
-            finished_at=timezone.now(),
-        )
-    job.refresh_from_db()
-    return job

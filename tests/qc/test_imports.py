@@ -28,7 +28,8 @@ from qc import masks
 from qc.agreement import boundary_width, instance_features
 from qc.models import ImageAgreement, ImportJob, Instance, JobStatus, Submission
 from qc.services import imports
-from qc.services.imports import ImportRefused, import_annotations, import_job_create
+from qc.services.import_jobs import import_job_create
+from qc.services.imports import ImportRefused, import_annotations
 from tests.factories import ImageFactory, TaskFactory, UserFactory
 from tests.qc.formats.cvat_reference import cvat_decode, cvat_runs
 

@@ -24,7 +24,8 @@ from qc.formats.base import FormatError, Limits
 from qc.formats.sources import ZIP_CHUNK
 from qc.formats.supervisely import read_supervisely
 from qc.models import ImportJob, JobStatus
-from qc.services.imports import ImportRefused, import_annotations, import_job_create
+from qc.services.import_jobs import import_job_create
+from qc.services.imports import ImportRefused, import_annotations
 
 MB = 1_000_000
 META = json.dumps({"classes": [{"title": "bubble", "shape": "bitmap"}], "tags": []})

@@ -1,0 +1,165 @@
+"""Annotation imports as background jobs: an uploaded file stored with its options
+(:func:`import_job_create`), then run by a worker (:func:`import_job_run`), which claims the
+job, imports it (:func:`qc.services.imports.import_annotations`) and records its progress,
+summary or error on the job row."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.files import File
+from django.db import transaction
+from django.utils import timezone
+
+from projects.audit import audit
+from projects.errors import ApplicationError
+from projects.models import Project
+from qc.models import ImportJob, JobStatus
+from qc.services.imports import PATH_OPTIONS, import_annotations, import_options_clean
+from qc.tasks import import_run_task
+
+__all__ = ["JOB_OPTIONS", "import_job_create", "import_job_run"]
+
+# The import-level options an ImportJob carries besides the reader options.
+JOB_OPTIONS: dict[str, type] = {
+    "annotator": str,
+    "create_users": bool,
+    "create_labels": bool,
+    "labelers_saw_all_images": bool,
+}
+
+
+def import_job_create(
+    *,
+    project: Project,
+    actor: Any,
+    upload: File,
+    format: str,
+    options: dict[str, Any] | None = None,
+) -> ImportJob:
+    """Store an uploaded annotation file (a zip for folder formats) and queue its import.
+
+    ``options`` may hold the import options (``annotator``, ``create_users``,
+    ``create_labels``, ``labelers_saw_all_images``) and the format's reader options, except
+    those naming server paths (``images_from``). The caller checks that ``actor`` may manage
+    the project. The job runs after commit (:func:`import_job_run`).
+    """
+    options = dict(options or {})
+    job_options = {}
+    for key, kind in JOB_OPTIONS.items():
+        if key in options:
+            value = options.pop(key)
+            if value is None:
+                continue
+            if not isinstance(value, kind):
+                raise ApplicationError(f"Option {key!r} has the wrong type.")
+            job_options[key] = value
+    for key in PATH_OPTIONS & set(options):
+        raise ApplicationError(f"Option {key!r} names a server path and is not accepted here.")
+    reader_options = import_options_clean(format, options)
+    size = getattr(upload, "size", None)
+    if size is not None and size > settings.MASKQC_MAX_UPLOAD_BYTES:
+        raise ApplicationError(
+            f"The file is {size} bytes, over the limit of {settings.MASKQC_MAX_UPLOAD_BYTES}."
+        )
+    name = Path(getattr(upload, "name", "") or "upload").name
+    with transaction.atomic():
+        job = ImportJob(
+            project=project,
+            created_by=actor,
+            format=format,
+            options={**job_options, **_jsonable(reader_options)},
+            source_name=name,
+        )
+        job.file.save(name, upload, save=False)
+        job.save()
+        audit(
+            actor=actor,
+            verb="import_job.create",
+            obj=job,
+            project=project,
+            after={"format": format, "source_name": name, "options": job.options},
+        )
+        transaction.on_commit(lambda: _queue_import(job.pk))
+    return job
+
+
+def _jsonable(options: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
+
+
+def _queue_import(job_id: int) -> None:
+
+    import_run_task.enqueue(job_id=job_id)
+
+
+@contextlib.contextmanager
+def _local_copy(job: ImportJob) -> Iterator[Path]:
+    """The job's stored file as a local file under its original name (readers name files
+    in messages, and storage may have renamed it)."""
+    with tempfile.TemporaryDirectory(prefix="maskqc-import-") as tmp:
+        target = Path(tmp) / (Path(job.source_name).name or "upload")
+        with job.file.open("rb") as source, target.open("wb") as out:
+            shutil.copyfileobj(source, out, 1 << 20)
+        yield target
+
+
+def import_job_run(*, job_id: int) -> ImportJob:
+    """Run a pending import job: claim it (a second runner finds it taken and returns),
+    import, and record the summary or the error. Progress goes to the job row about every
+    2 % while the file is read and measured."""
+    claimed = ImportJob.objects.filter(pk=job_id, status=JobStatus.PENDING).update(
+        status=JobStatus.RUNNING, progress=0.0, message="starting"
+    )
+    job = ImportJob.objects.select_related("project", "created_by").get(pk=job_id)
+    if claimed != 1:
+        return job
+
+    def progress(fraction: float, message: str) -> None:
+        ImportJob.objects.filter(pk=job_id).update(progress=fraction, message=message[:500])
+
+    options = dict(job.options)
+    job_options = {key: options.pop(key) for key in list(options) if key in JOB_OPTIONS}
+    try:
+        with _local_copy(job) as path:
+            summary = import_annotations(
+                project=job.project,
+                path=path,
+                format=job.format,
+                actor=job.created_by,
+                options=options,
+                progress=progress,
+                source_name=job.source_name,
+                **job_options,
+            )
+    except ApplicationError as error:
+        ImportJob.objects.filter(pk=job_id).update(
+            status=JobStatus.FAILED,
+            error=error.message,
+            message="failed",
+            finished_at=timezone.now(),
+        )
+    except Exception as error:
+        ImportJob.objects.filter(pk=job_id).update(
+            status=JobStatus.FAILED,
+            error=f"internal error: {type(error).__name__}: {error}",
+            message="failed",
+            finished_at=timezone.now(),
+        )
+        raise
+    else:
+        ImportJob.objects.filter(pk=job_id).update(
+            status=JobStatus.DONE,
+            progress=1.0,
+            message=summary.line()[:500],
+            summary=summary.as_dict(),
+            finished_at=timezone.now(),
+        )
+    job.refresh_from_db()
+    return job
