@@ -26,20 +26,15 @@ import contextlib
 import gc
 import hashlib
 import json
-import multiprocessing
-import os
-import threading
-from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
-from pathlib import Path, PurePosixPath
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import transaction
 from django.db.models import Count, Exists, Max, OuterRef
 from django.utils import timezone
 
@@ -59,14 +54,19 @@ from projects.models import (
 from projects.progress import ProgressCallback, ProgressThrottle
 from projects.selectors import current_versions
 from projects.services import label_class_create, membership_set
-from qc import masks
-from qc.agreement import boundary_width, measure_crop
 from qc.formats import READERS, FormatError, Limits, ParsedImage, ParseResult
-from qc.formats.base import Measure, as_int, req, where
+from qc.formats.base import as_int, req, where
 from qc.formats.sources import load_json, read_bounded
 from qc.models import Instance, Submission
 from qc.rules import check_rules
-from qc.services.workflow import OPEN_TASK_STATUSES, InstanceInput, instance_values
+from qc.services.bulk import insert_fields, insert_rows
+from qc.services.import_reading import (
+    LABEL_COLUMN,
+    SUBMISSION_COLUMN,
+    default_workers,
+    read_and_build,
+)
+from qc.services.workflow import OPEN_TASK_STATUSES
 from qc.tasks import agreement_update_for_images_task
 
 __all__ = [
@@ -115,11 +115,6 @@ NOTHING_DRAWN = frozenset({"empty_mask"})
 COCO_ID = "coco_id"
 COCO_SOURCE = "coco_source"
 
-
-# Work is sent to worker processes only when there is enough of it to pay for them.
-_PARALLEL_MIN_OBJECTS = 3000
-_PARALLEL_MIN_FILES = 64
-_CHUNK_OBJECTS = 1500
 _BULK_BATCH = 1000
 _IN_CHUNK = 500
 # Images per agreement task after an import: enough to make the queue's own cost small,
@@ -429,288 +424,6 @@ def import_checksum(*, path: Path, format: str, options: dict[str, Any] | None =
 def _already_imported(project: Project, checksum: str) -> int:
     """How many submissions of the project came from this source (0: not imported)."""
     return Submission.objects.filter(task__image__project=project, source_checksum=checksum).count()
-
-
-# --------------------------------------------------------------- reading and features
-
-
-def _polygon_json(parts: list[list[float]] | None, holes: list[list[float]] | None) -> dict | None:
-    """Instance.polygon: the source polygon parts and holes (flat [x0, y0, ...] lists)."""
-    if not parts:
-        return None
-    return {"parts": [list(p) for p in parts], "holes": [list(h) for h in holes or []]}
-
-
-def _fields_of(model: type[models.Model]) -> list[Any]:
-    """The columns ``_insert_rows`` writes: concrete fields but the primary key, in order."""
-    return [f for f in model._meta.concrete_fields if not f.primary_key]
-
-
-# Instance columns in insert order; rows travel as lists of these values.
-_INSTANCE_FIELDS = _fields_of(Instance)
-_SUBMISSION_COLUMN = [f.name for f in _INSTANCE_FIELDS].index("submission")
-_LABEL_COLUMN = [f.name for f in _INSTANCE_FIELDS].index("label_class")
-_INSTANCE_ATTNAMES = [f.attname for f in _INSTANCE_FIELDS]
-
-
-def _instances_for(
-    result: ParseResult, start: int, stop: int, boundary_px: int | None
-) -> tuple[list[list[Any]], tuple[int, str] | None]:
-    """Instance rows (column values of ``_INSTANCE_FIELDS``) from ``instance_values``
-    (features computed once) for the parsed objects [start, stop), or the position in
-    ``result.objects`` and message of the first object whose mask is refused. Submission
-    and label class are filled in when written. A bitmap's features come from
-    ``result.measured`` (:func:`_measure`).
-    """
-    bands: dict[tuple[int, int], int] = {}
-    out: list[list[Any]] = []
-    measured = result.measured
-    for position in range(start, stop):
-        obj = result.objects[position]
-        height, width = (int(v) for v in obj.rle["size"])
-        band = bands.get((height, width))
-        if band is None:
-            band = bands[(height, width)] = boundary_width(
-                height=height, width=width, boundary_px=boundary_px
-            )
-        # The class is resolved later (it may not exist yet); the row gets its id then.
-        item = InstanceInput(
-            label_class=None,  # type: ignore[arg-type]
-            rle=obj.rle,
-            polygon=_polygon_json(obj.polygon, obj.holes),
-            attributes=obj.attributes,
-        )
-        try:
-            # A bitmap's features were measured while its pixels were decoded.
-            seen = None if measured is None else measured[position]
-            features = seen[1] if seen is not None and seen[0] == band else None
-            values = instance_values(item=item, boundary_px=band, features=features)
-        except masks.MaskError as error:
-            return out, (position, f"invalid mask: {error}")
-        out.append([values.get(name) for name in _INSTANCE_ATTNAMES])
-    return out, None
-
-
-def _measure(boundary_px: int | None) -> Measure:
-    """The readers' hook for bitmaps: each one's RLE and features from its decoded pixels
-    (``measured`` = (band width, features)), so no bitmap is decoded twice."""
-    bands: dict[tuple[int, int], int] = {}
-
-    def measure(
-        crop: Any, origin: tuple[int, int], image: ParsedImage
-    ) -> tuple[dict, tuple[int, Any]]:
-        size = (image.height, image.width)
-        band = bands.get(size)
-        if band is None:
-            band = bands[size] = boundary_width(
-                height=image.height, width=image.width, boundary_px=boundary_px
-            )
-        rle, features = measure_crop(
-            crop, origin=origin, height=image.height, width=image.width, boundary_px=band
-        )
-        return rle, (band, features)
-
-    return measure
-
-
-# Set before a pool forks, read by its workers (copy-on-write, never pickled).
-_SHARED: ParseResult | None = None
-_SHARED_LOCK = threading.Lock()
-
-
-def _build_chunk(start: int, stop: int, boundary_px: int | None) -> tuple[list[list[Any]], Any]:
-    """Worker: instances of the shared result's objects [start, stop)."""
-    if _SHARED is None:
-        raise RuntimeError("an import worker started without the result to work on")
-    return _instances_for(_SHARED, start, stop, boundary_px)
-
-
-def _read_shard(
-    format: str, path: str, limits: Limits, kwargs: dict[str, Any], boundary_px: int | None
-) -> tuple[str, Any, Any]:
-    """Worker: read one shard and build its instances. A FormatError comes back as a tuple
-    (its keyword-only constructor does not survive pickling)."""
-    try:
-        result = READERS[format](Path(path), limits=limits, measure=_measure(boundary_px), **kwargs)
-    except FormatError as error:
-        return "error", (error.message, error.file, error.image, error.object), None
-    built, failure = _instances_for(result, 0, len(result.objects), boundary_px)
-    # The features are in the rows; sending them back twice would only cost pickling.
-    return "ok", replace(result, measured=None), (built, failure)
-
-
-def _pool(workers: int) -> ProcessPoolExecutor:
-    # fork: the workers inherit the loaded apps and the objects to work on; they never touch
-    # the database (the parent's connection stays unused in them and is not closed by them).
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
-
-
-@contextlib.contextmanager
-def _cancel_on_error(futures: Sequence[Any]) -> Iterator[None]:
-    """On an error, drop the work not started yet: the pool then only waits for the running."""
-    try:
-        yield
-    except BaseException:
-        for future in futures:
-            future.cancel()
-        raise
-
-
-def _default_workers() -> int:
-    return max(1, min(8, os.cpu_count() or 1))
-
-
-def _supervisely_shards(path: Path, count: int) -> list[list[str]] | None:
-    """Split a Supervisely project folder into ``count`` shares of its files for the reader
-    (``files``): each with the project's meta.json and a contiguous share of the annotation
-    files in path order (the order of a whole read), those of one image name together so
-    that duplicate names meet in one share. None when the folder is too small to be worth
-    it."""
-    files = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
-    annotations = [
-        n for n in files if n.endswith(".json") and PurePosixPath(n).parent.name == "ann"
-    ]
-    if len(annotations) < _PARALLEL_MIN_FILES:
-        return None
-    listed = set(annotations)
-    common = [n for n in files if PurePosixPath(n).name == "meta.json" and n not in listed]
-    by_image: dict[str, list[str]] = defaultdict(list)
-    for name in annotations:
-        by_image[PurePosixPath(name).name].append(name)
-    groups = sorted(by_image.values(), key=lambda group: group[0])
-    count = max(1, min(count, len(groups)))
-    return [
-        common + [name for group in groups[start:stop] for name in group]
-        for start, stop in (
-            (index * len(groups) // count, (index + 1) * len(groups) // count)
-            for index in range(count)
-        )
-    ]
-
-
-def _merge_results(results: Sequence[ParseResult]) -> ParseResult:
-    """One ParseResult from the shards' results, in shard order."""
-    skipped: Counter[str] = Counter()
-    skipped_at: dict[str, tuple[str | None, str | None]] = {}
-    for result in results:
-        skipped.update(result.skipped)
-        for kind, place in result.skipped_at.items():
-            skipped_at.setdefault(kind, place)
-    return ParseResult(
-        images=[image for result in results for image in result.images],
-        objects=[obj for result in results for obj in result.objects],
-        skipped=skipped,
-        annotators_saw_all=all(r.annotators_saw_all for r in results),
-        submissions=None,
-        skipped_at=skipped_at,
-    )
-
-
-def _read_and_build(
-    *,
-    format: str,
-    path: Path,
-    display: str,
-    limits: Limits,
-    kwargs: dict[str, Any],
-    boundary_px: int | None,
-    workers: int,
-    report: ProgressThrottle,
-) -> tuple[ParseResult, list[list[Any]]]:
-    """Parse the source and build every object's Instance; the CPU-bound part of an import,
-    in worker processes when it is large. Progress runs from 0.05 to 0.90."""
-    global _SHARED
-
-    if workers > 1 and format == "supervisely" and path.is_dir():
-        # Many small shares: the last ones keep every worker busy to the end.
-        shards = _supervisely_shards(path, count=max(workers, 1) * 32)
-        if shards is not None:
-            return _read_shards(
-                format, path, shards, display, limits, kwargs, boundary_px, workers, report
-            )
-    report(0.05, f"reading {display}")
-    try:
-        result = READERS[format](path, limits=limits, measure=_measure(boundary_px), **kwargs)
-    except FormatError as error:
-        raise ImportRefused.from_format_error(error) from None
-    total = len(result.objects)
-    report(0.45, f"measuring {total} instances")
-    instances: list[list[Any]] = []
-    if workers > 1 and total >= _PARALLEL_MIN_OBJECTS:
-        # The objects are in place before the pool forks; the lock keeps two imports in one
-        # process (threads) from swapping them.
-        with _SHARED_LOCK:
-            _SHARED = result
-            try:
-                with _pool(workers) as pool:
-                    futures = [
-                        pool.submit(
-                            _build_chunk, start, min(start + _CHUNK_OBJECTS, total), boundary_px
-                        )
-                        for start in range(0, total, _CHUNK_OBJECTS)
-                    ]
-                    with _cancel_on_error(futures):
-                        for future in futures:
-                            built, failure = future.result()
-                            _raise_build_failure(failure, result, display)
-                            instances += built
-                            report(
-                                0.45 + 0.45 * len(instances) / total,
-                                f"measuring {total} instances",
-                            )
-            finally:
-                _SHARED = None
-    else:
-        for start in range(0, total, 200):
-            built, failure = _instances_for(result, start, min(start + 200, total), boundary_px)
-            _raise_build_failure(failure, result, display)
-            instances += built
-            report(0.45 + 0.45 * len(instances) / max(total, 1), f"measuring {total} instances")
-    return result, instances
-
-
-def _raise_build_failure(failure: Any, result: ParseResult, display: str) -> None:
-    if failure is not None:
-        obj = result.objects[failure[0]]
-        raise ImportRefused(failure[1], file=display, image=obj.image, obj=obj.source)
-
-
-def _read_shards(
-    format: str,
-    path: Path,
-    shards: list[list[str]],
-    display: str,
-    limits: Limits,
-    kwargs: dict[str, Any],
-    boundary_px: int | None,
-    workers: int,
-    report: ProgressThrottle,
-) -> tuple[ParseResult, list[list[Any]]]:
-    """Read and measure the shards in parallel; the first failing shard's error wins (in
-    path order, as a whole read would meet it, but for an image name that recurs in
-    several datasets, whose files are read together)."""
-    report(0.05, f"reading {display} in {len(shards)} parts")
-    results: list[ParseResult] = []
-    instances: list[list[Any]] = []
-    with _pool(workers) as pool:
-        futures = [
-            pool.submit(
-                _read_shard, format, str(path), limits, {**kwargs, "files": shard}, boundary_px
-            )
-            for shard in shards
-        ]
-        with _cancel_on_error(futures):
-            for done, future in enumerate(futures, start=1):
-                status, value, built = future.result()
-                if status == "error":
-                    message, file, image, obj = value
-                    raise ImportRefused(message, file=file, image=image, obj=obj)
-                built_instances, failure = built
-                _raise_build_failure(failure, value, display)
-                results.append(value)
-                instances += built_instances
-                report(0.05 + 0.85 * done / len(shards), f"reading and measuring {display}")
-    return _merge_results(results), instances
 
 
 # ------------------------------------------------------------------------ the plan
@@ -1064,8 +777,8 @@ def _write(
     for (key, positions), submission in zip(plan.pairs.items(), submissions, strict=True):
         for position in positions:
             row = instances[position]
-            row[_SUBMISSION_COLUMN] = submission.pk
-            row[_LABEL_COLUMN] = label_ids[result.objects[position].label]
+            row[SUBMISSION_COLUMN] = submission.pk
+            row[LABEL_COLUMN] = label_ids[result.objects[position].label]
         audits.append(
             audit_event(
                 actor=actor,
@@ -1082,8 +795,8 @@ def _write(
                 },
             )
         )
-    _insert_rows(Instance, instances)
-    _insert_rows(AuditEvent, _audit_rows(audits))
+    insert_rows(Instance, instances)
+    insert_rows(AuditEvent, _audit_rows(audits))
 
     summary.submissions = len(submissions)
     summary.empty_submissions = sum(1 for positions in plan.pairs.values() if not positions)
@@ -1113,56 +826,10 @@ def _write(
     return sorted(queued)
 
 
-def _insert_rows(model: type[models.Model], rows: list[list[Any]]) -> None:
-    """Insert many rows of ``model`` fast: for 10^5 rows the ORM's per-field work in
-    ``bulk_create`` costs more than the database. A row holds the values of the model's
-    concrete fields but the primary key, in field order (``_fields_of``); JSON and date-time
-    values are prepared by their fields, as ``bulk_create`` would, and every other value
-    must already be what the database takes. PostgreSQL takes the rows through COPY, SQLite
-    through one prepared statement (``executemany``). Rows are prepared in place."""
-    fields = _fields_of(model)
-    db = transaction.get_connection()  # the connection itself, not the per-context proxy
-    quote = db.ops.quote_name
-    table = quote(model._meta.db_table)
-    columns = ", ".join(quote(f.column) for f in fields)
-    prepared_by_field = [
-        (column, model_field)
-        for column, model_field in enumerate(fields)
-        if model_field.get_internal_type() in ("JSONField", "DateTimeField")
-    ]
-    # Most JSON values are None or {}: prepared once per column.
-    empty = {
-        (column, kind): model_field.get_db_prep_save(kind(), db)
-        for column, model_field in prepared_by_field
-        for kind in (type(None), dict)
-        if model_field.get_internal_type() == "JSONField"
-    }
-
-    def prepared(row: list[Any]) -> list[Any]:
-        for column, model_field in prepared_by_field:
-            value = row[column]
-            kind = type(value)
-            if (kind is dict and not value) or value is None:
-                row[column] = empty.get((column, kind), value)
-            else:
-                row[column] = model_field.get_db_prep_save(value, db)
-        return row
-
-    with db.cursor() as cursor:
-        if db.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(prepared(row))
-            return
-        # One prepared statement over all rows (sqlite3 runs the loop in C).
-        marks = ", ".join(["%s"] * len(fields))
-        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", map(prepared, rows))
-
-
 def _audit_rows(events: list[AuditEvent]) -> list[list[Any]]:
-    """``_insert_rows`` rows of unsaved events, stamped now (their ``auto_now_add``)."""
+    """``insert_rows`` rows of unsaved events, stamped now (their ``auto_now_add``)."""
     now = timezone.now()
-    names = [f.attname for f in _fields_of(AuditEvent)]
+    names = [f.attname for f in insert_fields(AuditEvent)]
     rows = []
     for event in events:
         event.created_at = now
@@ -1255,14 +922,14 @@ def import_annotations(
         report(1.0, "already imported")
         return summary
     kwargs = _reader_kwargs(format, checked, limits, project)
-    result, instances = _read_and_build(
+    result, instances = read_and_build(
         format=format,
         path=path,
         display=display,
         limits=limits,
         kwargs=kwargs,
         boundary_px=project.boundary_px,
-        workers=_default_workers() if workers is None else max(1, workers),
+        workers=default_workers() if workers is None else max(1, workers),
         report=report,
     )
     _refuse_if_all_skipped(format, result, display)

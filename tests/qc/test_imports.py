@@ -27,7 +27,7 @@ from projects.services import guideline_version_create
 from qc import masks
 from qc.agreement import boundary_width, instance_features
 from qc.models import ImageAgreement, ImportJob, Instance, JobStatus, Submission
-from qc.services import imports
+from qc.services import import_reading, imports
 from qc.services.import_jobs import import_job_create
 from qc.services.imports import ImportRefused, import_annotations
 from tests.factories import ImageFactory, TaskFactory, UserFactory
@@ -681,9 +681,9 @@ def test_import_annotations_worker_processes_give_the_serial_result(
 ):
     # Tiny thresholds send a small project through the sharded reader and the chunked
     # feature pool, so both parallel paths are compared with the serial one.
-    monkeypatch.setattr(imports, "_PARALLEL_MIN_FILES", 2)
-    monkeypatch.setattr(imports, "_PARALLEL_MIN_OBJECTS", 2)
-    monkeypatch.setattr(imports, "_CHUNK_OBJECTS", 3)
+    monkeypatch.setattr(import_reading, "_PARALLEL_MIN_FILES", 2)
+    monkeypatch.setattr(import_reading, "_PARALLEL_MIN_OBJECTS", 2)
+    monkeypatch.setattr(import_reading, "_CHUNK_OBJECTS", 3)
     documents = {
         f"{i:02d}.png": sv_document(
             [
@@ -942,7 +942,7 @@ def test_import_annotations_mask_files_with_nothing_drawn_are_empty_submissions(
 def test_hostile_folder_whose_objects_are_all_skipped_is_refused_sharded_or_not(
     tmp_path, project, bubble, annotator, monkeypatch, counts_unchanged, workers
 ):
-    monkeypatch.setattr(imports, "_PARALLEL_MIN_FILES", 2)
+    monkeypatch.setattr(import_reading, "_PARALLEL_MIN_FILES", 2)
     point = {"geometryType": "point", "classTitle": "bubble", "labelerLogin": "annotator"}
     root = write_supervisely(tmp_path, {f"{i:02d}.png": sv_document([point]) for i in range(5)})
 
@@ -1414,7 +1414,7 @@ def test_import_annotations_failure_while_writing_rolls_everything_back(
     def fail(model, rows):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(imports, "_insert_rows", fail)
+    monkeypatch.setattr(imports, "insert_rows", fail)
     root = write_supervisely(
         tmp_path, {"a.png": sv_document([bitmap_object(blob(), (2, 3), login="newcomer")])}
     )
