@@ -53,6 +53,9 @@ INSTANCE_FIELDS = insert_fields(Instance)
 SUBMISSION_COLUMN = [f.name for f in INSTANCE_FIELDS].index("submission")
 LABEL_COLUMN = [f.name for f in INSTANCE_FIELDS].index("label_class")
 _INSTANCE_ATTNAMES = [f.attname for f in INSTANCE_FIELDS]
+# Columns whose field has a default: what ``instance_values`` leaves out gets it, as
+# ``bulk_create`` would give it (the others, submission and class, are filled in later).
+_INSTANCE_DEFAULTED = [k for k, f in enumerate(INSTANCE_FIELDS) if f.has_default()]
 
 
 def _instances_for(
@@ -89,7 +92,11 @@ def _instances_for(
             values = instance_values(item=item, boundary_px=band, features=features)
         except masks.MaskError as error:
             return out, (position, f"invalid mask: {error}")
-        out.append([values.get(name) for name in _INSTANCE_ATTNAMES])
+        row = [values.get(name) for name in _INSTANCE_ATTNAMES]
+        for column in _INSTANCE_DEFAULTED:
+            if _INSTANCE_ATTNAMES[column] not in values:
+                row[column] = INSTANCE_FIELDS[column].get_default()
+        out.append(row)
     return out, None
 
 
