@@ -1,14 +1,15 @@
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandParser
 from django.db import transaction
 
 from projects.errors import ApplicationError
+from projects.management.base import ServiceCommand
 from projects.management.lookup import project_or_error
 from projects.models import Role
 from projects.services import membership_set
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = "Add a user to a project with a role (or change their role)."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -26,19 +27,16 @@ class Command(BaseCommand):
     ) -> None:
         project = project_or_error(slug)
         User = get_user_model()
-        try:
-            with transaction.atomic():
-                user = User.objects.filter(username=username).first()
-                created = False
-                if user is None:
-                    if not create_user:
-                        raise ApplicationError(
-                            f"No user {username!r}; pass --create-user to create it."
-                        )
-                    user = User.objects.create_user(username=username)
-                    created = True
-                membership_set(project=project, user=user, role=role)
-        except ApplicationError as error:
-            raise CommandError(error.message) from None
+        with transaction.atomic():
+            user = User.objects.filter(username=username).first()
+            created = False
+            if user is None:
+                if not create_user:
+                    raise ApplicationError(
+                        f"No user {username!r}; pass --create-user to create it."
+                    )
+                user = User.objects.create_user(username=username)
+                created = True
+            membership_set(project=project, user=user, role=role)
         note = " (new user, no password set)" if created else ""
         self.stdout.write(f"{username} is {role} of {slug}{note}.")

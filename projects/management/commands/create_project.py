@@ -1,10 +1,10 @@
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandParser
 
-from projects.errors import ApplicationError
+from projects.management.base import ServiceCommand
 from projects.services import project_create
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = "Create a project with its label classes."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -19,9 +19,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, slug: str, name: str | None, label: list[str], **options) -> None:
-        try:
-            project = project_create(slug=slug, name=name, labels=label)
-        except ApplicationError as error:
-            raise CommandError(error.message) from None
+        project = project_create(slug=slug, name=name, labels=label)
         classes = ", ".join(label) or "no label classes"
         self.stdout.write(f"Created project {project.slug} ({project.name}) with {classes}.")

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandParser
 
-from projects.errors import ApplicationError
 from projects.images import images_import
+from projects.management.base import ServiceCommand
 from projects.management.lookup import project_or_error
 from projects.management.progress import progress_bar
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = (
         "Store image files in a project (image name = file name; folders: the image files "
         "directly inside), all or nothing. Existing images of the same size get their pixels."
@@ -27,11 +27,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         project = project_or_error(options["slug"])
-        try:
-            with progress_bar(self, wanted=options["progress"], description="images") as bar:
-                summary = images_import(
-                    project=project, paths=options["paths"], actor=None, progress=bar
-                )
-        except ApplicationError as error:
-            raise CommandError(error.message) from None
+        with progress_bar(self, wanted=options["progress"], description="images") as bar:
+            summary = images_import(
+                project=project, paths=options["paths"], actor=None, progress=bar
+            )
         self.stdout.write(summary.line())

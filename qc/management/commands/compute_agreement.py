@@ -1,13 +1,14 @@
 import json
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
+from projects.management.base import ServiceCommand
 from projects.management.lookup import project_or_error
 from qc.selectors import report_as_interface
 from qc.services.agreement import agreement_recompute_project
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = "Recompute the agreement of every image of a project and print the report."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -1,9 +1,10 @@
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
+from projects.management.base import ServiceCommand
 from qc.demo import demo_seed
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = "Create (or re-create) the synthetic pool-boiling demo project and its users."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandParser
 
-from projects.errors import ApplicationError
+from projects.management.base import ServiceCommand
 from projects.management.lookup import project_or_error
 from projects.management.progress import progress_bar
 from qc.services.exports import EXPORT_FORMATS, export_write
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = (
         "Export a project's accepted labels (byte-for-byte reproducible): COCO JSON, a "
         "Supervisely project or PNG masks (folder, or a .zip)."
@@ -46,17 +46,14 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         project = project_or_error(options["slug"])
         filters = {"classes": options["classes"], "gold": options["gold"] or None}
-        try:
-            with progress_bar(self, wanted=options["progress"], description="export") as bar:
-                summary = export_write(
-                    project=project,
-                    format=options["format"],
-                    out_path=options["out"],
-                    include_unreviewed=options["include_unreviewed"],
-                    polygons=options["polygons"],
-                    filters={k: v for k, v in filters.items() if v is not None},
-                    progress=bar,
-                )
-        except ApplicationError as error:
-            raise CommandError(error.message) from None
+        with progress_bar(self, wanted=options["progress"], description="export") as bar:
+            summary = export_write(
+                project=project,
+                format=options["format"],
+                out_path=options["out"],
+                include_unreviewed=options["include_unreviewed"],
+                polygons=options["polygons"],
+                filters={k: v for k, v in filters.items() if v is not None},
+                progress=bar,
+            )
         self.stdout.write(summary.line())

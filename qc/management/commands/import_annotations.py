@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
-from projects.errors import ApplicationError
+from projects.management.base import ServiceCommand
 from projects.management.lookup import project_or_error
 from projects.management.progress import progress_bar
 from qc.formats import READERS
@@ -21,7 +21,7 @@ def _image_size(text: str) -> list[int]:
     return [width, height]
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = (
         "Import an annotation file or folder as submissions (tasks submitted), all or "
         "nothing; the same source again changes nothing."
@@ -100,20 +100,17 @@ class Command(BaseCommand):
             "image_size": _image_size(options["image_size"]) if options["image_size"] else None,
             "include_predictions": options["include_predictions"] or None,
         }
-        try:
-            with progress_bar(self, wanted=options["progress"], description="import") as bar:
-                summary = import_annotations(
-                    project=project,
-                    path=options["path"],
-                    format=options["format"],
-                    actor=None,
-                    annotator=options["annotator"],
-                    create_users=options["create_users"],
-                    create_labels=options["create_labels"],
-                    labelers_saw_all_images=options["labelers_saw_all_images"],
-                    options={k: v for k, v in reader_options.items() if v is not None},
-                    progress=bar,
-                )
-        except ApplicationError as error:
-            raise CommandError(error.message) from None
+        with progress_bar(self, wanted=options["progress"], description="import") as bar:
+            summary = import_annotations(
+                project=project,
+                path=options["path"],
+                format=options["format"],
+                actor=None,
+                annotator=options["annotator"],
+                create_users=options["create_users"],
+                create_labels=options["create_labels"],
+                labelers_saw_all_images=options["labelers_saw_all_images"],
+                options={k: v for k, v in reader_options.items() if v is not None},
+                progress=bar,
+            )
         self.stdout.write(summary.line())

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from projects.management.base import ServiceCommand
 from projects.management.lookup import project_or_error
 from projects.management.progress import progress_bar
 from projects.models import Project
 from qc.services.features import instance_features_recompute
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = (
         "Recompute the stored features of every instance (area, bbox, perimeter, boundary "
         "band), rewrite those that changed and recompute the agreement of their images."
