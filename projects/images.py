@@ -4,7 +4,6 @@ header, its sha256, and the file stored under MEDIA, all or nothing."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +18,12 @@ from PIL import UnidentifiedImageError
 
 from projects.audit import audit
 from projects.errors import ImportRefused
+from projects.files import file_sha256
 from projects.models import Image, Project
 from projects.progress import ProgressCallback, ProgressThrottle
 from projects.services import image_create
 
-__all__ = ["IMAGE_SUFFIXES", "ImagesImportSummary", "file_sha256", "images_import"]
+__all__ = ["IMAGE_SUFFIXES", "ImagesImportSummary", "images_import"]
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp"})
 _IN_CHUNK = 500
@@ -32,15 +32,6 @@ _IN_CHUNK = 500
 def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes, read a MiB at a time (hex)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass

@@ -47,6 +47,7 @@ from django.utils import timezone
 
 from projects.audit import audit
 from projects.errors import ApplicationError
+from projects.files import file_sha256
 from projects.models import Image, LabelClass, Project, TaskStatus
 from projects.progress import ProgressCallback, ProgressThrottle
 from projects.selectors import current_versions
@@ -375,18 +376,10 @@ def _annotations(
 # -------------------------------------------------------------------------- output
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _manifest(folder: Path) -> list[dict[str, Any]]:
     """Every file under ``folder`` with its size and sha256, sorted by path."""
     files = sorted((p.relative_to(folder).as_posix(), p) for p in folder.rglob("*") if p.is_file())
-    return [{"path": rel, "bytes": p.stat().st_size, "sha256": _sha256(p)} for rel, p in files]
+    return [{"path": rel, "bytes": p.stat().st_size, "sha256": file_sha256(p)} for rel, p in files]
 
 
 def _zip_folder(folder: Path, target: Path) -> None:
@@ -474,7 +467,7 @@ def export_write(
                 )
             summary.rle_fallbacks = written.rle_fallbacks
             summary.manifest = [
-                {"path": out.name, "bytes": staging.stat().st_size, "sha256": _sha256(staging)}
+                {"path": out.name, "bytes": staging.stat().st_size, "sha256": file_sha256(staging)}
             ]
         else:
             folder = Path(tmp) / "folder"
@@ -498,7 +491,7 @@ def export_write(
             if out.is_dir():
                 out.rmdir()
         else:
-            summary.sha256 = _sha256(staging)
+            summary.sha256 = file_sha256(staging)
         os.replace(staging, out)
     report(1.0, "done")
     return summary

@@ -40,7 +40,7 @@ from django.utils import timezone
 
 from projects.audit import audit, audit_event
 from projects.errors import ApplicationError, ImportRefused
-from projects.images import file_sha256
+from projects.files import file_sha256
 from projects.models import (
     AuditEvent,
     Image,
