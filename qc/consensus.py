@@ -44,7 +44,7 @@ from pycocotools import mask as coco_mask
 from scipy.ndimage import distance_transform_edt
 
 from qc.agreement import Inst, Match, crofton_from_counts
-from qc.masks import rle_from_crop, rle_to_crop
+from qc.masks import rle_from_crop, rle_from_uncompressed, rle_to_crop
 from qc.staple import staple
 
 __all__ = [
@@ -199,7 +199,7 @@ def _shape_averaged_vote(rles: Sequence[Rle]) -> dict[str, Any]:
     height, width = (int(v) for v in rles[0]["size"])
     owner, start, end = decode_runs(rles)
     if owner.size == 0:
-        return _empty_rle(height, width)
+        return rle_from_uncompressed([height * width], height=height, width=width)
     owner, col, top, bottom = _column_pieces(owner, start, end, height)
     x0, x1 = max(0, int(col.min()) - 1), min(width, int(col.max()) + 2)
     y0, y1 = max(0, int(top.min()) - 1), min(height, int(bottom.max()) + 1)
@@ -221,7 +221,7 @@ def _shape_averaged_vote(rles: Sequence[Rle]) -> dict[str, Any]:
             total += signed_distance(member, far=far)
         inside |= tie & (total < -_TIE_TOLERANCE * k)
     if not inside.any():
-        return _empty_rle(height, width)
+        return rle_from_uncompressed([height * width], height=height, width=width)
     return rle_from_crop(inside.T, origin=(x0, y0), height=height, width=width)
 
 
@@ -254,12 +254,6 @@ def _distance_to_zero(array: np.ndarray) -> np.ndarray:
         return distance_transform_edt(array)
     root = cv2.distanceTransform(array.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     return np.sqrt(np.rint(np.square(root, dtype=np.float64)))
-
-
-def _empty_rle(height: int, width: int) -> dict[str, Any]:
-    return coco_mask.frPyObjects(
-        {"size": [height, width], "counts": [height * width]}, height, width
-    )
 
 
 def _run_vote(rles: Sequence[Rle], needed: int) -> dict[str, Any]:

@@ -158,12 +158,11 @@ def _pool(workers: int, shared: ParseResult | None = None) -> ProcessPoolExecuto
     """Worker processes, forked: they inherit the loaded apps and, with ``shared``, the
     result to work on (:func:`_share`). They never touch the database (the parent's
     connection stays unused in them and is not closed by them)."""
-    initializer = (_share, (shared,)) if shared is not None else (None, ())
     return ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("fork"),
-        initializer=initializer[0],
-        initargs=initializer[1],
+        initializer=_share,
+        initargs=(shared,),
     )
 
 
