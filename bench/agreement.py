@@ -51,8 +51,8 @@ from pycocotools import mask as coco_mask
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from qc.agreement import (
-    Inst,
     Match,
+    MeasuredInstance,
     bootstrap_pq_interval,
     boundary_width,
     compare_pair,
@@ -141,7 +141,7 @@ def _dense_band(mask: np.ndarray, d: int) -> np.ndarray:
     return mask & (eroded == 0)
 
 
-def baseline_dense(annotations: dict[str, list[Inst]], d: int) -> list[float]:
+def baseline_dense(annotations: dict[str, list[MeasuredInstance]], d: int) -> list[float]:
     """(a): full-frame masks, every same-class pair by logical_and / logical_or."""
     full = {
         a: [coco_mask.decode(i.rle).astype(bool) for i in insts] for a, insts in annotations.items()
@@ -188,7 +188,9 @@ def _as_matches(annotations, a, b, pairs, iou) -> list[Match]:
     ]
 
 
-def baseline_per_pair(annotations: dict[str, list[Inst]], d: int) -> tuple[list[float], float]:
+def baseline_per_pair(
+    annotations: dict[str, list[MeasuredInstance]], d: int
+) -> tuple[list[float], float]:
     """(b): re-encoded full frames, one iou call per pair. Returns (pqs, iou-call seconds)."""
     full, encoded = {}, {}
     for a, insts in annotations.items():

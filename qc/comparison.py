@@ -11,10 +11,10 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from qc.agreement.geometry import Inst
-from qc.agreement.matching import _Side
+from qc.agreement.geometry import MeasuredInstance
+from qc.agreement.matching import _IndexedSide
 from qc.agreement.pairs import PairComparison, PairResult, _compare
-from qc.consensus import ConsensusInstance, build_consensus, consensus_insts
+from qc.consensus import ConsensusMask, build_consensus, consensus_insts
 from qc.masks import MaskError
 from qc.style import ImageStyle, observe_image
 
@@ -34,13 +34,13 @@ class ImageComparison:
 
     annotators: tuple[str, ...]
     pairs: tuple[PairComparison, ...]
-    consensus: tuple[ConsensusInstance, ...]
+    consensus: tuple[ConsensusMask, ...]
     versus_consensus: Mapping[str, PairResult]
     style: ImageStyle
 
 
 def compare_image(
-    annotations: Mapping[str, Sequence[Inst]],
+    annotations: Mapping[str, Sequence[MeasuredInstance]],
     *,
     height: int,
     width: int,
@@ -60,7 +60,7 @@ def compare_image(
     (then ``boundary_rle`` may be ``None``). Options as in :func:`compare_pair` and
     :func:`qc.consensus.build_consensus`.
     """
-    sides = {annotator: _Side(insts) for annotator, insts in annotations.items()}
+    sides = {annotator: _IndexedSide(insts) for annotator, insts in annotations.items()}
     for side in sides.values():
         if side.frame is not None and side.frame != (height, width):
             raise MaskError(
@@ -79,8 +79,8 @@ def compare_image(
                 keep_overlaps=len(annotators) == 2,
             )
             pairs.append(PairComparison(annotator_a, annotator_b, result))
-    consensus: tuple[ConsensusInstance, ...] = ()
-    reference: list[Inst] = []
+    consensus: tuple[ConsensusMask, ...] = ()
+    reference: list[MeasuredInstance] = []
     versus: dict[str, PairResult] = {}
     if len(annotators) >= 2:
         consensus = build_consensus(
@@ -93,7 +93,7 @@ def compare_image(
         )
     if len(annotators) >= 3:
         reference = consensus_insts(consensus)
-        reference_side = _Side(reference)
+        reference_side = _IndexedSide(reference)
         for annotator in annotators:
             versus[annotator] = _compare(
                 sides[annotator],

@@ -43,12 +43,12 @@ import numpy as np
 from pycocotools import mask as coco_mask
 from scipy.ndimage import distance_transform_edt
 
-from qc.agreement import Inst, Match, crofton_from_counts
+from qc.agreement import Match, MeasuredInstance, crofton_from_counts
 from qc.masks import rle_from_crop, rle_from_uncompressed, rle_to_crop
 from qc.staple import staple
 
 __all__ = [
-    "ConsensusInstance",
+    "ConsensusMask",
     "build_consensus",
     "cluster_instances",
     "consensus_insts",
@@ -64,7 +64,7 @@ Rle = Mapping[str, Any]
 
 
 @dataclass(frozen=True)
-class ConsensusInstance:
+class ConsensusMask:
     """One consensus instance of an image.
 
     ``rle`` is the consensus mask (same image size as the members); ``area`` pixels,
@@ -86,7 +86,7 @@ class ConsensusInstance:
 
 
 def cluster_instances(
-    annotations: Mapping[str, Sequence[Inst]],
+    annotations: Mapping[str, Sequence[MeasuredInstance]],
     matches: Mapping[tuple[str, str], Sequence[Match]],
 ) -> list[tuple[Member, ...]]:
     """Clusters of instances linked by matches, by the greedy rule of the module docstring.
@@ -140,7 +140,7 @@ def cluster_instances(
     return [tuple(group) for group in groups.values()]
 
 
-def _member_stack(members: Sequence[Inst]) -> tuple[np.ndarray, tuple[int, int]]:
+def _member_stack(members: Sequence[MeasuredInstance]) -> tuple[np.ndarray, tuple[int, int]]:
     """Bool ``[k, rows, cols]`` of the members decoded into the union of their bboxes."""
     boxes = np.array([m.bbox for m in members], dtype=np.int64)
     x0, y0 = int(boxes[:, 0].min()), int(boxes[:, 1].min())
@@ -280,14 +280,14 @@ def _run_vote(rles: Sequence[Rle], needed: int) -> dict[str, Any]:
 
 
 def build_consensus(
-    annotations: Mapping[str, Sequence[Inst]],
+    annotations: Mapping[str, Sequence[MeasuredInstance]],
     matches: Mapping[tuple[str, str], Sequence[Match]],
     *,
     height: int,
     width: int,
     method: Literal["majority", "staple"] = "majority",
     quorum: float = 0.5,
-) -> tuple[ConsensusInstance, ...]:
+) -> tuple[ConsensusMask, ...]:
     """Consensus instances of one ``height`` × ``width`` image (module docstring).
 
     ``annotations`` maps every annotator who submitted to their instances (an empty
@@ -344,7 +344,7 @@ def build_consensus(
         if area == 0:
             continue  # the members agree on no pixel
         out.append(
-            ConsensusInstance(
+            ConsensusMask(
                 label=label,
                 rle=rle,
                 area=area,
@@ -526,13 +526,13 @@ def run_features(
     return area, boxes, perimeters
 
 
-def consensus_insts(consensus: Sequence[ConsensusInstance]) -> list[Inst]:
-    """The consensus as :class:`qc.agreement.Inst` (key = position) to compare against.
+def consensus_insts(consensus: Sequence[ConsensusMask]) -> list[MeasuredInstance]:
+    """The consensus as :class:`qc.agreement.MeasuredInstance` (key = position) to compare against.
 
     No boundary band: compare with ``with_boundary=False``.
     """
     return [
-        Inst(
+        MeasuredInstance(
             key=k,
             label=c.label,
             rle=c.rle,

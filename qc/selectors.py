@@ -13,7 +13,7 @@ from statistics import fmean
 from typing import Any
 
 from projects.models import Image, Project, TaskStatus
-from qc.agreement import Inst, InstanceFeatures, bootstrap_pq_interval, pool
+from qc.agreement import InstanceFeatures, MeasuredInstance, bootstrap_pq_interval, pool
 from qc.models import AgreementResult, ImageAgreement, Instance, Submission
 from qc.style import describe, style_from_json, style_reports
 
@@ -209,16 +209,20 @@ def latest_submissions(*, image: Image) -> list[Submission]:
     return list(newest.values())
 
 
-def stored_inst(instance: Instance, *, height: int, width: int, band: int) -> Inst:
+def stored_instance(
+    instance: Instance, *, height: int, width: int, band_px: int
+) -> MeasuredInstance:
     """An engine instance from a stored row; no pixel is decoded unless the project's band
     width changed since the instance was stored."""
     rle = {"size": [height, width], "counts": instance.rle.encode()}
-    if instance.boundary_px != band:
-        return Inst.from_rle(instance.pk, instance.label_class_id, rle, boundary_px=band)
+    if instance.boundary_px != band_px:
+        return MeasuredInstance.from_rle(
+            instance.pk, instance.label_class_id, rle, boundary_px=band_px
+        )
     features = InstanceFeatures(
         area=instance.area,
         bbox=(instance.bbox_x, instance.bbox_y, instance.bbox_w, instance.bbox_h),
         perimeter=instance.perimeter,
         boundary_rle={"size": [height, width], "counts": instance.boundary_rle.encode()},
     )
-    return Inst.from_features(instance.pk, instance.label_class_id, rle, features)
+    return MeasuredInstance.from_features(instance.pk, instance.label_class_id, rle, features)

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from qc.agreement import Inst, PairComparison, PairResult
+from qc.agreement import MeasuredInstance, PairComparison, PairResult
 
 __all__ = [
     "MEDIUM_AREA",
@@ -104,8 +104,8 @@ def _size_class(area: int) -> int:
 def _observe(
     annotator: str,
     reference_kind: Reference,
-    own: Mapping[Hashable, Inst],
-    ref: Mapping[Hashable, Inst],
+    own: Mapping[Hashable, MeasuredInstance],
+    ref: Mapping[Hashable, MeasuredInstance],
     result: PairResult,
     *,
     own_is_a: bool,
@@ -149,18 +149,18 @@ def _observe(
 
 
 def observe_image(
-    annotations: Mapping[str, Sequence[Inst]],
+    annotations: Mapping[str, Sequence[MeasuredInstance]],
     *,
     pairs: Sequence[PairComparison],
     versus_consensus: Mapping[str, PairResult],
-    consensus: Sequence[Inst] = (),
+    consensus: Sequence[MeasuredInstance] = (),
 ) -> ImageStyle:
     """Style observations of one image.
 
     ``pairs`` are the image's pair comparisons (their ``overlaps`` are needed when there are
     exactly two annotators); ``versus_consensus`` each annotator's comparison against
-    ``consensus`` (the consensus as :class:`qc.agreement.Inst`, own side a, with overlaps),
-    required when there are three or more annotators.
+    ``consensus`` (the consensus as :class:`qc.agreement.MeasuredInstance`, own side a, with
+    overlaps), required when there are three or more annotators.
     """
     annotators = tuple(sorted(annotations))
     by_key = {a: {inst.key: inst for inst in annotations[a]} for a in annotators}

@@ -38,7 +38,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from qc.agreement import Inst, InstanceFeatures, boundary_width, features_from_crop
+from qc.agreement import InstanceFeatures, MeasuredInstance, boundary_width, features_from_crop
 from qc.masks import rle_from_crop
 
 __all__ = [
@@ -123,9 +123,9 @@ class SyntheticInstance:
     features: InstanceFeatures
     truth: int | None
 
-    def inst(self) -> Inst:
-        """As a :class:`qc.agreement.Inst`."""
-        return Inst.from_features(self.key, self.label, self.rle, self.features)
+    def inst(self) -> MeasuredInstance:
+        """As a :class:`qc.agreement.MeasuredInstance`."""
+        return MeasuredInstance.from_features(self.key, self.label, self.rle, self.features)
 
 
 def _rng(*words: int | str) -> np.random.Generator:
@@ -520,14 +520,16 @@ def make_images(
     return records
 
 
-def load_images(record: bytes, *, height: int = 1024, width: int = 1024) -> dict[str, list[Inst]]:
-    """One record of :func:`make_images` as ``{annotator: [Inst, ...]}`` (what a worker
+def load_images(
+    record: bytes, *, height: int = 1024, width: int = 1024
+) -> dict[str, list[MeasuredInstance]]:
+    """One record of :func:`make_images` as ``{annotator: [MeasuredInstance, ...]}`` (what a worker
     reads from the database for one image)."""
     size = [height, width]
     out = {}
     for annotator, rows in pickle.loads(record).items():
         out[annotator] = [
-            Inst(
+            MeasuredInstance(
                 key=key,
                 label=label,
                 rle={"size": size, "counts": counts},

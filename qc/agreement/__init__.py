@@ -4,7 +4,8 @@ Pure package: pycocotools RLE dicts, numpy arrays and frozen dataclasses in and 
 Django, no settings. From the bottom up:
 
 - :mod:`qc.agreement.geometry`: what depends on one instance alone (area, bbox, Crofton
-  perimeter, boundary band), computed once when the instance is stored, and :class:`Inst`;
+  perimeter, boundary band), computed once when the instance is stored, and
+  :class:`MeasuredInstance`, an instance with those features;
 - :mod:`qc.agreement.matching`: IoU on stored RLE and the one-to-one matching;
 - :mod:`qc.agreement.pairs`: the metrics of one pair of annotators on one image;
 - :mod:`qc.agreement.aggregates`: pooled metrics and the bootstrap interval.
@@ -25,8 +26,8 @@ reference.
 
 from qc.agreement.aggregates import Pooled, bootstrap_pq_interval, pool
 from qc.agreement.geometry import (
-    Inst,
     InstanceFeatures,
+    MeasuredInstance,
     boundary_band,
     boundary_width,
     crofton_from_counts,
@@ -49,9 +50,9 @@ from qc.agreement.pairs import (
 
 __all__ = [
     "ClassResult",
-    "Inst",
     "InstanceFeatures",
     "Match",
+    "MeasuredInstance",
     "Mismatch",
     "Overlap",
     "PairComparison",

@@ -1,8 +1,8 @@
 """Per-instance geometry (DESIGN §4.4, §5): what agreement needs of one instance alone.
 
 Area, bbox, Crofton perimeter and boundary band, computed once when an instance is stored
-(:func:`instance_features`, :func:`measure_crop`) and carried by :class:`Inst`. Conventions
-as in :mod:`qc.agreement`.
+(:func:`instance_features`, :func:`measure_crop`) and carried by
+:class:`MeasuredInstance`. Conventions as in :mod:`qc.agreement`.
 
 Fast paths, each equal to its reference exactly under the condition named, which is checked
 in full (tests/qc/test_agreement.py generates inputs on both sides of every guard):
@@ -352,7 +352,7 @@ def crofton_from_counts(horizontal: Any, vertical: Any, diagonal: Any, anti: Any
 
 
 @dataclass(frozen=True, eq=False)
-class Inst:
+class MeasuredInstance:
     """One stored instance as agreement reads it: the caller's ``key``, class ``label`` and
     mask ``rle``, plus the :class:`InstanceFeatures` computed when it was stored.
 
@@ -370,7 +370,9 @@ class Inst:
     boundary_rle: Rle | None = None
 
     @classmethod
-    def from_rle(cls, key: Hashable, label: Hashable, rle: Rle, *, boundary_px: int) -> Inst:
+    def from_rle(
+        cls, key: Hashable, label: Hashable, rle: Rle, *, boundary_px: int
+    ) -> MeasuredInstance:
         """Build an instance, computing its features (store-time work) from ``rle``."""
         features = instance_features(rle, boundary_px=boundary_px)
         return cls.from_features(key, label, rle, features)
@@ -378,7 +380,7 @@ class Inst:
     @classmethod
     def from_features(
         cls, key: Hashable, label: Hashable, rle: Rle, features: InstanceFeatures
-    ) -> Inst:
+    ) -> MeasuredInstance:
         """Build an instance from stored features."""
         return cls(
             key=key,

@@ -1,6 +1,6 @@
 """IoU and one-to-one matching of two annotators' instances (DESIGN §4.1, §4.2).
 
-Instances are prepared once per image (:class:`_Side`); IoU is exact on the stored RLE
+Instances are prepared once per image (:class:`_IndexedSide`); IoU is exact on the stored RLE
 (pycocotools ``iou``, ``iscrowd = 0``). Fast paths, each exact under the condition named:
 
 - IoU 0 without reading the masks when the boxes share no pixel (:func:`iou_matrix`);
@@ -18,13 +18,13 @@ import numpy as np
 from pycocotools import mask as coco_mask
 from scipy.optimize import linear_sum_assignment
 
-from qc.agreement.geometry import Inst, Rle
+from qc.agreement.geometry import MeasuredInstance, Rle
 from qc.masks import MaskError
 
 # --- IoU and matching -------------------------------------------------------------------------
 
 
-def _bbox_array(insts: Sequence[Inst]) -> np.ndarray:
+def _bbox_array(insts: Sequence[MeasuredInstance]) -> np.ndarray:
     """``[n, 4]`` int64 of (x0, y0, x1, y1) with exclusive x1, y1."""
     boxes = np.array([inst.bbox for inst in insts], dtype=np.int64).reshape(-1, 4)
     boxes[:, 2:] += boxes[:, :2]
@@ -96,7 +96,7 @@ def match_pairs(iou: np.ndarray, *, threshold: float) -> list[tuple[int, int]]:
     return [(int(rows[r[k]]), int(cols[c[k]])) for k in order]
 
 
-def _frame_of(insts: Iterable[Inst]) -> tuple[int, int] | None:
+def _frame_of(insts: Iterable[MeasuredInstance]) -> tuple[int, int] | None:
     frames = {(inst.rle["size"][0], inst.rle["size"][1]) for inst in insts}
     if len(frames) > 1:
         raise MaskError(f"instances of one comparison must share one image size, got {frames}")
@@ -106,12 +106,12 @@ def _frame_of(insts: Iterable[Inst]) -> tuple[int, int] | None:
     return int(height), int(width)
 
 
-class _Side:
+class _IndexedSide:
     """One annotator's instances prepared for comparisons (arrays built once per image)."""
 
     __slots__ = ("areas", "boxes", "by_label", "frame", "insts", "keys", "labels", "rles")
 
-    def __init__(self, insts: Sequence[Inst]) -> None:
+    def __init__(self, insts: Sequence[MeasuredInstance]) -> None:
         self.insts = list(insts)
         self.frame = _frame_of(self.insts)
         self.keys = [inst.key for inst in self.insts]
@@ -133,7 +133,7 @@ def _box_intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _candidates(
-    a: _Side, b: _Side, ia: np.ndarray, ib: np.ndarray, tau: float, overlaps: bool
+    a: _IndexedSide, b: _IndexedSide, ia: np.ndarray, ib: np.ndarray, tau: float, overlaps: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pairs ``(rows, cols)`` (into ``ia``, ``ib``) whose IoU may reach ``tau`` -- or, with
     ``overlaps``, whose intersection may reach half of the smaller instance.

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from pycocotools import mask as coco_mask
 
-from qc.agreement.geometry import Inst
-from qc.agreement.matching import _candidates, _match_candidates, _Side, pair_ious
+from qc.agreement.geometry import MeasuredInstance
+from qc.agreement.matching import _candidates, _IndexedSide, _match_candidates, pair_ious
 from qc.masks import MaskError
 
 # --- results ------------------------------------------------------------------------------
@@ -167,8 +167,8 @@ def _class_result(
 
 
 def compare_pair(
-    a: Sequence[Inst],
-    b: Sequence[Inst],
+    a: Sequence[MeasuredInstance],
+    b: Sequence[MeasuredInstance],
     *,
     match_iou: float,
     class_match_iou: Mapping[Hashable, float] | None = None,
@@ -188,7 +188,7 @@ def compare_pair(
     of the smaller instance (what merges and splits look at). All instances must belong to
     one image (same RLE size); keys must be unique per side.
     """
-    side_a, side_b = _Side(a), _Side(b)
+    side_a, side_b = _IndexedSide(a), _IndexedSide(b)
     if side_a.frame and side_b.frame and side_a.frame != side_b.frame:
         raise MaskError("instances of one comparison must share one image size")
     return _compare(
@@ -202,8 +202,8 @@ def compare_pair(
 
 
 def _compare(
-    a: _Side,
-    b: _Side,
+    a: _IndexedSide,
+    b: _IndexedSide,
     *,
     match_iou: float,
     class_match_iou: Mapping[Hashable, float] | None,
@@ -304,7 +304,12 @@ def _compare(
 
 
 def _overlaps(
-    a: _Side, b: _Side, gi: np.ndarray, gj: np.ndarray, values: np.ndarray, label: Hashable
+    a: _IndexedSide,
+    b: _IndexedSide,
+    gi: np.ndarray,
+    gj: np.ndarray,
+    values: np.ndarray,
+    label: Hashable,
 ) -> list[Overlap]:
     """The computed pairs whose intersection is at least half of the smaller instance."""
     # |a ∩ b| = IoU · (|a| + |b|) / (1 + IoU), exact after rounding (< 2**31 px).
@@ -324,7 +329,7 @@ def _overlaps(
 
 
 def _cross_class(
-    a: _Side, b: _Side, a_left: np.ndarray, b_left: np.ndarray, match_iou: float
+    a: _IndexedSide, b: _IndexedSide, a_left: np.ndarray, b_left: np.ndarray, match_iou: float
 ) -> list[Mismatch]:
     """Second pass of DESIGN §4.2: match leftovers of different classes."""
     ia, ib = np.flatnonzero(a_left), np.flatnonzero(b_left)
@@ -343,7 +348,9 @@ def _cross_class(
     ]
 
 
-def _boundary_ious(a: _Side, b: _Side, matched_i: list[int], matched_j: list[int]) -> list[float]:
+def _boundary_ious(
+    a: _IndexedSide, b: _IndexedSide, matched_i: list[int], matched_j: list[int]
+) -> list[float]:
     """IoU of the stored boundary bands of each matched pair, in the given order."""
     if not matched_i:
         return []

@@ -197,8 +197,8 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-class where:  # lower case: it reads as a function, `with where(file, image, obj):`
-    """``with where(file, image, obj):`` turns any error raised inside the block into a
+class FormatErrorsAt:
+    """``with FormatErrorsAt(file, image, obj):`` turns any error raised inside the block into a
     :class:`FormatError` at this place. A class rather than a generator: readers enter one
     or two per object, and this is several times cheaper."""
 
@@ -317,4 +317,4 @@ def as_float(value: Any, name: str) -> float:
 
 def guard(file: str) -> contextlib.AbstractContextManager[None]:
     """Outermost guard of a reader: anything unexpected becomes a file-level FormatError."""
-    return where(file)
+    return FormatErrorsAt(file)

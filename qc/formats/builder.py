@@ -13,6 +13,7 @@ from qc import masks
 from qc.formats.base import (
     CocoIds,
     FormatError,
+    FormatErrorsAt,
     Invalid,
     Limits,
     Measure,
@@ -20,7 +21,6 @@ from qc.formats.base import (
     ParsedObject,
     ParseResult,
     as_int,
-    where,
 )
 
 # ------------------------------------------------------------------ the builder
@@ -50,7 +50,7 @@ class ResultBuilder:
     ) -> ParsedImage:
         """Register an image; a second one with the same name is an error unless identical
         and ``repeat_ok``."""
-        with where(self.file, name if isinstance(name, str) else None):
+        with FormatErrorsAt(self.file, name if isinstance(name, str) else None):
             if not isinstance(name, str) or not name.strip():
                 raise Invalid(f"image name must be a non-empty string, got {name!r}")
             width = as_int(width, "image width")

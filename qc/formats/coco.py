@@ -20,6 +20,7 @@ from qc import masks
 from qc.formats.base import (
     CocoIds,
     FormatError,
+    FormatErrorsAt,
     Invalid,
     Limits,
     Measure,
@@ -30,7 +31,6 @@ from qc.formats.base import (
     guard,
     opt,
     req,
-    where,
 )
 from qc.formats.builder import ResultBuilder
 from qc.formats.export import ExportCategory, ExportImage, ExportObject, exact_polygons
@@ -79,17 +79,17 @@ def read_coco(
 
 def _read_instances(document: dict, file: str, builder: ResultBuilder) -> CocoIds:
     """An instances file: images, categories, annotations; returns their ids."""
-    with where(file):
+    with FormatErrorsAt(file):
         image_list = req(document, "images", list)
         category_list = req(document, "categories", list)
         annotations = req(document, "annotations", list)
     categories = _categories(category_list, file)
     by_id: dict[int, ParsedImage] = {}
     for index, entry in enumerate(image_list):
-        with where(file, obj=f"images[{index}]"):
+        with FormatErrorsAt(file, obj=f"images[{index}]"):
             image_id = req(entry, "id", int, "image")
             name = req(entry, "file_name", str, "image")
-        with where(file, name, f"images[{index}] (id {image_id})"):
+        with FormatErrorsAt(file, name, f"images[{index}] (id {image_id})"):
             if image_id in by_id:
                 raise Invalid(f"duplicate image id {image_id}")
         by_id[image_id] = builder.add_image(
@@ -107,7 +107,7 @@ def _categories(entries: list, file: str) -> dict[int, str]:
     """Category names by id; ids need not be contiguous but must be unique."""
     categories: dict[int, str] = {}
     for index, entry in enumerate(entries):
-        with where(file, obj=f"categories[{index}]"):
+        with FormatErrorsAt(file, obj=f"categories[{index}]"):
             category_id = req(entry, "id", int, "category")
             name = req(entry, "name", str, "category")
             if category_id in categories:
@@ -133,7 +133,7 @@ def _read_results(
                 image.name, image.width, image.height, source=f"image id {image_id}"
             )
     for index, entry in enumerate(entries):
-        with where(file, obj=f"[{index}]"):
+        with FormatErrorsAt(file, obj=f"[{index}]"):
             image_id = req(entry, "image_id", int, "result")
             if image_id not in by_id:
                 if images is not None:
@@ -167,7 +167,7 @@ def _read_annotation(
 ) -> None:
     """One annotation; without ``categories`` (results file) the label is the id."""
     source = f"[{index}]" if results else f"annotations[{index}]"
-    with where(file, obj=source):
+    with FormatErrorsAt(file, obj=source):
         image_id = req(annotation, "image_id", int, "annotation")
         if image_id not in by_id:
             raise Invalid(f"image_id {image_id} is not in images")
@@ -175,7 +175,7 @@ def _read_annotation(
     image = by_id[image_id]
     if ann_id is not None:
         source = f"{source} (id {ann_id})"
-    with where(file, image.name, source):
+    with FormatErrorsAt(file, image.name, source):
         category_id = req(annotation, "category_id", int, "annotation")
         if categories is None:
             label = str(category_id)

@@ -26,6 +26,7 @@ import numpy as np
 
 from qc.formats.base import (
     FormatError,
+    FormatErrorsAt,
     Invalid,
     Limits,
     Measure,
@@ -34,7 +35,6 @@ from qc.formats.base import (
     as_float,
     as_int,
     guard,
-    where,
 )
 from qc.formats.builder import ResultBuilder
 from qc.formats.geometry import polygon_rle, rotated_box_polygon
@@ -78,7 +78,7 @@ def read_cvat(
             name = element.get("name")
             if subset_prefix and image_subset and isinstance(name, str):
                 name = f"{image_subset}/{name}"
-            with where(display, name, f"<image> #{index}"):
+            with FormatErrorsAt(display, name, f"<image> #{index}"):
                 if not name:
                     raise Invalid("<image> without a name")
             image = builder.add_image(
@@ -104,7 +104,7 @@ def _read_shapes(
         if not label:
             builder.skip(f"{shape.tag} without label", image=image.name, obj=source)
             continue
-        with where(file, image.name, source):
+        with FormatErrorsAt(file, image.name, source):
             attributes: dict[str, str | int] = {
                 child.get("name") or "": child.text or ""
                 for child in shape

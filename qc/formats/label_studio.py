@@ -30,6 +30,7 @@ import numpy as np
 
 from qc.formats.base import (
     FormatError,
+    FormatErrorsAt,
     Invalid,
     Limits,
     Measure,
@@ -40,7 +41,6 @@ from qc.formats.base import (
     guard,
     opt,
     req,
-    where,
 )
 from qc.formats.builder import ResultBuilder
 from qc.formats.geometry import flat_points, polygon_rle, rotated_box_polygon
@@ -142,19 +142,19 @@ class _Context:
         """One task: its image, annotations and (optionally) predictions."""
         # Each task is one image: a second task naming it is a duplicate image.
         self.images.clear()
-        with where(self.file, obj=f"task [{index}]"):
+        with FormatErrorsAt(self.file, obj=f"task [{index}]"):
             if not isinstance(task, dict):
                 raise Invalid("task must be an object")
             data = req(task, "data", dict, "task")
             name = image_name or _image_name(data, image_key)
             task_id = task.get("id")
         where_task = f"task [{index}]" + (f" (id {task_id})" if task_id is not None else "")
-        with where(self.file, name, where_task):
+        with FormatErrorsAt(self.file, name, where_task):
             annotations = opt(task, "annotations", list, [])
             predictions = opt(task, "predictions", list, []) if include_predictions else []
         for number, annotation in enumerate(annotations):
             source = f"{where_task} annotation {number}"
-            with where(self.file, name, source):
+            with FormatErrorsAt(self.file, name, source):
                 if not isinstance(annotation, dict):
                     raise Invalid("annotation must be an object")
             if annotation.get("was_cancelled"):
@@ -163,14 +163,14 @@ class _Context:
             self.annotation(name, _user(annotation), annotation, source)
         for number, prediction in enumerate(predictions):
             source = f"{where_task} prediction {number}"
-            with where(self.file, name, source):
+            with FormatErrorsAt(self.file, name, source):
                 if not isinstance(prediction, dict):
                     raise Invalid("prediction must be an object")
             self.annotation(name, _model(prediction), prediction, source)
 
     def annotation(self, name: str, annotator: str | None, entry: Any, source: str) -> None:
         """One annotation or prediction: its results become objects of one submission."""
-        with where(self.file, name, source):
+        with FormatErrorsAt(self.file, name, source):
             if not isinstance(entry, dict):
                 raise Invalid("annotation must be an object")
             results = req(entry, "result", list)
@@ -181,13 +181,13 @@ class _Context:
         self.submissions.setdefault((image.name, annotator), None)
         for number, result in enumerate(results):
             where_result = f"{source} result {number}"
-            with where(self.file, image.name, where_result):
+            with FormatErrorsAt(self.file, image.name, where_result):
                 if not isinstance(result, dict):
                     raise Invalid("result must be an object")
                 result_id = result.get("id")
                 if isinstance(result_id, str | int):
                     where_result += f" (id {result_id})"
-            with where(self.file, image.name, where_result):
+            with FormatErrorsAt(self.file, image.name, where_result):
                 kind = req(result, "type", str)
                 if kind not in _KINDS:
                     self.builder.skip(kind, image=image.name, obj=where_result)

@@ -22,6 +22,7 @@ from typing import Any
 
 from qc import masks
 from qc.formats.base import (
+    FormatErrorsAt,
     Invalid,
     Limits,
     Measure,
@@ -30,7 +31,6 @@ from qc.formats.base import (
     guard,
     opt,
     req,
-    where,
 )
 from qc.formats.builder import ResultBuilder
 from qc.formats.geometry import box_polygon, circle_polygon, flat_points, polygon_rle
@@ -62,7 +62,7 @@ def read_labelme(path: Path, *, limits: Limits, measure: Measure | None = None) 
 
 def _read_file(document: Any, name: str, file: str, builder: ResultBuilder, limits: Limits) -> None:
     """One LabelMe document."""
-    with where(file):
+    with FormatErrorsAt(file):
         if not isinstance(document, dict):
             raise Invalid("a LabelMe file must be an object")
         image_path = opt(document, "imagePath", str, "")
@@ -75,7 +75,7 @@ def _read_file(document: Any, name: str, file: str, builder: ResultBuilder, limi
     order: list[tuple[str, Any]] = []
     for index, shape in enumerate(shapes):
         source = f"{Path(name).name} shape {index}"
-        with where(file, image.name, source):
+        with FormatErrorsAt(file, image.name, source):
             if not isinstance(shape, dict):
                 raise Invalid("shape must be an object")
             label = req(shape, "label", str)
@@ -102,7 +102,7 @@ def _read_file(document: Any, name: str, file: str, builder: ResultBuilder, limi
         members = groups[key]
         sources = [source for _, _, source in members]
         source = sources[0] if len(sources) == 1 else f"{sources[0]} (+{len(sources) - 1})"
-        with where(file, image.name, source):
+        with FormatErrorsAt(file, image.name, source):
             if len(members) == 1:
                 rle, measured = members[0][0]["rle"], members[0][0]["measured"]
             else:

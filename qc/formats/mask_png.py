@@ -32,7 +32,7 @@ from typing import Any, Literal
 import numpy as np
 
 from qc import masks
-from qc.formats.base import Invalid, Limits, Measure, ParseResult, guard, where
+from qc.formats.base import FormatErrorsAt, Invalid, Limits, Measure, ParseResult, guard
 from qc.formats.builder import ResultBuilder
 from qc.formats.export import (
     ExportCategory,
@@ -115,21 +115,21 @@ def read_mask_png(
                 who = annotator if annotator is not None else groups.get("annotator")
                 image = image_name.format(image=groups["image"])
                 file = f"{display}/{name}"
-                with where(file, image, name):
+                with FormatErrorsAt(file, image, name):
                     data = tree.read(name)
                     header = png_header(data)
                 parsed = builder.add_image(
                     image, header.width, header.height, source=name, repeat_ok=True
                 )
                 submissions.setdefault((parsed.name, who), None)
-                with where(file, image, name):
+                with FormatErrorsAt(file, image, name):
                     values = _values(open_png(data, limits), ids=instances == "ids")
                     crops = _instances(values, foreground, instances)
                 if not crops:
                     builder.skip("empty_mask", image=parsed.name, obj=name)
                 for key, crop, origin in crops:
                     source = name if key is None else f"{name} id {key}"
-                    with where(file, image, source):
+                    with FormatErrorsAt(file, image, source):
                         rle, measured = builder.bitmap(crop, origin, parsed)
                     attributes = {"file": name}
                     if groups.get("instance") is not None:

@@ -14,14 +14,14 @@ from typing import Any
 from xml.etree import ElementTree
 from xml.parsers import expat
 
-from qc.formats.base import Invalid, Limits, type_name, where
+from qc.formats.base import FormatErrorsAt, Invalid, Limits, type_name
 
 # ------------------------------------------------------------------- file access
 
 
 def read_bounded(path: Path, limits: Limits, display: str) -> bytes:
     """Read a whole file, refusing one larger than ``limits.max_file_bytes``."""
-    with where(display):
+    with FormatErrorsAt(display):
         size = path.stat().st_size
         if size > limits.max_file_bytes:
             raise Invalid(f"file is {size} bytes, over the limit of {limits.max_file_bytes}")
@@ -34,7 +34,7 @@ def read_bounded(path: Path, limits: Limits, display: str) -> bytes:
 
 def load_json(data: bytes, display: str) -> Any:
     """Parse JSON bytes (UTF-8, optional BOM); errors name the file."""
-    with where(display):
+    with FormatErrorsAt(display):
         text = data.decode("utf-8-sig")
         return json.loads(text)
 
@@ -45,7 +45,7 @@ def parse_xml(data: bytes, display: str) -> ElementTree.Element:
     expat is driven directly so that no entity is ever expanded (no "billion laughs", no
     external entities); the tree is built with ElementTree's TreeBuilder.
     """
-    with where(display):
+    with FormatErrorsAt(display):
         builder = ElementTree.TreeBuilder()
         parser = expat.ParserCreate()
 
@@ -125,7 +125,7 @@ class SourceTree:
         self.display = path.name or str(path)
         self._zip: zipfile.ZipFile | None = None
         self._inflated = 0
-        with where(self.display):
+        with FormatErrorsAt(self.display):
             if path.is_dir() and only is not None:
                 self._names = sorted(only)
             elif path.is_dir():
@@ -152,7 +152,7 @@ class SourceTree:
     def read(self, name: str) -> bytes:
         """The bytes of one file, refused above the file-size limit (and, for an archive
         member, when the archive's members read so far inflate past its limit)."""
-        with where(f"{self.display}/{name}"):
+        with FormatErrorsAt(f"{self.display}/{name}"):
             if self._zip is None:
                 return read_bounded(self.path / name, self.limits, f"{self.display}/{name}")
             return self._inflate(self._zip, self._zip.getinfo(name))

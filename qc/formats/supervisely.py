@@ -29,6 +29,7 @@ import numpy as np
 from qc import masks
 from qc.formats.base import (
     FormatError,
+    FormatErrorsAt,
     Invalid,
     Limits,
     Measure,
@@ -38,7 +39,6 @@ from qc.formats.base import (
     guard,
     opt,
     req,
-    where,
 )
 from qc.formats.builder import ResultBuilder
 from qc.formats.export import (
@@ -108,7 +108,7 @@ def _read_meta(meta: Any, file: str) -> tuple[set[str] | None, dict[int, str], d
     Tags come in the current form (``tags`` = [{"name", "id", ...}]) or the legacy one
     (``tags_images`` / ``tags_objects`` = lists of names or of objects).
     """
-    with where(file):
+    with FormatErrorsAt(file):
         if not isinstance(meta, dict):
             raise Invalid("meta.json must be an object")
         class_list = opt(meta, "classes", list, [])
@@ -144,7 +144,7 @@ def _read_annotation(
 ) -> None:
     """One ``ann/<image>.json``: register the image and read its objects."""
     image_name = PurePosixPath(name).name[: -len(".json")]
-    with where(file, image_name):
+    with FormatErrorsAt(file, image_name):
         if not isinstance(document, dict):
             raise Invalid("annotation must be an object")
         size = req(document, "size", dict)
@@ -153,13 +153,13 @@ def _read_annotation(
     image = builder.add_image(image_name, width, height, source=name)
     for index, obj in enumerate(objects):
         source = f"{name} object {index}"
-        with where(file, image_name, source):
+        with FormatErrorsAt(file, image_name, source):
             if not isinstance(obj, dict):
                 raise Invalid(f"object must be an object, got {type(obj).__name__}")
             obj_id = opt(obj, "id", int)
             if obj_id is not None:
                 source = f"{name} object {index} (id {obj_id})"
-        with where(file, image_name, source):
+        with FormatErrorsAt(file, image_name, source):
             _read_object(obj, image, source, builder, classes, known, tag_names, limits)
 
 

@@ -22,7 +22,7 @@ from qc.models import (
     ImageAgreement,
     Submission,
 )
-from qc.selectors import agreement_report, latest_submissions, stored_inst
+from qc.selectors import agreement_report, latest_submissions, stored_instance
 from qc.style import style_to_json
 
 
@@ -44,11 +44,13 @@ def agreement_update_for_image(*, image_id: int) -> ImageAgreement | None:
             # No newer image result will mark the report stale: drop it to be rebuilt.
             AgreementSummary.objects.filter(project=project).delete()
         return None
-    band = boundary_width(height=image.height, width=image.width, boundary_px=project.boundary_px)
+    band_px = boundary_width(
+        height=image.height, width=image.width, boundary_px=project.boundary_px
+    )
     by_user = {s.task.annotator.username: s for s in submissions}
     annotations = {
         username: [
-            stored_inst(i, height=image.height, width=image.width, band=band)
+            stored_instance(i, height=image.height, width=image.width, band_px=band_px)
             for i in submission.instances.all()
         ]
         for username, submission in by_user.items()

@@ -143,7 +143,7 @@ class _ImageOutcome:
 @transaction.atomic
 def _recompute_image(*, image_id: int, all_images: bool) -> _ImageOutcome:
     image = Image.objects.select_for_update().select_related("project").get(pk=image_id)
-    band = boundary_width(
+    band_px = boundary_width(
         height=image.height, width=image.width, boundary_px=image.project.boundary_px
     )
     instances = list(
@@ -153,7 +153,7 @@ def _recompute_image(*, image_id: int, all_images: bool) -> _ImageOutcome:
     )
     changed: dict[int, list[str]] = {}
     for instance in instances:
-        fields = _refresh(instance, height=image.height, width=image.width, band=band)
+        fields = _refresh(instance, height=image.height, width=image.width, band_px=band_px)
         if fields:
             changed[instance.pk] = fields
     if changed:
@@ -166,7 +166,7 @@ def _recompute_image(*, image_id: int, all_images: bool) -> _ImageOutcome:
             verb="image.features_recompute",
             obj=image,
             project=image.project,
-            after={"boundary_px": band, "instances": {str(k): v for k, v in changed.items()}},
+            after={"boundary_px": band_px, "instances": {str(k): v for k, v in changed.items()}},
         )
     if not (changed or all_images):
         return _ImageOutcome(len(instances), 0, False, False, 0)
@@ -181,7 +181,7 @@ def _recompute_image(*, image_id: int, all_images: bool) -> _ImageOutcome:
     )
 
 
-def _refresh(instance: Instance, *, height: int, width: int, band: int) -> list[str]:
+def _refresh(instance: Instance, *, height: int, width: int, band_px: int) -> list[str]:
     """Set the instance's features to freshly computed ones; the names of those that differ.
 
     Floats are compared exactly: the stored perimeter came from this same deterministic code
@@ -190,7 +190,7 @@ def _refresh(instance: Instance, *, height: int, width: int, band: int) -> list[
     a second run find nothing. A tolerance would leave a fix smaller than it unapplied.
     """
     rle = {"size": [height, width], "counts": instance.rle.encode()}
-    features = instance_features(rle, boundary_px=band)
+    features = instance_features(rle, boundary_px=band_px)
     x, y, w, h = features.bbox
     fresh: dict[str, Any] = {
         "area": features.area,
@@ -200,7 +200,7 @@ def _refresh(instance: Instance, *, height: int, width: int, band: int) -> list[
         "bbox_h": h,
         "perimeter": features.perimeter,
         "boundary_rle": masks.rle_to_string(features.boundary_rle),
-        "boundary_px": band,
+        "boundary_px": band_px,
     }
     fields = [name for name, value in fresh.items() if getattr(instance, name) != value]
     for name in fields:

@@ -67,15 +67,15 @@ def _instances_for(
     and label class are filled in when written. A bitmap's features come from
     ``result.measured`` (:func:`_measure`).
     """
-    bands: dict[tuple[int, int], int] = {}
+    band_widths: dict[tuple[int, int], int] = {}
     out: list[list[Any]] = []
     measured = result.measured
     for position in range(start, stop):
         obj = result.objects[position]
         height, width = (int(v) for v in obj.rle["size"])
-        band = bands.get((height, width))
-        if band is None:
-            band = bands[(height, width)] = boundary_width(
+        band_px = band_widths.get((height, width))
+        if band_px is None:
+            band_px = band_widths[(height, width)] = boundary_width(
                 height=height, width=width, boundary_px=boundary_px
             )
         # The class is resolved later (it may not exist yet); the row gets its id then.
@@ -88,8 +88,8 @@ def _instances_for(
         try:
             # A bitmap's features were measured while its pixels were decoded.
             seen = None if measured is None else measured[position]
-            features = seen[1] if seen is not None and seen[0] == band else None
-            values = instance_values(item=item, boundary_px=band, features=features)
+            features = seen[1] if seen is not None and seen[0] == band_px else None
+            values = instance_values(item=item, boundary_px=band_px, features=features)
         except masks.MaskError as error:
             return out, (position, f"invalid mask: {error}")
         row = [values.get(name) for name in _INSTANCE_ATTNAMES]
@@ -103,21 +103,21 @@ def _instances_for(
 def _measure(boundary_px: int | None) -> Measure:
     """The readers' hook for bitmaps: each one's RLE and features from its decoded pixels
     (``measured`` = (band width, features)), so no bitmap is decoded twice."""
-    bands: dict[tuple[int, int], int] = {}
+    band_widths: dict[tuple[int, int], int] = {}
 
     def measure(
         crop: Any, origin: tuple[int, int], image: ParsedImage
     ) -> tuple[dict, tuple[int, Any]]:
         size = (image.height, image.width)
-        band = bands.get(size)
-        if band is None:
-            band = bands[size] = boundary_width(
+        band_px = band_widths.get(size)
+        if band_px is None:
+            band_px = band_widths[size] = boundary_width(
                 height=image.height, width=image.width, boundary_px=boundary_px
             )
         rle, features = measure_crop(
-            crop, origin=origin, height=image.height, width=image.width, boundary_px=band
+            crop, origin=origin, height=image.height, width=image.width, boundary_px=band_px
         )
-        return rle, (band, features)
+        return rle, (band_px, features)
 
     return measure
 

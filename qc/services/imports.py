@@ -55,7 +55,7 @@ from projects.progress import ProgressCallback, ProgressThrottle
 from projects.selectors import current_versions
 from projects.services import label_class_create, membership_set
 from qc.formats import READERS, FormatError, Limits, ParsedImage, ParseResult
-from qc.formats.base import as_int, req, where
+from qc.formats.base import FormatErrorsAt, as_int, req
 from qc.formats.sources import load_json, read_bounded
 from qc.models import Instance, Submission
 from qc.rules import check_rules
@@ -294,12 +294,12 @@ def _coco_index(path: Path, limits: Limits) -> tuple[dict[int, ParsedImage], dic
     display = _display(path)
     try:
         document = load_json(read_bounded(path, limits, display), display)
-        with where(display):
+        with FormatErrorsAt(display):
             images = req(document, "images", list, "COCO file")
             categories = req(document, "categories", list, "COCO file")
         by_id: dict[int, ParsedImage] = {}
         for index, entry in enumerate(images):
-            with where(display, obj=f"images[{index}]"):
+            with FormatErrorsAt(display, obj=f"images[{index}]"):
                 image_id = req(entry, "id", int, "image")
                 name = req(entry, "file_name", str, "image")
                 width = as_int(req(entry, "width", (int, float, str), "image"), "width")
@@ -307,7 +307,7 @@ def _coco_index(path: Path, limits: Limits) -> tuple[dict[int, ParsedImage], dic
                 by_id[image_id] = ParsedImage(name, width, height)
         names: dict[int, str] = {}
         for index, entry in enumerate(categories):
-            with where(display, obj=f"categories[{index}]"):
+            with FormatErrorsAt(display, obj=f"categories[{index}]"):
                 names[req(entry, "id", int, "category")] = req(entry, "name", str, "category")
     except FormatError as error:
         raise ImportRefused.from_format_error(error) from None

@@ -151,9 +151,11 @@ def submission_create(
         rule_violations=[v.as_dict() for v in violations],
     )
     submission.guideline_versions.set(versions)
-    band = boundary_width(height=image.height, width=image.width, boundary_px=project.boundary_px)
+    band_px = boundary_width(
+        height=image.height, width=image.width, boundary_px=project.boundary_px
+    )
     Instance.objects.bulk_create(
-        build_instance(submission=submission, item=item, boundary_px=band) for item in instances
+        build_instance(submission=submission, item=item, boundary_px=band_px) for item in instances
     )
     before = task.status
     task.status = TaskStatus.SUBMITTED

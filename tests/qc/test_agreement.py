@@ -22,7 +22,7 @@ from pycocotools import mask as coco_mask
 from scipy import ndimage
 
 from qc.agreement import (
-    Inst,
+    MeasuredInstance,
     bootstrap_pq_interval,
     boundary_band,
     boundary_width,
@@ -37,7 +37,7 @@ from qc.agreement import (
     pool,
 )
 from qc.agreement.geometry import _band_of_one_run_columns
-from qc.agreement.matching import _candidates, _Side
+from qc.agreement.matching import _candidates, _IndexedSide
 from qc.comparison import compare_image
 from qc.masks import MaskError, column_runs, ringed_columns, rle_from_mask
 
@@ -68,8 +68,8 @@ TWO_RUNS_AND_AN_EMPTY_COLUMN = np.array(
 # --- helpers and references -------------------------------------------------------------------
 
 
-def make_inst(key, mask: np.ndarray, *, label="cell", d: int = 2) -> Inst:
-    return Inst.from_rle(key, label, rle_from_mask(mask), boundary_px=d)
+def make_inst(key, mask: np.ndarray, *, label="cell", d: int = 2) -> MeasuredInstance:
+    return MeasuredInstance.from_rle(key, label, rle_from_mask(mask), boundary_px=d)
 
 
 def square(h: int, w: int, x: int, y: int, size: int, height: int | None = None) -> np.ndarray:
@@ -479,9 +479,9 @@ def test_candidates_leave_out_only_pairs_that_cannot_reach_the_threshold(pair, t
     def side(masks):
         rles = [rle_from_mask(m) for m in masks]
         boxes = [tuple(int(v) for v in coco_mask.toBbox(r)) for r in rles]
-        return _Side(
+        return _IndexedSide(
             [
-                Inst(k, "cell", r, int(m.sum()), box, 0.0)
+                MeasuredInstance(k, "cell", r, int(m.sum()), box, 0.0)
                 for k, (r, box, m) in enumerate(zip(rles, boxes, masks, strict=True))
             ]
         )

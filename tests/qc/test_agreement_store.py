@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from qc import masks
-from qc.agreement import Inst, boundary_width, compare_pair
+from qc.agreement import MeasuredInstance, boundary_width, compare_pair
 from qc.comparison import compare_image
 from qc.models import AgreementResult, AgreementSummary, ConsensusInstance, ImageAgreement
 from qc.services import InstanceInput, review_decide, submission_create
@@ -61,8 +61,14 @@ def test_two_submissions_store_pooled_and_per_class_results_equal_to_engine(proj
 
     band = boundary_width(height=H, width=W, boundary_px=None)
     expected = compare_pair(
-        [Inst.from_rle(i, c.pk, r, boundary_px=band) for i, (c, r) in enumerate(a_items)],
-        [Inst.from_rle(i, c.pk, r, boundary_px=band) for i, (c, r) in enumerate(b_items)],
+        [
+            MeasuredInstance.from_rle(i, c.pk, r, boundary_px=band)
+            for i, (c, r) in enumerate(a_items)
+        ],
+        [
+            MeasuredInstance.from_rle(i, c.pk, r, boundary_px=band)
+            for i, (c, r) in enumerate(b_items)
+        ],
         match_iou=0.5,
     )
     pooled = AgreementResult.objects.get(image=image, label_class__isnull=True)
@@ -85,10 +91,12 @@ def test_two_submissions_store_pooled_and_per_class_results_equal_to_engine(proj
     reference = compare_image(
         {
             "amy": [
-                Inst.from_rle(i, c.pk, r, boundary_px=band) for i, (c, r) in enumerate(a_items)
+                MeasuredInstance.from_rle(i, c.pk, r, boundary_px=band)
+                for i, (c, r) in enumerate(a_items)
             ],
             "bob": [
-                Inst.from_rle(i, c.pk, r, boundary_px=band) for i, (c, r) in enumerate(b_items)
+                MeasuredInstance.from_rle(i, c.pk, r, boundary_px=band)
+                for i, (c, r) in enumerate(b_items)
             ],
         },
         height=H,

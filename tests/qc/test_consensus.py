@@ -20,7 +20,7 @@ from pycocotools import mask as coco_mask
 from scipy.ndimage import distance_transform_edt
 
 from qc import consensus as consensus_module
-from qc.agreement import Inst, Match
+from qc.agreement import Match, MeasuredInstance
 from qc.comparison import compare_image
 from qc.consensus import (
     _distance_to_zero,
@@ -39,8 +39,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:Depreca
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def make_inst(key, mask: np.ndarray, *, label="cell", d: int = 2) -> Inst:
-    return Inst.from_rle(key, label, rle_from_mask(mask), boundary_px=d)
+def make_inst(key, mask: np.ndarray, *, label="cell", d: int = 2) -> MeasuredInstance:
+    return MeasuredInstance.from_rle(key, label, rle_from_mask(mask), boundary_px=d)
 
 
 def rect(h: int, w: int, x: int, y: int, width: int, height: int) -> np.ndarray:

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from qc.agreement import Inst
+from qc.agreement import MeasuredInstance
 from qc.comparison import compare_image
 from qc.masks import rle_from_mask
 from qc.style import (
@@ -26,8 +26,8 @@ from qc.style import (
 from qc.synthetic import BENCH_STYLES, annotate, make_scene
 
 
-def make_inst(key, mask: np.ndarray) -> Inst:
-    return Inst.from_rle(key, "bubble", rle_from_mask(mask), boundary_px=2)
+def make_inst(key, mask: np.ndarray) -> MeasuredInstance:
+    return MeasuredInstance.from_rle(key, "bubble", rle_from_mask(mask), boundary_px=2)
 
 
 def rect(x: int, y: int, w: int, h: int, size: int = 200) -> np.ndarray:

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from qc.formats.base import FormatError, Limits, where
+from qc.formats.base import FormatError, FormatErrorsAt, Limits
 from qc.formats.png import (
     PNG_SIGNATURE,
     decode_mask_png,
@@ -170,7 +170,7 @@ def test_decode_mask_png_on_a_damaged_png_decides_as_pillow(
     # Act
     def outcome(decode):
         try:
-            with where("mask.png"):
+            with FormatErrorsAt("mask.png"):
                 return decode()
         except FormatError as error:
             return error
