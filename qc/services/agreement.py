@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Max
+from django_tasks import task
 
 from projects.models import Image, Project
 from qc import masks
@@ -181,3 +182,46 @@ def agreement_recompute_project(*, project: Any) -> AgreementSummary:
     for image_id in list(image_ids):
         agreement_update_for_image(image_id=image_id)
     return agreement_summary_update(project_id=project.pk)
+
+
+# ------------------------------------------------------------------ background tasks
+
+
+@task()
+def agreement_update_for_image_task(*, image_id: int) -> None:
+    """Recompute one image, then queue the project report that depends on it.
+
+    The report is its own task so that after a large import (one task per image, queued in
+    order) the first report task rebuilds once and the ones behind it find nothing stale.
+    """
+    agreement_update_for_image(image_id=image_id)
+    project_id = Image.objects.values_list("project_id", flat=True).get(pk=image_id)
+    agreement_summary_task.enqueue(project_id=project_id)
+
+
+@task()
+def agreement_update_for_images_task(*, image_ids: list[int]) -> None:
+    """Recompute several images (an import queues its images in groups: one task row per
+    image costs more than the queue's workers save), then queue their projects' reports.
+
+    Every image is attempted; if some fail, the task fails afterwards naming them."""
+    failed: dict[int, str] = {}
+    for image_id in image_ids:
+        try:
+            agreement_update_for_image(image_id=image_id)
+        except Exception as error:  # one bad image must not stop the others
+            failed[image_id] = f"{type(error).__name__}: {error}"
+    projects = Image.objects.filter(pk__in=image_ids).values_list("project_id", flat=True)
+    for project_id in sorted(set(projects)):
+        agreement_summary_task.enqueue(project_id=project_id)
+    if failed:
+        raise RuntimeError(
+            "agreement failed: " + "; ".join(f"image {i}: {why}" for i, why in failed.items())
+        )
+
+
+@task()
+def agreement_summary_task(*, project_id: int) -> None:
+    """Rebuild the project's agreement report unless it is already newer than every image's
+    stored results."""
+    agreement_summary_update_if_stale(project_id=project_id)

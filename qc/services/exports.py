@@ -44,6 +44,7 @@ from django.core.files import File
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
+from django_tasks import task
 
 from projects.audit import audit
 from projects.errors import ApplicationError
@@ -69,7 +70,6 @@ from qc.models import (
     LabelInstance,
     Submission,
 )
-from qc.tasks import export_run_task
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -605,3 +605,9 @@ def export_run(*, export_id: int) -> Export:
         )
     export.refresh_from_db()
     return export
+
+
+@task()
+def export_run_task(*, export_id: int) -> None:
+    """Write one export's file in the background (:func:`export_run`)."""
+    export_run(export_id=export_id)

@@ -16,13 +16,13 @@ from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
+from django_tasks import task
 
 from projects.audit import audit
 from projects.errors import ApplicationError
 from projects.models import Project
 from qc.models import ImportJob, JobStatus
 from qc.services.imports import PATH_OPTIONS, import_annotations, import_options_clean
-from qc.tasks import import_run_task
 
 __all__ = ["JOB_OPTIONS", "import_job_create", "import_job_run"]
 
@@ -163,3 +163,9 @@ def import_job_run(*, job_id: int) -> ImportJob:
         )
     job.refresh_from_db()
     return job
+
+
+@task()
+def import_run_task(*, job_id: int) -> None:
+    """Run one uploaded annotation import in the background (:func:`import_job_run`)."""
+    import_job_run(job_id=job_id)

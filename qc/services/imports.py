@@ -59,6 +59,7 @@ from qc.formats.base import FormatErrorsAt, as_int, req
 from qc.formats.sources import load_json, read_bounded
 from qc.models import Instance, Submission
 from qc.rules import check_rules
+from qc.services.agreement import agreement_update_for_images_task
 from qc.services.bulk import insert_fields, insert_rows
 from qc.services.import_reading import (
     LABEL_COLUMN,
@@ -67,7 +68,6 @@ from qc.services.import_reading import (
     read_and_build,
 )
 from qc.services.workflow import OPEN_TASK_STATUSES
-from qc.tasks import agreement_update_for_images_task
 
 __all__ = [
     "FORMAT_OPTIONS",

@@ -26,7 +26,7 @@ from qc.models import (
     Submission,
 )
 from qc.rules import check_rules
-from qc.tasks import agreement_update_for_image_task
+from qc.services.agreement import agreement_update_for_image_task
 
 OPEN_TASK_STATUSES = (TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS, TaskStatus.REJECTED)
 
