@@ -5,11 +5,56 @@ What depends on one instance alone (area, bbox, perimeter, boundary band) is com
 when it is stored, so agreement never decodes pixels to compare two instances.
 """
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
 from projects.models import Image, LabelClass, Project, Task
+from qc import masks
+
+
+class StoredMask(models.Model):
+    """The columns of a stored mask: COCO compressed RLE counts (the frame is the image's),
+    its bounding box and its area. Instances, accepted label instances and consensus
+    instances are each a StoredMask with columns of their own."""
+
+    MASK_FIELDS = ("rle", "bbox_x", "bbox_y", "bbox_w", "bbox_h", "area")
+
+    rle = models.TextField(help_text="COCO compressed RLE counts; size is the image's.")
+    bbox_x = models.PositiveIntegerField()
+    bbox_y = models.PositiveIntegerField()
+    bbox_w = models.PositiveIntegerField()
+    bbox_h = models.PositiveIntegerField()
+    area = models.PositiveIntegerField()
+
+    class Meta:
+        abstract = True
+
+    @staticmethod
+    def mask_columns_for(
+        *, rle: Mapping[str, Any], bbox: Sequence[int], area: int
+    ) -> dict[str, Any]:
+        """The mask columns of an RLE dict with its ``(x, y, w, h)`` box and area."""
+        x, y, w, h = bbox
+        return {
+            "rle": masks.rle_to_string(rle),
+            "bbox_x": x,
+            "bbox_y": y,
+            "bbox_w": w,
+            "bbox_h": h,
+            "area": area,
+        }
+
+    def mask_columns(self) -> dict[str, Any]:
+        """This row's mask columns, to store the same mask in another StoredMask."""
+        return {name: getattr(self, name) for name in self.MASK_FIELDS}
+
+    @property
+    def bbox(self) -> tuple[int, int, int, int]:
+        return (self.bbox_x, self.bbox_y, self.bbox_w, self.bbox_h)
 
 
 class Submission(models.Model):
@@ -40,17 +85,11 @@ class Submission(models.Model):
         return f"{self.task} r{self.revision}"
 
 
-class Instance(models.Model):
+class Instance(StoredMask):
     """One object of a submission: its mask and the geometry derived from it once."""
 
     submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="instances")
     label_class = models.ForeignKey(LabelClass, on_delete=models.RESTRICT, related_name="+")
-    rle = models.TextField(help_text="COCO compressed RLE counts; size is the image's.")
-    bbox_x = models.PositiveIntegerField()
-    bbox_y = models.PositiveIntegerField()
-    bbox_w = models.PositiveIntegerField()
-    bbox_h = models.PositiveIntegerField()
-    area = models.PositiveIntegerField()
     perimeter = models.FloatField()
     boundary_rle = models.TextField(help_text="RLE of the boundary band (mask minus erosion).")
     boundary_px = models.PositiveSmallIntegerField(help_text="Band width the band was built with.")
@@ -177,17 +216,11 @@ class ImageLabel(models.Model):
         return f"label of {self.image}"
 
 
-class LabelInstance(models.Model):
+class LabelInstance(StoredMask):
     """An instance of a consensus label, copied when it was accepted so it never changes."""
 
     label = models.ForeignKey(ImageLabel, on_delete=models.CASCADE, related_name="instances")
     label_class = models.ForeignKey(LabelClass, on_delete=models.RESTRICT, related_name="+")
-    rle = models.TextField()
-    bbox_x = models.PositiveIntegerField()
-    bbox_y = models.PositiveIntegerField()
-    bbox_w = models.PositiveIntegerField()
-    bbox_h = models.PositiveIntegerField()
-    area = models.PositiveIntegerField()
 
     def __str__(self) -> str:
         return f"{self.label_class} in {self.label}"
@@ -290,17 +323,11 @@ class AgreementSummary(models.Model):
         return f"agreement summary of {self.project}"
 
 
-class ConsensusInstance(models.Model):
+class ConsensusInstance(StoredMask):
     """One instance of an image's consensus, recomputed when a submission arrives."""
 
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="consensus_instances")
     label_class = models.ForeignKey(LabelClass, on_delete=models.CASCADE, related_name="+")
-    rle = models.TextField()
-    bbox_x = models.PositiveIntegerField()
-    bbox_y = models.PositiveIntegerField()
-    bbox_w = models.PositiveIntegerField()
-    bbox_h = models.PositiveIntegerField()
-    area = models.PositiveIntegerField()
     support = models.PositiveSmallIntegerField(help_text="Annotators whose instance joined.")
     members = models.JSONField(default=list, help_text="Instance ids of the cluster.")
 

@@ -349,16 +349,7 @@ def image_label_set(
         is_gold=gold,
     )
     LabelInstance.objects.bulk_create(
-        LabelInstance(
-            label=label,
-            label_class_id=c.label_class_id,
-            rle=c.rle,
-            bbox_x=c.bbox_x,
-            bbox_y=c.bbox_y,
-            bbox_w=c.bbox_w,
-            bbox_h=c.bbox_h,
-            area=c.area,
-        )
+        LabelInstance(label=label, label_class_id=c.label_class_id, **c.mask_columns())
         for c in consensus
     )
     image.review_assignments.filter(status=ReviewAssignment.Status.OPEN).update(
