@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 from pycocotools import mask as coco_mask
@@ -63,18 +64,17 @@ class Overlap:
 
 
 @dataclass(frozen=True)
-class ClassResult:
-    """Metrics of one class for one pair of annotators (DESIGN §4.3–4.4).
+class PairMetrics:
+    """Counts, IoU sums and metrics of one pair of annotators (DESIGN §4.3–4.5), for one class
+    (:class:`ClassResult`) or pooled over classes (:class:`PairResult`).
 
-    ``n_a``/``n_b`` instances of the class; ``matched`` = TP; ``unmatched_* = n_* − TP``
-    (including instances in a label mismatch); ``label_mismatch`` counts mismatch pairs with
-    this class on either side. ``mean_iou`` and ``boundary_iou`` are ``None`` when TP = 0
-    (``boundary_iou`` also when it was not computed). ``f1 = 2·TP / (n_a + n_b)``,
-    ``pq = iou_sum / (TP + ½·unmatched_a + ½·unmatched_b)``; both 1.0 when the class is empty
-    on both sides (which happens only in pooled results).
+    ``n_a``/``n_b`` instances; ``matched`` = TP; ``unmatched_* = n_* − TP`` (including
+    instances in a label mismatch). ``mean_iou`` and ``boundary_iou`` are ``None`` when
+    TP = 0 (``boundary_iou`` also when it was not computed). ``f1 = 2·TP / (n_a + n_b)``,
+    ``pq = iou_sum / (TP + ½·unmatched_a + ½·unmatched_b)``; both 1.0 when both sides are
+    empty.
     """
 
-    label: Hashable
     n_a: int
     n_b: int
     matched: int
@@ -90,27 +90,26 @@ class ClassResult:
 
 
 @dataclass(frozen=True)
-class PairResult:
+class ClassResult(PairMetrics):
+    """Metrics of one class ``label`` for one pair of annotators (DESIGN §4.3–4.4), as in
+    :class:`PairMetrics`: ``n_a``/``n_b`` instances of the class; ``label_mismatch`` counts
+    mismatch pairs with this class on either side. A class is empty on both sides only in
+    pooled results.
+    """
+
+    label: Hashable
+
+
+@dataclass(frozen=True)
+class PairResult(PairMetrics):
     """Agreement of two annotators on one image, micro-pooled over classes (DESIGN §4.5).
 
     Counts and IoU sums are the sums of the per-class values; metrics as in
-    :class:`ClassResult`. Both annotations empty: ``pq = f1 = 1``, ``mean_iou`` ``None``.
+    :class:`PairMetrics`. Both annotations empty: ``pq = f1 = 1``, ``mean_iou`` ``None``.
     ``matches`` sorted by position in ``a``; ``mismatches`` likewise; ``per_class`` in order
     of first appearance of the label in ``a`` then ``b``.
     """
 
-    n_a: int
-    n_b: int
-    matched: int
-    unmatched_a: int
-    unmatched_b: int
-    label_mismatch: int
-    iou_sum: float
-    boundary_iou_sum: float | None
-    mean_iou: float | None
-    f1: float
-    pq: float
-    boundary_iou: float | None
     per_class: tuple[ClassResult, ...]
     matches: tuple[Match, ...]
     mismatches: tuple[Mismatch, ...]
@@ -137,20 +136,26 @@ def _metrics(
     return mean_iou, 2.0 * matched / total, iou_sum / (0.5 * total), boundary
 
 
-def _class_result(
-    label: Hashable,
+_Scored = TypeVar("_Scored", ClassResult, PairResult)
+
+
+def _scored(
+    result_type: type[_Scored],
     n_a: int,
     n_b: int,
     ious: list[float],
     boundaries: list[float] | None,
     label_mismatch: int,
-) -> ClassResult:
+    **details: Any,
+) -> _Scored:
+    """A ``result_type`` for ``n_a`` and ``n_b`` instances whose matched pairs have IoU
+    ``ious`` and boundary IoU ``boundaries`` (``None``: not computed); ``details`` are the
+    type's own fields."""
     matched = len(ious)
     iou_sum = math.fsum(ious)
     boundary_sum = math.fsum(boundaries) if boundaries is not None else None
     mean_iou, f1, pq, boundary = _metrics(n_a, n_b, matched, iou_sum, boundary_sum)
-    return ClassResult(
-        label=label,
+    return result_type(
         n_a=n_a,
         n_b=n_b,
         matched=matched,
@@ -163,6 +168,7 @@ def _class_result(
         f1=f1,
         pq=pq,
         boundary_iou=boundary,
+        **details,
     )
 
 
@@ -210,15 +216,59 @@ def _compare(
     with_boundary: bool,
     keep_overlaps: bool,
 ) -> PairResult:
-    thresholds = class_match_iou or {}
+    """:func:`compare_pair` on indexed sides: same-class matches, then label mismatches among
+    the leftovers, boundary IoU of the matches, and the metrics per class and pooled."""
     labels = list(a.by_label) + [label for label in b.by_label if label not in a.by_label]
-    found: list[tuple[int, int, float]] = []  # (i, j, IoU) of same-class matches
+    found, overlaps = _match_within_classes(
+        a,
+        b,
+        labels,
+        match_iou=match_iou,
+        class_match_iou=class_match_iou or {},
+        keep_overlaps=keep_overlaps,
+    )
+    matched_i = [i for i, _, _ in found]
+    matched_j = [j for _, j, _ in found]
+    matched_iou = [value for _, _, value in found]
+    mismatches: list[Mismatch] = []
+    if len(labels) > 1:
+        mismatches = _cross_class(a, b, matched_i, matched_j, match_iou)
+    boundaries: list[float] | None = None
+    if with_boundary:
+        boundaries = _boundary_ious(a, b, matched_i, matched_j)
+    matches, per_class = _per_class(a, b, labels, found, boundaries, mismatches)
+    return _scored(
+        PairResult,
+        len(a.insts),
+        len(b.insts),
+        matched_iou,
+        boundaries,
+        len(mismatches),
+        per_class=per_class,
+        matches=matches,
+        mismatches=tuple(mismatches),
+        overlaps=tuple(overlaps),
+    )
+
+
+def _match_within_classes(
+    a: _IndexedSide,
+    b: _IndexedSide,
+    labels: list[Hashable],
+    *,
+    match_iou: float,
+    class_match_iou: Mapping[Hashable, float],
+    keep_overlaps: bool,
+) -> tuple[list[tuple[int, int, float]], list[Overlap]]:
+    """The same-class matches ``(i, j, IoU)`` of every label both sides have, sorted, and
+    (``keep_overlaps``) the same-class overlaps of :func:`_overlaps`."""
+    found: list[tuple[int, int, float]] = []
     overlaps: list[Overlap] = []
     for label in labels:
         ia, ib = a.by_label.get(label), b.by_label.get(label)
         if ia is None or ib is None:
             continue
-        tau = float(thresholds.get(label, match_iou))
+        tau = float(class_match_iou.get(label, match_iou))
         if not 0.0 < tau <= 1.0:
             raise ValueError(f"the match threshold must be in (0, 1], got {tau}")
         rows, cols = _candidates(a, b, ia, ib, tau, keep_overlaps)
@@ -234,26 +284,23 @@ def _compare(
         if keep_overlaps:
             overlaps += _overlaps(a, b, gi, gj, values, label)
     found.sort()
+    return found, overlaps
 
-    mismatches: list[Mismatch] = []
-    if len(labels) > 1:
-        a_left = np.ones(len(a.insts), dtype=bool)
-        b_left = np.ones(len(b.insts), dtype=bool)
-        a_left[[i for i, _, _ in found]] = False
-        b_left[[j for _, j, _ in found]] = False
-        mismatches = _cross_class(a, b, a_left, b_left, match_iou)
-    matched_i = [i for i, _, _ in found]
-    matched_j = [j for _, j, _ in found]
-    matched_iou = [value for _, _, value in found]
 
-    boundaries: list[float] | None = None
-    if with_boundary:
-        boundaries = _boundary_ious(a, b, matched_i, matched_j)
-
+def _per_class(
+    a: _IndexedSide,
+    b: _IndexedSide,
+    labels: list[Hashable],
+    found: list[tuple[int, int, float]],
+    boundaries: list[float] | None,
+    mismatches: list[Mismatch],
+) -> tuple[tuple[Match, ...], tuple[ClassResult, ...]]:
+    """The :class:`Match` of each found pair (``boundaries`` in the same order, ``None``
+    when not computed) and the :class:`ClassResult` of each label, in ``labels`` order."""
     by_label_ious: dict[Hashable, list[float]] = {label: [] for label in labels}
     by_label_bounds: dict[Hashable, list[float]] = {label: [] for label in labels}
     matches = []
-    for k, (i, j, value) in enumerate(zip(matched_i, matched_j, matched_iou, strict=True)):
+    for k, (i, j, value) in enumerate(found):
         label = a.labels[i]
         boundary = boundaries[k] if boundaries is not None else None
         by_label_ious[label].append(value)
@@ -268,39 +315,18 @@ def _compare(
         mismatch_count[m.b_label] += 1
     empty = np.zeros(0, dtype=np.intp)
     per_class = tuple(
-        _class_result(
-            label,
+        _scored(
+            ClassResult,
             a.by_label.get(label, empty).size,
             b.by_label.get(label, empty).size,
             by_label_ious[label],
-            by_label_bounds[label] if with_boundary else None,
+            by_label_bounds[label] if boundaries is not None else None,
             mismatch_count[label],
+            label=label,
         )
         for label in labels
     )
-
-    n_a, n_b, matched = len(a.insts), len(b.insts), len(matched_i)
-    iou_sum = math.fsum(matched_iou)
-    boundary_sum = math.fsum(boundaries) if boundaries is not None else None
-    mean_iou, f1, pq, boundary = _metrics(n_a, n_b, matched, iou_sum, boundary_sum)
-    return PairResult(
-        n_a=n_a,
-        n_b=n_b,
-        matched=matched,
-        unmatched_a=n_a - matched,
-        unmatched_b=n_b - matched,
-        label_mismatch=len(mismatches),
-        iou_sum=iou_sum,
-        boundary_iou_sum=boundary_sum,
-        mean_iou=mean_iou,
-        f1=f1,
-        pq=pq,
-        boundary_iou=boundary,
-        per_class=per_class,
-        matches=tuple(matches),
-        mismatches=tuple(mismatches),
-        overlaps=tuple(overlaps),
-    )
+    return tuple(matches), per_class
 
 
 def _overlaps(
@@ -329,9 +355,18 @@ def _overlaps(
 
 
 def _cross_class(
-    a: _IndexedSide, b: _IndexedSide, a_left: np.ndarray, b_left: np.ndarray, match_iou: float
+    a: _IndexedSide,
+    b: _IndexedSide,
+    matched_i: list[int],
+    matched_j: list[int],
+    match_iou: float,
 ) -> list[Mismatch]:
-    """Second pass of DESIGN §4.2: match leftovers of different classes."""
+    """Second pass of DESIGN §4.2: match the instances that no same-class match took
+    (positions ``matched_i`` in ``a``, ``matched_j`` in ``b``) across classes."""
+    a_left = np.ones(len(a.insts), dtype=bool)
+    b_left = np.ones(len(b.insts), dtype=bool)
+    a_left[matched_i] = False
+    b_left[matched_j] = False
     ia, ib = np.flatnonzero(a_left), np.flatnonzero(b_left)
     if ia.size == 0 or ib.size == 0:
         return []
