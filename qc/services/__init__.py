@@ -1,4 +1,13 @@
-"""Every write of the QC app. Import from here; modules split the workflow from agreement."""
+"""Every write of the QC app; import from here.
+
+- :mod:`~qc.services.submissions`: every submission is stored here, one or thousands;
+- :mod:`~qc.services.workflow`: one submission, review assignments, decisions, labels;
+- :mod:`~qc.services.imports`: annotation files into submissions (with ``import_source``,
+  ``import_plan`` and ``import_reading``), in the background through ``import_jobs``;
+- :mod:`~qc.services.exports`: accepted labels out;
+- :mod:`~qc.services.agreement` and ``features``: what is derived from stored masks;
+- :mod:`~qc.services.bulk`: many rows at once (COPY on PostgreSQL).
+"""
 
 from qc.services.exports import (
     EXPORT_FORMATS,
@@ -13,13 +22,16 @@ from qc.services.imports import (
     ImportSummary,
     import_annotations,
 )
+from qc.services.submissions import (
+    InstanceInput,
+    SubmissionDraft,
+    instance_values,
+    submissions_create,
+)
 from qc.services.workflow import (
     FlagInput,
-    InstanceInput,
-    build_instance,
     image_label_set,
     image_label_set_gold,
-    instance_values,
     review_assign,
     review_decide,
     submission_create,
@@ -32,7 +44,7 @@ __all__ = [
     "ImportRefused",
     "ImportSummary",
     "InstanceInput",
-    "build_instance",
+    "SubmissionDraft",
     "export_create",
     "export_run",
     "export_write",
@@ -45,4 +57,5 @@ __all__ = [
     "review_assign",
     "review_decide",
     "submission_create",
+    "submissions_create",
 ]

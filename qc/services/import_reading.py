@@ -1,8 +1,8 @@
 """Reading an annotation source and building its instance rows, the CPU-bound part of an
 import (:func:`read_and_build`): in this process, or in forked worker processes when the
 source is large -- a Supervisely folder read in shards, or the objects of one read measured
-in chunks. Rows come back in insert order (:data:`INSTANCE_FIELDS`); submission and label
-class are filled in by the write."""
+in chunks. Rows come back in object order (:func:`qc.services.submissions.instance_row`);
+submission and label class are filled in by the write."""
 
 from __future__ import annotations
 
@@ -16,20 +16,17 @@ from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from django.conf import settings
+
 from projects.errors import ImportRefused
 from projects.progress import ProgressThrottle
 from qc import masks
 from qc.agreement import boundary_width, measure_crop
 from qc.formats import READERS, FormatError, Limits, ParsedImage, ParseResult
 from qc.formats.base import Measure
-from qc.models import Instance
-from qc.services.bulk import insert_fields
-from qc.services.workflow import InstanceInput, instance_values
+from qc.services.submissions import InstanceInput, instance_row
 
 __all__ = [
-    "INSTANCE_FIELDS",
-    "LABEL_COLUMN",
-    "SUBMISSION_COLUMN",
     "default_workers",
     "read_and_build",
 ]
@@ -48,20 +45,10 @@ def _polygon_json(parts: list[list[float]] | None, holes: list[list[float]] | No
     return {"parts": [list(p) for p in parts], "holes": [list(h) for h in holes or []]}
 
 
-# Instance columns in insert order; rows travel as lists of these values.
-INSTANCE_FIELDS = insert_fields(Instance)
-SUBMISSION_COLUMN = [f.name for f in INSTANCE_FIELDS].index("submission")
-LABEL_COLUMN = [f.name for f in INSTANCE_FIELDS].index("label_class")
-_INSTANCE_ATTNAMES = [f.attname for f in INSTANCE_FIELDS]
-# Columns whose field has a default: what ``instance_values`` leaves out gets it, as
-# ``bulk_create`` would give it (the others, submission and class, are filled in later).
-_INSTANCE_DEFAULTED = [k for k, f in enumerate(INSTANCE_FIELDS) if f.has_default()]
-
-
 def _instances_for(
     result: ParseResult, start: int, stop: int, boundary_px: int | None
 ) -> tuple[list[list[Any]], tuple[int, str] | None]:
-    """Instance rows (column values of ``INSTANCE_FIELDS``) from ``instance_values``
+    """Instance rows (:func:`qc.services.submissions.instance_row`)
     (features computed once) for the parsed objects [start, stop), or the position in
     ``result.objects`` and message of the first object whose mask is refused. Submission
     and label class are filled in when written. A bitmap's features come from
@@ -80,7 +67,7 @@ def _instances_for(
             )
         # The class is resolved later (it may not exist yet); the row gets its id then.
         item = InstanceInput(
-            label_class=None,  # type: ignore[arg-type]
+            label_class=None,
             rle=obj.rle,
             polygon=_polygon_json(obj.polygon, obj.holes),
             attributes=obj.attributes,
@@ -89,14 +76,9 @@ def _instances_for(
             # A bitmap's features were measured while its pixels were decoded.
             seen = None if measured is None else measured[position]
             features = seen[1] if seen is not None and seen[0] == band_px else None
-            values = instance_values(item=item, boundary_px=band_px, features=features)
+            out.append(instance_row(item, boundary_px=band_px, features=features))
         except masks.MaskError as error:
             return out, (position, f"invalid mask: {error}")
-        row = [values.get(name) for name in _INSTANCE_ATTNAMES]
-        for column in _INSTANCE_DEFAULTED:
-            if _INSTANCE_ATTNAMES[column] not in values:
-                row[column] = INSTANCE_FIELDS[column].get_default()
-        out.append(row)
     return out, None
 
 
@@ -178,7 +160,8 @@ def _cancel_on_error(futures: Sequence[Any]) -> Iterator[None]:
 
 
 def default_workers() -> int:
-    return max(1, min(8, os.cpu_count() or 1))
+    """The worker processes an import uses: ``MASKQC_IMPORT_WORKERS``, else one per CPU."""
+    return max(1, settings.MASKQC_IMPORT_WORKERS or os.cpu_count() or 1)
 
 
 def _supervisely_shards(path: Path, count: int) -> list[list[str]] | None:

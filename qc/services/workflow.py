@@ -1,7 +1,9 @@
-"""Every write of the QC workflow: submissions, review assignments, decisions, image labels."""
+"""The QC workflow's writes one at a time: a submission (through
+:mod:`qc.services.submissions`, which stores every submission), review assignments,
+decisions and image labels."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -10,11 +12,9 @@ from django.db.models import Count, Max, Q
 
 from projects.audit import audit
 from projects.errors import ApplicationError, ConflictError
-from projects.models import Image, LabelClass, Role, Task, TaskStatus
+from projects.models import Image, Role, Task, TaskStatus
 from projects.permissions import may_review_image
-from projects.selectors import current_versions
-from qc import masks
-from qc.agreement import InstanceFeatures, boundary_width, instance_features
+from qc.agreement import boundary_width
 from qc.models import (
     ImageLabel,
     Instance,
@@ -25,68 +25,14 @@ from qc.models import (
     ReviewAssignment,
     Submission,
 )
-from qc.rules import check_rules
-from qc.services.agreement import agreement_update_for_image_task
-
-OPEN_TASK_STATUSES = (TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS, TaskStatus.REJECTED)
-
-
-@dataclass(frozen=True)
-class InstanceInput:
-    """One instance to store: its class and mask; `polygon` keeps the source geometry."""
-
-    label_class: LabelClass
-    rle: dict
-    polygon: dict | None = None
-    attributes: dict = field(default_factory=dict)
+from qc.services.submissions import (
+    InstanceInput,
+    SubmissionDraft,
+    instance_row,
+    submissions_create,
+)
 
 
-def instance_values(
-    *,
-    item: InstanceInput,
-    boundary_px: int,
-    features: InstanceFeatures | None = None,
-) -> dict[str, Any]:
-    """The column values (by attribute name) of the Instance stored for ``item``, with
-    everything derived from its mask computed once, here; the submission is the caller's.
-
-    `features` may be given when the caller already holds them for `item.rle` and
-    `boundary_px` (an import computes them from the pixels it decoded); they must equal
-    what `instance_features` gives.
-    """
-    if features is None:
-        features = instance_features(item.rle, boundary_px=boundary_px)
-    x, y, w, h = features.bbox
-    return {
-        "label_class_id": None if item.label_class is None else item.label_class.pk,
-        "rle": masks.rle_to_string(item.rle),
-        "bbox_x": x,
-        "bbox_y": y,
-        "bbox_w": w,
-        "bbox_h": h,
-        "area": features.area,
-        "perimeter": features.perimeter,
-        "boundary_rle": masks.rle_to_string(features.boundary_rle),
-        "boundary_px": boundary_px,
-        "polygon": item.polygon,
-        "attributes": item.attributes,
-    }
-
-
-def build_instance(
-    *,
-    submission: Submission,
-    item: InstanceInput,
-    boundary_px: int,
-    features: InstanceFeatures | None = None,
-) -> Instance:
-    """An unsaved Instance of ``submission`` with the values of :func:`instance_values`."""
-    values = instance_values(item=item, boundary_px=boundary_px, features=features)
-    del values["label_class_id"]
-    return Instance(submission=submission, label_class=item.label_class, **values)
-
-
-@transaction.atomic
 def submission_create(
     *,
     task: Task,
@@ -97,89 +43,43 @@ def submission_create(
     source_checksum: str = "",
     check_gate: bool = True,
 ) -> Submission:
-    """Store a new revision of the task's masks and mark the task submitted.
+    """Store a new revision of the task's masks and mark the task submitted: one draft of
+    :func:`qc.services.submissions.submissions_create`, which holds the rules.
 
     With `check_gate`, the annotator must have acknowledged the current version of every
     published guideline, and rules of severity "block" refuse the submission with the list
     of violations. Imports by a lead pass `check_gate=False`: the rules are still recorded.
     """
-    task = Task.objects.select_for_update().select_related("image__project").get(pk=task.pk)
-    image, project = task.image, task.image.project
-    if task.status not in OPEN_TASK_STATUSES:
-        raise ConflictError(
-            f"Task {image.name} for {task.annotator} is {task.status}; "
-            "only assigned, in-progress or rejected tasks take a submission."
+    with transaction.atomic():
+        task = Task.objects.select_for_update().select_related("image__project").get(pk=task.pk)
+        image, project = task.image, task.image.project
+        for item in instances:
+            if item.label_class is None or item.label_class.project_id != project.pk:
+                name = None if item.label_class is None else item.label_class.name
+                raise ApplicationError(f"Class {name!r} is not in {project.slug}.")
+            if list(item.rle["size"]) != [image.height, image.width]:
+                raise ApplicationError(
+                    f"Image {image.name}: a mask of size {item.rle['size']} does not fit the "
+                    f"image ({image.height}×{image.width}, height×width)."
+                )
+        band_px = boundary_width(
+            height=image.height, width=image.width, boundary_px=project.boundary_px
         )
-    for item in instances:
-        if item.label_class.project_id != project.pk:
-            raise ApplicationError(f"Class {item.label_class.name!r} is not in {project.slug}.")
-        if list(item.rle["size"]) != [image.height, image.width]:
-            raise ApplicationError(
-                f"Image {image.name}: a mask of size {item.rle['size']} does not fit the image "
-                f"({image.height}×{image.width}, height×width)."
-            )
-    versions = current_versions(project=project)
-    if check_gate:
-        acknowledged = set(
-            task.annotator.acknowledgements.filter(version__in=versions).values_list(
-                "version_id", flat=True
-            )
+        draft = SubmissionDraft(
+            task=task,
+            rows=[instance_row(item, boundary_px=band_px) for item in instances],
+            shapes=[(item.label_class.name, item.rle) for item in instances],
         )
-        missing = [str(v) for v in versions if v.pk not in acknowledged]
-        if missing:
-            raise ApplicationError(
-                f"Acknowledge the current guideline first: {', '.join(missing)}.",
-                extra={"unacknowledged": missing},
-            )
-    rules = [rule for version in versions for rule in version.rules]
-    violations = check_rules(rules, [(i.label_class.name, i.rle) for i in instances])
-    blocking = [v for v in violations if v.severity == "block"]
-    if check_gate and blocking:
-        raise ApplicationError(
-            f"Image {image.name}: the submission breaks the guideline: "
-            + "; ".join(v.message for v in blocking),
-            extra={"violations": [v.as_dict() for v in violations]},
+        created = submissions_create(
+            project=project,
+            drafts=[draft],
+            actor=actor,
+            source_format=source_format,
+            source_name=source_name,
+            source_checksum=source_checksum,
+            check_gate=check_gate,
         )
-    last = task.submissions.aggregate(last=Max("revision"))["last"] or 0
-    submission = Submission.objects.create(
-        task=task,
-        revision=last + 1,
-        source_format=source_format,
-        source_name=source_name,
-        source_checksum=source_checksum,
-        imported_by=actor if actor is not None and actor != task.annotator else None,
-        rule_violations=[v.as_dict() for v in violations],
-    )
-    submission.guideline_versions.set(versions)
-    band_px = boundary_width(
-        height=image.height, width=image.width, boundary_px=project.boundary_px
-    )
-    Instance.objects.bulk_create(
-        build_instance(submission=submission, item=item, boundary_px=band_px) for item in instances
-    )
-    before = task.status
-    task.status = TaskStatus.SUBMITTED
-    task.save(update_fields=["status", "updated_at"])
-    audit(
-        actor=actor,
-        verb="submission.create",
-        obj=submission,
-        project=project,
-        before={"task_status": before},
-        after={
-            "task": task.pk,
-            "revision": submission.revision,
-            "instances": len(instances),
-            "violations": len(violations),
-        },
-    )
-    transaction.on_commit(lambda: _queue_agreement(image.pk))
-    return submission
-
-
-def _queue_agreement(image_id: int) -> None:
-
-    agreement_update_for_image_task.enqueue(image_id=image_id)
+    return created.submissions[0]
 
 
 @transaction.atomic

@@ -5,13 +5,14 @@ import datetime
 
 import pytest
 from django.forms.models import model_to_dict
+from django.utils import timezone
 
 from projects.models import AuditEvent
 from qc import masks
 from qc.formats import ParsedImage, ParsedObject, ParseResult
 from qc.models import Instance, Submission
-from qc.services import import_reading
-from qc.services.bulk import insert_fields, insert_rows
+from qc.services import import_reading, submissions
+from qc.services.bulk import insert_fields, insert_objects, insert_rows
 from tests.factories import TaskFactory
 
 pytestmark = pytest.mark.django_db
@@ -111,14 +112,14 @@ def test_insert_rows_stores_audit_events_as_bulk_create_does(project, lead):
 def test_import_rows_give_a_field_the_services_leave_out_its_default(monkeypatch):
     # A column instance_values does not fill (as a field added later with a default would
     # be) gets the field's default, as bulk_create would give it, not NULL
-    real = import_reading.instance_values
+    real = submissions.instance_values
 
     def without_attributes(**kwargs):
         values = real(**kwargs)
         del values["attributes"]
         return values
 
-    monkeypatch.setattr(import_reading, "instance_values", without_attributes)
+    monkeypatch.setattr(submissions, "instance_values", without_attributes)
     rle = masks.rle_from_uncompressed([5, 3, 92], height=10, width=10)
     result = ParseResult(
         images=[ParsedImage(name="a.png", width=10, height=10)],
@@ -140,6 +141,45 @@ def test_import_rows_give_a_field_the_services_leave_out_its_default(monkeypatch
 
     rows, failure = import_reading._instances_for(result, 0, 1, None)
 
-    columns = [f.attname for f in import_reading.INSTANCE_FIELDS]
+    columns = [f.attname for f in submissions.INSTANCE_FIELDS]
     assert failure is None
     assert rows[0][columns.index("attributes")] == {}
+
+
+def test_insert_objects_stores_audit_events_as_bulk_create_does(project, lead):
+    # Arrange: the same unsaved events, for bulk_create and for insert_objects
+    values = [
+        {
+            "project": project,
+            "actor": lead,
+            "verb": "task.create",
+            "object_type": "task",
+            "object_id": "12",
+            "before": None,
+            "after": {"image": "a.png", "annotator": "amy", "source": "é.json"},
+        },
+        {
+            "project": None,
+            "actor": None,
+            "verb": "user.create",
+            "object_type": "user",
+            "object_id": "x",
+            "before": {"task_status": None},
+            "after": [1, 2.5, "three"],
+        },
+    ]
+    expected = AuditEvent.objects.bulk_create([AuditEvent(**v) for v in values])
+    start = timezone.now()
+
+    # Act
+    before = set(AuditEvent.objects.values_list("pk", flat=True))
+    insert_objects(AuditEvent, [AuditEvent(**v) for v in values])
+    added = sorted(set(AuditEvent.objects.values_list("pk", flat=True)) - before)
+    end = timezone.now()
+
+    # Assert: the same values, and created_at stamped by auto_now_add while inserting
+    assert [_stored(AuditEvent, pk) for pk in added] == [
+        _stored(AuditEvent, e.pk) for e in expected
+    ]
+    stamped = [AuditEvent.objects.get(pk=pk).created_at for pk in added]
+    assert all(start <= at <= end for at in stamped)

@@ -22,12 +22,13 @@ from django.utils import timezone
 from PIL import Image as PILImage
 from pycocotools import mask as coco_mask
 
+from projects.errors import ApplicationError
 from projects.models import AuditEvent, Image, LabelClass, Membership, Role, Task, TaskStatus
 from projects.services import guideline_version_create
 from qc import masks
 from qc.agreement import boundary_width, instance_features
 from qc.models import ImageAgreement, ImportJob, Instance, JobStatus, Submission
-from qc.services import import_reading, imports
+from qc.services import import_reading, submissions
 from qc.services.import_jobs import import_job_create
 from qc.services.imports import ImportRefused, import_annotations
 from tests.factories import ImageFactory, TaskFactory, UserFactory
@@ -826,7 +827,7 @@ def test_import_job_run_records_the_error_and_writes_nothing(
 
 
 def test_import_job_create_refuses_server_path_options(project, lead):
-    with pytest.raises(imports.ApplicationError) as caught:
+    with pytest.raises(ApplicationError) as caught:
         import_job_create(
             project=project,
             actor=lead,
@@ -1395,7 +1396,7 @@ def test_hostile_size_disagreeing_with_an_existing_image_is_refused(
 def test_hostile_option_of_another_format_is_refused(tmp_path, project, counts_unchanged):
     path = write_coco(tmp_path, images=[], annotations=[])
 
-    with pytest.raises(imports.ApplicationError) as caught:
+    with pytest.raises(ApplicationError) as caught:
         import_annotations(
             project=project, path=path, format="coco", actor=None, options={"pattern": "{image}"}
         )
@@ -1414,7 +1415,7 @@ def test_import_annotations_failure_while_writing_rolls_everything_back(
     def fail(model, rows):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(imports, "insert_rows", fail)
+    monkeypatch.setattr(submissions, "insert_rows", fail)
     root = write_supervisely(
         tmp_path, {"a.png": sv_document([bitmap_object(blob(), (2, 3), login="newcomer")])}
     )
