@@ -450,13 +450,39 @@ def run_features(
         return np.zeros(n, dtype=np.int64), boxes, np.zeros(n, dtype=np.float64)
     h = int(height)
     owner, col, top, bottom = _column_pieces(owner, start, end, h)
-    length = bottom - top
-    at_top, at_bottom = top == 0, bottom == h
-    at_left, at_right = col == 0, col == width - 1
-
-    # Per-owner sums of per-piece counts, in one pass (owners are contiguous).
-    segment = np.flatnonzero(np.diff(owner, prepend=-1))
+    segment = np.flatnonzero(np.diff(owner, prepend=-1))  # owners are contiguous
     who = owner[segment]
+    length = bottom - top
+    counts = _edge_counts(col, top, bottom, length, h, width, segment, who, n)
+    shared = _shifted_overlaps(owner, col, top, bottom, length, h, width, n)
+    area = counts[0]
+    perimeters = np.where(area > 0, _crofton_from_edge_counts(counts, shared), 0.0)
+    boxes[who, 0] = np.minimum.reduceat(col, segment)
+    boxes[who, 1] = np.minimum.reduceat(top, segment)
+    boxes[who, 2] = np.maximum.reduceat(col, segment) + 1 - boxes[who, 0]
+    boxes[who, 3] = np.maximum.reduceat(bottom, segment) - boxes[who, 1]
+    return area, boxes, perimeters
+
+
+def _edge_counts(
+    col: np.ndarray,
+    top: np.ndarray,
+    bottom: np.ndarray,
+    length: np.ndarray,
+    height: int,
+    width: int,
+    segment: np.ndarray,
+    who: np.ndarray,
+    n: int,
+) -> np.ndarray:
+    """Per-owner sums ``[10, n]`` over the column pieces of :func:`_column_pieces`
+    (``length = bottom − top``), in one pass: area, vertical transitions, pixels in the first
+    and last rows, pixels in the first and last columns, and the corner pixels (top-left,
+    bottom-left, top-right, bottom-right). ``segment`` holds each owner's first piece, ``who``
+    its owner.
+    """
+    at_top, at_bottom = top == 0, bottom == height
+    at_left, at_right = col == 0, col == width - 1
     counts = np.zeros((10, n), dtype=np.int64)
     counts[:, who] = np.add.reduceat(
         np.stack(
@@ -476,12 +502,24 @@ def run_features(
         segment,
         axis=1,
     )
-    area, vertical, row_first, row_last, col_first, col_last = counts[:6]
-    corner_tl, corner_bl, corner_tr, corner_br = counts[6:]
+    return counts
 
-    # Pixels shared by the pieces X and X shifted one column (and one row down / up, from
-    # rows clipped so nothing wraps), for all three shifts with one sorted search:
-    # shared(Y) = Σ_y F(y_end) − F(y_start), F(t) = pixels of X before flat index t.
+
+def _shifted_overlaps(
+    owner: np.ndarray,
+    col: np.ndarray,
+    top: np.ndarray,
+    bottom: np.ndarray,
+    length: np.ndarray,
+    height: int,
+    width: int,
+    n: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per owner, the pixels shared by its pieces X and X shifted one column, one column and
+    one row down, and one column and one row up (rows clipped so nothing wraps), for all
+    three shifts with one sorted search: shared(Y) = Σ_y F(y_end) − F(y_start), F(t) =
+    pixels of X before flat index t."""
+    h = height
     stride = np.int64(h) * (width + 2)  # global keys keep owners apart
     base = owner * stride + col * h
     x_start, x_length = base + top, length
@@ -502,8 +540,17 @@ def run_features(
     covered[t < x_start[0]] = 0
     shared = covered[y_start.size :] - covered[: y_start.size]
     shifted = np.bincount(y_owner, weights=shared, minlength=3 * n).astype(np.int64)
-    same_column, same_diagonal, same_anti = shifted[:n], shifted[n : 2 * n], shifted[2 * n :]
+    return shifted[:n], shifted[n : 2 * n], shifted[2 * n :]
 
+
+def _crofton_from_edge_counts(
+    counts: np.ndarray, shared: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> np.ndarray:
+    """Crofton perimeter per owner from :func:`_edge_counts` and :func:`_shifted_overlaps`:
+    the transitions between neighbours in each of the four directions."""
+    area, vertical, row_first, row_last, col_first, col_last = counts[:6]
+    corner_tl, corner_bl, corner_tr, corner_br = counts[6:]
+    same_column, same_diagonal, same_anti = shared
     horizontal = 2 * area - col_first - col_last - 2 * same_column
     # (r, c) ~ (r + 1, c + 1): both pixels inside the image
     diagonal = (
@@ -517,13 +564,7 @@ def run_features(
         + (area - row_last - col_first + corner_bl)
         - 2 * same_anti
     )
-    present = area > 0
-    perimeters = np.where(present, crofton_from_counts(horizontal, vertical, diagonal, anti), 0.0)
-    boxes[who, 0] = np.minimum.reduceat(col, segment)
-    boxes[who, 1] = np.minimum.reduceat(top, segment)
-    boxes[who, 2] = np.maximum.reduceat(col, segment) + 1 - boxes[who, 0]
-    boxes[who, 3] = np.maximum.reduceat(bottom, segment) - boxes[who, 1]
-    return area, boxes, perimeters
+    return crofton_from_counts(horizontal, vertical, diagonal, anti)
 
 
 def consensus_insts(consensus: Sequence[ConsensusMask]) -> list[MeasuredInstance]:
