@@ -1,19 +1,26 @@
 """REST API for agreement, imports and exports (/api/v1/projects/<slug>/…)."""
 
+from django.db.models import Model
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics, status
+from rest_framework import generics, serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from projects.errors import ConflictError
+from projects.models import Project
 from projects.permissions import Action, has_permission, project_for
-from qc.models import AgreementSummary, Export, ImportJob
-from qc.selectors import report_as_interface
+from qc.models import Export, ImportJob
+from qc.selectors import (
+    agreement_report_stored,
+    exports_of,
+    import_jobs_of,
+    style_reports_visible_to,
+)
 from qc.serializers import (
     ExportSerializer,
     ExportStartSerializer,
@@ -24,19 +31,6 @@ from qc.services.exports import export_create
 from qc.services.import_jobs import import_job_create
 
 
-def _stored_report(project) -> dict:
-    summary = AgreementSummary.objects.filter(project=project).first()
-    if summary is None or not summary.report:
-        return {
-            "project": project.slug,
-            "images": 0,
-            "summary": None,
-            "pairs": [],
-            "annotators": [],
-        }
-    return summary.report
-
-
 class AgreementReport(APIView):
     """The project's agreement report as `compute_agreement --json` prints it, plus
     breakdowns by class, week and guideline version. Leads, reviewers and admins."""
@@ -44,16 +38,7 @@ class AgreementReport(APIView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, slug: str) -> Response:
         project, _ = project_for(user=request.user, slug=slug, action=Action.VIEW_AGREEMENT)
-        report = _stored_report(project)
-        base = report_as_interface(report) if report.get("summary") else report
-        return Response(
-            {
-                **base,
-                "by_class": report.get("by_class", {}),
-                "by_week": report.get("by_week", {}),
-                "by_guideline_version": report.get("by_guideline_version", {}),
-            }
-        )
+        return Response(agreement_report_stored(project=project))
 
 
 class StyleReports(APIView):
@@ -62,18 +47,38 @@ class StyleReports(APIView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, slug: str) -> Response:
         project, _ = project_for(user=request.user, slug=slug, action=Action.VIEW_PROJECT)
-        everyone = has_permission(user=request.user, project=project, action=Action.VIEW_AGREEMENT)
-        if not everyone and not has_permission(
-            user=request.user, project=project, action=Action.VIEW_OWN_STYLE
+        if not (
+            has_permission(user=request.user, project=project, action=Action.VIEW_AGREEMENT)
+            or has_permission(user=request.user, project=project, action=Action.VIEW_OWN_STYLE)
         ):
+            # A member with neither right gets the agreement's 403.
             project_for(user=request.user, slug=slug, action=Action.VIEW_AGREEMENT)
-        annotators = _stored_report(project)["annotators"]
-        if not everyone:
-            annotators = [a for a in annotators if a["username"] == request.user.username]
+        annotators = style_reports_visible_to(user=request.user, project=project)
         return Response({"project": project.slug, "annotators": annotators})
 
 
-class ImportList(generics.ListCreateAPIView):
+class _JobList(generics.ListCreateAPIView):
+    """A project's background jobs, newest first, or a new one started (HTTP 202), for the
+    users who may do ``permission_action``; the response to a start is the job, to poll."""
+
+    permission_action: Action
+    job_serializer: type[serializers.ModelSerializer]
+    start_serializer: type[serializers.Serializer]
+
+    def get_serializer_class(self) -> type[serializers.Serializer]:
+        return self.start_serializer if self.request.method == "POST" else self.job_serializer
+
+    def _project(self) -> Project:
+        return project_for(
+            user=self.request.user, slug=self.kwargs["slug"], action=self.permission_action
+        )[0]
+
+    def _started(self, job: Model) -> Response:
+        job.refresh_from_db()
+        return Response(self.job_serializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ImportList(_JobList):
     """Upload an annotation file to import in the background; list the project's imports.
 
     Leads and admins. The response to an upload is the job (HTTP 202); poll it for
@@ -82,21 +87,12 @@ class ImportList(generics.ListCreateAPIView):
 
     queryset = ImportJob.objects.none()  # the schema's model; requests use get_queryset
     parser_classes = [MultiPartParser, FormParser]
-
-    def get_serializer_class(self):
-        return ImportUploadSerializer if self.request.method == "POST" else ImportJobSerializer
-
-    def _project(self):
-        return project_for(
-            user=self.request.user, slug=self.kwargs["slug"], action=Action.MANAGE_PROJECT
-        )[0]
+    permission_action = Action.MANAGE_PROJECT
+    job_serializer = ImportJobSerializer
+    start_serializer = ImportUploadSerializer
 
     def get_queryset(self):
-        return (
-            ImportJob.objects.filter(project=self._project())
-            .select_related("created_by")
-            .order_by("-created_at", "-id")
-        )
+        return import_jobs_of(project=self._project())
 
     @extend_schema(request=ImportUploadSerializer, responses={202: ImportJobSerializer})
     def post(self, request: Request, slug: str) -> Response:
@@ -110,8 +106,7 @@ class ImportList(generics.ListCreateAPIView):
             format=upload.validated_data["format"],
             options=upload.validated_data["options"],
         )
-        job.refresh_from_db()
-        return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        return self._started(job)
 
 
 class ImportDetail(generics.RetrieveAPIView):
@@ -122,30 +117,19 @@ class ImportDetail(generics.RetrieveAPIView):
         project, _ = project_for(
             user=self.request.user, slug=self.kwargs["slug"], action=Action.MANAGE_PROJECT
         )
-        return get_object_or_404(
-            ImportJob.objects.select_related("created_by"), project=project, pk=self.kwargs["pk"]
-        )
+        return get_object_or_404(import_jobs_of(project=project), pk=self.kwargs["pk"])
 
 
-class ExportList(generics.ListCreateAPIView):
+class ExportList(_JobList):
     """Start an export of the accepted labels (HTTP 202) or list the project's exports."""
 
     queryset = Export.objects.none()
-
-    def get_serializer_class(self):
-        return ExportStartSerializer if self.request.method == "POST" else ExportSerializer
-
-    def _project(self):
-        return project_for(user=self.request.user, slug=self.kwargs["slug"], action=Action.EXPORT)[
-            0
-        ]
+    permission_action = Action.EXPORT
+    job_serializer = ExportSerializer
+    start_serializer = ExportStartSerializer
 
     def get_queryset(self):
-        return (
-            Export.objects.filter(project=self._project())
-            .select_related("created_by", "project")
-            .order_by("-created_at", "-id")
-        )
+        return exports_of(project=self._project())
 
     @extend_schema(request=ExportStartSerializer, responses={202: ExportSerializer})
     def post(self, request: Request, slug: str) -> Response:
@@ -153,15 +137,12 @@ class ExportList(generics.ListCreateAPIView):
         start = ExportStartSerializer(data=request.data)
         start.is_valid(raise_exception=True)
         export = export_create(project=project, actor=request.user, **start.validated_data)
-        export.refresh_from_db()
-        return Response(ExportSerializer(export).data, status=status.HTTP_202_ACCEPTED)
+        return self._started(export)
 
 
 def _export_of(request: Request, slug: str, pk: int) -> Export:
     project, _ = project_for(user=request.user, slug=slug, action=Action.EXPORT)
-    return get_object_or_404(
-        Export.objects.select_related("created_by", "project"), project=project, pk=pk
-    )
+    return get_object_or_404(exports_of(project=project), pk=pk)
 
 
 class ExportDetail(generics.RetrieveAPIView):
