@@ -1,28 +1,19 @@
 """Exports of accepted labels as COCO, Supervisely or PNG masks (DESIGN §8, §9).
 
-What an export contains, per image, in image-name order:
-
-* by default, accepted labels only: images with an ImageLabel, whose instances are the
-  accepted submission's instances or, for a consensus label, its copied LabelInstances;
-  an accepted label with no instance is an image with no annotation ("looked and found
-  nothing");
-* with ``include_unreviewed``, every image that has a submission: its accepted label when
-  it has one, else its consensus when agreement has been computed (two or more
-  annotators), else its most recent submission (the newest revision of the task submitted
-  last; with one annotator, simply that annotator's latest revision).
-
-Every annotation carries ``maskqc`` provenance: ``annotator`` (null for a consensus),
-``reviewer`` (who accepted the label; null when unreviewed), ``agreement_pq`` (the image's
-pooled pq, null below two annotators), ``label`` (``accepted`` or ``unreviewed``) and
-``from`` (``submission`` or ``consensus``). COCO's ``info`` (a ``maskqc_export.json`` next
-to the Supervisely and PNG files) carries the project, the filters, the current guideline
-versions and the export id. Ids are positions (images, annotations) and positions in the
-project's classes sorted by name (categories); nothing depends on the clock, so the same
-database state gives the same bytes.
+What an export contains -- accepted labels by default, the consensus or the latest
+submission of unreviewed images on request, every annotation with its ``maskqc``
+provenance -- is :mod:`qc.selectors.exports`'. COCO's ``info`` (a ``maskqc_export.json``
+next to the Supervisely and PNG files) carries the project, the filters, the current
+guideline versions and the export id. Ids are positions (images, annotations) and positions
+in the project's classes sorted by name (categories); nothing depends on the clock, so the
+same database state gives the same bytes.
 
 Images and their rows are read in chunks of image ids and annotations streamed to the
 writers, so memory does not grow with the number of annotations (the writers keep one row
 per image).
+
+A command writes an export straight to a path (:func:`export_write`); the API records one
+(:func:`export_create`) for a worker to write into the row's file (:func:`export_run`).
 """
 
 from __future__ import annotations
@@ -34,42 +25,25 @@ import os
 import shutil
 import tempfile
 import zipfile
-from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from django.core.files import File
 from django.db import transaction
-from django.db.models import Exists, OuterRef
-from django.utils import timezone
 from django_tasks import task
 
 from projects.audit import audit
 from projects.errors import ApplicationError
 from projects.files import file_sha256
-from projects.models import Image, LabelClass, Project, TaskStatus
+from projects.models import LabelClass, Project
 from projects.progress import ProgressCallback, ProgressThrottle
 from projects.selectors import current_versions
-from qc.formats import (
-    ExportCategory,
-    ExportImage,
-    ExportObject,
-    write_coco,
-    write_mask_png,
-    write_supervisely,
-)
-from qc.models import (
-    ConsensusInstance,
-    Export,
-    ImageAgreement,
-    ImageLabel,
-    Instance,
-    JobStatus,
-    LabelInstance,
-    Submission,
-)
+from qc.formats import ExportObject, write_coco, write_mask_png, write_supervisely
+from qc.models import Export
+from qc.selectors.exports import ExportSelection, export_objects, export_selection
+from qc.services.jobs import job_run
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -80,12 +54,9 @@ __all__ = [
 ]
 
 EXPORT_FORMATS = ("coco", "supervisely", "mask-png")
-# Shared by every image without metadata: the export keeps one row per image, keep it small.
-_NO_METADATA: dict[str, Any] = {}
 FILTERS = ("classes", "images", "gold")
 INFO_FILE = "maskqc_export.json"
 _IMAGE_CHUNK = 100
-_ROW_CHUNK = 2000
 
 
 @dataclass
@@ -171,62 +142,15 @@ def _check(
     return clean
 
 
-@dataclass
-class _Selection:
-    categories: list[ExportCategory]
-    class_names: dict[int, str]
-    images: list[ExportImage]
-    image_ids: list[int]
-
-
-def _select(*, project: Project, include_unreviewed: bool, filters: dict[str, Any]) -> _Selection:
-    """Categories and the images to export, in name order."""
-    classes = list(
-        LabelClass.objects.filter(project=project)
-        .order_by("name")
-        .values_list("pk", "name", "colour")
-    )
-    wanted = set(filters.get("classes", [c[1] for c in classes]))
-    categories = [
-        ExportCategory(name=name, id=position, color=colour)
-        for position, (_, name, colour) in enumerate(classes, start=1)
-        if name in wanted
-    ]
-    class_names = {pk: name for pk, name, _ in classes if name in wanted}
-    images = Image.objects.filter(project=project)
-    labelled = ImageLabel.objects.filter(image=OuterRef("pk"))
-    if filters.get("gold"):
-        labelled = labelled.filter(is_gold=True)
-    if include_unreviewed and not filters.get("gold"):
-        submitted = Submission.objects.filter(task__image=OuterRef("pk")).exclude(
-            task__status=TaskStatus.CANCELLED
-        )
-        images = images.filter(Exists(labelled) | Exists(submitted))
-    else:
-        images = images.filter(Exists(labelled))
-    if "images" in filters:
-        images = images.filter(name__in=filters["images"])
-    selection = _Selection(categories, class_names, [], [])
-    for pk, name, width, height, metadata in (
-        images.order_by("name")
-        .values_list("pk", "name", "width", "height", "metadata")
-        .iterator(chunk_size=_ROW_CHUNK)
-    ):
-        selection.images.append(
-            ExportImage(name=name, width=width, height=height, metadata=metadata or _NO_METADATA)
-        )
-        selection.image_ids.append(pk)
-    return selection
-
-
-def _info(
-    *,
-    project: Project,
-    include_unreviewed: bool,
-    polygons: bool,
-    filters: dict[str, Any],
-    export_id: int | None,
+def _options(
+    filters: dict[str, Any], *, include_unreviewed: bool, polygons: bool
 ) -> dict[str, Any]:
+    """The export's filters with its two switches: what an Export row records as its
+    ``filters`` and what the export's ``info`` names."""
+    return {**filters, "include_unreviewed": include_unreviewed, "polygons": polygons}
+
+
+def _info(*, project: Project, options: dict[str, Any], export_id: int | None) -> dict[str, Any]:
     versions = sorted(
         current_versions(project=project), key=lambda v: (v.guideline.title, v.number)
     )
@@ -238,10 +162,10 @@ def _info(
         "export_id": export_id,
         "labels": (
             "accepted labels, else the consensus, else the latest submission"
-            if include_unreviewed
+            if options["include_unreviewed"]
             else "accepted labels only"
         ),
-        "filters": {**filters, "include_unreviewed": include_unreviewed, "polygons": polygons},
+        "filters": options,
         "guideline_versions": [
             {
                 "guideline": v.guideline.title,
@@ -253,109 +177,27 @@ def _info(
     }
 
 
+def _check_target(out: Path, format: str) -> None:
+    """Refuse an ``out`` that cannot take the export: a folder where a file is written
+    (COCO, a zip); a file, or a folder that is not empty, where a folder is."""
+    wants_file = format == "coco" or out.suffix.lower() == ".zip"
+    if wants_file and out.is_dir():
+        raise ApplicationError(f"{out} is a folder; give a file name.")
+    if not wants_file and out.exists() and not out.is_dir():
+        raise ApplicationError(f"{out} is a file; give a folder (or a name ending in .zip).")
+    if not wants_file and out.is_dir() and any(out.iterdir()):
+        raise ApplicationError(f"{out} is a folder that is not empty.")
+
+
 # --------------------------------------------------------------------- annotations
 
 
-def _chunk_objects(
-    chunk: Sequence[int],
-    *,
-    selection: _Selection,
-    images: dict[int, ExportImage],
-    include_unreviewed: bool,
-) -> Iterator[tuple[int, list[ExportObject]]]:
-    """The export objects of a chunk of images, image by image (three queries per chunk,
-    four with unreviewed images)."""
-    labels = {
-        label.image_id: label
-        for label in ImageLabel.objects.filter(image_id__in=chunk).select_related(
-            "accepted_by", "submission__task__annotator"
-        )
-    }
-    agreement = dict(
-        ImageAgreement.objects.filter(image_id__in=chunk).values_list("image_id", "pq")
-    )
-    # image id → (kind, key, annotator, reviewer, label state)
-    sources: dict[int, tuple[str, int, str | None, str | None, str]] = {}
-    for image_id, label in labels.items():
-        reviewer = label.accepted_by.username if label.accepted_by else None
-        if label.submission_id is not None:
-            annotator = label.submission.task.annotator.username
-            sources[image_id] = ("submission", label.submission_id, annotator, reviewer, "accepted")
-        else:
-            sources[image_id] = ("label", label.pk, None, reviewer, "accepted")
-    if include_unreviewed:
-        rest = [i for i in chunk if i not in sources and i in agreement]
-        for image_id in rest:
-            sources[image_id] = ("consensus", image_id, None, None, "unreviewed")
-        rest = [i for i in chunk if i not in sources]
-        latest = (
-            Submission.objects.filter(task__image_id__in=rest)
-            .exclude(task__status=TaskStatus.CANCELLED)
-            .order_by("task__image_id", "-submitted_at", "-pk")
-            .values_list("pk", "task__image_id", "task__annotator__username")
-        )
-        for pk, image_id, username in latest:
-            if image_id not in sources:
-                sources[image_id] = ("submission", pk, username, None, "unreviewed")
-
-    rows: dict[int, list[tuple[int, str, Any, Any]]] = defaultdict(list)
-    classes = list(selection.class_names)
-    by_key: dict[str, dict[int, int]] = defaultdict(dict)
-    for image_id, (kind, key, *_) in sources.items():
-        by_key[kind][key] = image_id
-    if by_key["submission"]:
-        query = Instance.objects.filter(
-            submission_id__in=list(by_key["submission"]), label_class_id__in=classes
-        ).order_by("pk")
-        for submission_id, class_id, rle, polygon, attributes in query.values_list(
-            "submission_id", "label_class_id", "rle", "polygon", "attributes"
-        ).iterator(chunk_size=_ROW_CHUNK):
-            rows[by_key["submission"][submission_id]].append((class_id, rle, polygon, attributes))
-    if by_key["label"]:
-        query = LabelInstance.objects.filter(
-            label_id__in=list(by_key["label"]), label_class_id__in=classes
-        ).order_by("pk")
-        for label_id, class_id, rle in query.values_list("label_id", "label_class_id", "rle"):
-            rows[by_key["label"][label_id]].append((class_id, rle, None, None))
-    if by_key["consensus"]:
-        query = ConsensusInstance.objects.filter(
-            image_id__in=list(by_key["consensus"]), label_class_id__in=classes
-        ).order_by("pk")
-        for image_id, class_id, rle in query.values_list("image_id", "label_class_id", "rle"):
-            rows[image_id].append((class_id, rle, None, None))
-
-    # Objects are made one image at a time, as the writer asks for them.
-    for image_id in chunk:
-        if image_id not in sources:
-            continue
-        kind, _, annotator, reviewer, state = sources[image_id]
-        provenance = {
-            "annotator": annotator,
-            "reviewer": reviewer,
-            "agreement_pq": agreement.get(image_id),
-            "label": state,
-            "from": "submission" if kind == "submission" else "consensus",
-        }
-        image = images[image_id]
-        objects = []
-        for class_id, rle, polygon, attributes in rows.pop(image_id, []):
-            polygon = polygon or {}
-            objects.append(
-                ExportObject(
-                    image=image.name,
-                    label=selection.class_names[class_id],
-                    rle={"size": [image.height, image.width], "counts": rle.encode("ascii")},
-                    polygon=polygon.get("parts") or None,
-                    holes=polygon.get("holes") or None,
-                    attributes=dict(attributes or {}),
-                    provenance=provenance,
-                )
-            )
-        yield image_id, objects
-
-
 def _annotations(
-    *, selection: _Selection, include_unreviewed: bool, report: ProgressThrottle, counter: list[int]
+    *,
+    selection: ExportSelection,
+    include_unreviewed: bool,
+    report: ProgressThrottle,
+    counter: list[int],
 ) -> Iterator[ExportObject]:
     """Every export object, grouped by image in the selection's order."""
     total = max(1, len(selection.image_ids))
@@ -363,7 +205,7 @@ def _annotations(
     for start in range(0, len(selection.image_ids), _IMAGE_CHUNK):
         chunk = selection.image_ids[start : start + _IMAGE_CHUNK]
         images = dict(zip(chunk, selection.images[start : start + _IMAGE_CHUNK], strict=True))
-        for _, objects in _chunk_objects(
+        for _, objects in export_objects(
             chunk, selection=selection, images=images, include_unreviewed=include_unreviewed
         ):
             for obj in objects:
@@ -376,18 +218,23 @@ def _annotations(
 # -------------------------------------------------------------------------- output
 
 
+def _files_in(folder: Path) -> list[tuple[str, Path]]:
+    """Every file under ``folder`` as (its path relative to ``folder``, its path), sorted."""
+    return sorted((p.relative_to(folder).as_posix(), p) for p in folder.rglob("*") if p.is_file())
+
+
 def _manifest(folder: Path) -> list[dict[str, Any]]:
     """Every file under ``folder`` with its size and sha256, sorted by path."""
-    files = sorted((p.relative_to(folder).as_posix(), p) for p in folder.rglob("*") if p.is_file())
-    return [{"path": rel, "bytes": p.stat().st_size, "sha256": file_sha256(p)} for rel, p in files]
+    return [
+        {"path": rel, "bytes": p.stat().st_size, "sha256": file_sha256(p)}
+        for rel, p in _files_in(folder)
+    ]
 
 
 def _zip_folder(folder: Path, target: Path) -> None:
     """A zip of ``folder`` whose bytes depend only on the files (sorted, fixed times)."""
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for relative, path in sorted(
-            (p.relative_to(folder).as_posix(), p) for p in folder.rglob("*") if p.is_file()
-        ):
+        for relative, path in _files_in(folder):
             info = zipfile.ZipInfo(relative, date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
@@ -410,7 +257,7 @@ def export_write(
     export_id: int | None = None,
     progress: ProgressCallback | None = None,
 ) -> ExportSummary:
-    """Write the project's labels to ``out_path`` (see the module docstring for what).
+    """Write the project's labels to ``out_path`` (:mod:`qc.selectors.exports` says what).
 
     ``coco``: one JSON file (RLE; ``polygons`` writes polygons that rasterise exactly to
     each mask, RLE where none does). ``supervisely`` and ``mask-png``: a folder that must
@@ -420,23 +267,14 @@ def export_write(
     """
     out = Path(out_path)
     filters = _check(project=project, format=format, polygons=polygons, filters=filters)
-    wants_file = format == "coco" or out.suffix.lower() == ".zip"
-    if wants_file and out.is_dir():
-        raise ApplicationError(f"{out} is a folder; give a file name.")
-    if not wants_file and out.exists() and not out.is_dir():
-        raise ApplicationError(f"{out} is a file; give a folder (or a name ending in .zip).")
-    if not wants_file and out.is_dir() and any(out.iterdir()):
-        raise ApplicationError(f"{out} is a folder that is not empty.")
+    _check_target(out, format)
     report = ProgressThrottle(progress)
     report(0.0, "selecting images")
-    selection = _select(project=project, include_unreviewed=include_unreviewed, filters=filters)
-    info = _info(
-        project=project,
-        include_unreviewed=include_unreviewed,
-        polygons=polygons,
-        filters=filters,
-        export_id=export_id,
+    selection = export_selection(
+        project=project, include_unreviewed=include_unreviewed, filters=filters
     )
+    options = _options(filters, include_unreviewed=include_unreviewed, polygons=polygons)
+    info = _info(project=project, options=options, export_id=export_id)
     summary = ExportSummary(
         project=project.slug,
         format=format,
@@ -456,45 +294,94 @@ def export_write(
     ):
         staging = Path(tmp) / out.name
         if format == "coco":
-            with staging.open("wb") as handle:
-                written = write_coco(
-                    handle,
-                    info=info,
-                    categories=selection.categories,
-                    images=selection.images,
-                    annotations=annotations,
-                    polygons=polygons,
-                )
-            summary.rle_fallbacks = written.rle_fallbacks
-            summary.manifest = [
-                {"path": out.name, "bytes": staging.stat().st_size, "sha256": file_sha256(staging)}
-            ]
-        else:
-            folder = Path(tmp) / "folder"
-            writer = write_supervisely if format == "supervisely" else write_mask_png
-            written = writer(
-                folder,
-                categories=selection.categories,
-                images=selection.images,
+            _write_coco_file(
+                staging,
+                info=info,
+                selection=selection,
                 annotations=annotations,
+                polygons=polygons,
+                summary=summary,
             )
-            summary.overlapping_pixels = getattr(written, "overlapping_pixels", 0)
-            (folder / INFO_FILE).write_bytes(_json_bytes(info))
-            summary.manifest = _manifest(folder)
-            if out.suffix.lower() == ".zip":
-                _zip_folder(folder, staging)
-            else:
-                folder.rename(staging)
-        summary.annotations = counter[0]
-        if staging.is_dir():
-            summary.sha256 = hashlib.sha256(_json_bytes(summary.manifest)).hexdigest()
-            if out.is_dir():
-                out.rmdir()
         else:
-            summary.sha256 = file_sha256(staging)
-        os.replace(staging, out)
+            _write_folder(
+                Path(tmp) / "folder",
+                staging,
+                format=format,
+                info=info,
+                selection=selection,
+                annotations=annotations,
+                summary=summary,
+            )
+        summary.annotations = counter[0]
+        _move_into_place(staging, out, summary=summary)
     report(1.0, "done")
     return summary
+
+
+def _write_coco_file(
+    staging: Path,
+    *,
+    info: dict[str, Any],
+    selection: ExportSelection,
+    annotations: Iterator[ExportObject],
+    polygons: bool,
+    summary: ExportSummary,
+) -> None:
+    """The COCO JSON file at ``staging``, and its manifest entry in ``summary``."""
+    with staging.open("wb") as handle:
+        written = write_coco(
+            handle,
+            info=info,
+            categories=selection.categories,
+            images=selection.images,
+            annotations=annotations,
+            polygons=polygons,
+        )
+    summary.rle_fallbacks = written.rle_fallbacks
+    summary.manifest = [
+        {"path": staging.name, "bytes": staging.stat().st_size, "sha256": file_sha256(staging)}
+    ]
+
+
+def _write_folder(
+    folder: Path,
+    staging: Path,
+    *,
+    format: str,
+    info: dict[str, Any],
+    selection: ExportSelection,
+    annotations: Iterator[ExportObject],
+    summary: ExportSummary,
+) -> None:
+    """A Supervisely project or PNG masks written into ``folder`` with the info file, then
+    zipped to ``staging`` (a name ending in .zip) or renamed to it; the manifest of its
+    files in ``summary``."""
+    writer = write_supervisely if format == "supervisely" else write_mask_png
+    written = writer(
+        folder,
+        categories=selection.categories,
+        images=selection.images,
+        annotations=annotations,
+    )
+    summary.overlapping_pixels = getattr(written, "overlapping_pixels", 0)
+    (folder / INFO_FILE).write_bytes(_json_bytes(info))
+    summary.manifest = _manifest(folder)
+    if staging.suffix.lower() == ".zip":
+        _zip_folder(folder, staging)
+    else:
+        folder.rename(staging)
+
+
+def _move_into_place(staging: Path, out: Path, *, summary: ExportSummary) -> None:
+    """The export's sha256 into ``summary`` (a file's own, a folder's: its manifest's), then
+    the staged file or folder renamed to ``out`` (which may be an empty folder)."""
+    if staging.is_dir():
+        summary.sha256 = hashlib.sha256(_json_bytes(summary.manifest)).hexdigest()
+        if out.is_dir():
+            out.rmdir()
+    else:
+        summary.sha256 = file_sha256(staging)
+    os.replace(staging, out)
 
 
 @contextlib.contextmanager
@@ -527,7 +414,7 @@ def export_create(
             project=project,
             created_by=actor,
             format=format,
-            filters={**clean, "include_unreviewed": include_unreviewed, "polygons": polygons},
+            filters=_options(clean, include_unreviewed=include_unreviewed, polygons=polygons),
         )
         audit(
             actor=actor,
@@ -549,16 +436,20 @@ def export_run(*, export_id: int) -> Export:
     """Write a pending export into its FileField (default storage): COCO as JSON,
     Supervisely and PNG masks as a zip; record sha256, manifest and counts. A second
     runner finds the export taken and returns it. Progress goes to the row every ~2 %."""
-    claimed = Export.objects.filter(pk=export_id, status=JobStatus.PENDING).update(
-        status=JobStatus.RUNNING, progress=0.0
-    )
-    export = Export.objects.select_related("project").get(pk=export_id)
-    if claimed != 1:
-        return export
 
     def progress(fraction: float, _message: str) -> None:
         Export.objects.filter(pk=export_id).update(progress=fraction)
 
+    return job_run(
+        Export,
+        pk=export_id,
+        related=("project",),
+        work=lambda export: _export_file(export, progress=progress),
+    )
+
+
+def _export_file(export: Export, *, progress: ProgressCallback) -> dict[str, Any]:
+    """Write the export into its FileField; the fields its row records when done."""
     options = dict(export.filters)
     include_unreviewed = bool(options.pop("include_unreviewed", False))
     polygons = bool(options.pop("polygons", False))
@@ -579,32 +470,20 @@ def export_run(*, export_id: int) -> Export:
             )
             with target.open("rb") as handle:
                 export.file.save(name, File(handle, name=name), save=False)
-    except ApplicationError as error:
-        Export.objects.filter(pk=export_id).update(
-            status=JobStatus.FAILED, error=error.message, finished_at=timezone.now()
-        )
-    except Exception as error:
+    except ApplicationError:
+        raise  # a refusal comes before anything is stored
+    except Exception:
+        # Storage is not transactional: remove the file this run stored, if it got that far.
         with contextlib.suppress(Exception):
             if export.file:
                 export.file.delete(save=False)
-        Export.objects.filter(pk=export_id).update(
-            status=JobStatus.FAILED,
-            error=f"internal error: {type(error).__name__}: {error}",
-            finished_at=timezone.now(),
-        )
         raise
-    else:
-        Export.objects.filter(pk=export_id).update(
-            status=JobStatus.DONE,
-            progress=1.0,
-            file=export.file.name,
-            sha256=summary.sha256,
-            manifest={"files": summary.manifest},
-            counts=summary.counts(),
-            finished_at=timezone.now(),
-        )
-    export.refresh_from_db()
-    return export
+    return {
+        "file": export.file.name,
+        "sha256": summary.sha256,
+        "manifest": {"files": summary.manifest},
+        "counts": summary.counts(),
+    }
 
 
 @task()

@@ -15,14 +15,15 @@ from typing import Any
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
-from django.utils import timezone
 from django_tasks import task
 
 from projects.audit import audit
 from projects.errors import ApplicationError
 from projects.models import Project
-from qc.models import ImportJob, JobStatus
+from projects.progress import ProgressCallback
+from qc.models import ImportJob
 from qc.services.imports import PATH_OPTIONS, import_annotations, import_options_clean
+from qc.services.jobs import job_run
 
 __all__ = ["JOB_OPTIONS", "import_job_create", "import_job_run"]
 
@@ -114,55 +115,36 @@ def import_job_run(*, job_id: int) -> ImportJob:
     """Run a pending import job: claim it (a second runner finds it taken and returns),
     import, and record the summary or the error. Progress goes to the job row about every
     2 % while the file is read and measured."""
-    claimed = ImportJob.objects.filter(pk=job_id, status=JobStatus.PENDING).update(
-        status=JobStatus.RUNNING, progress=0.0, message="starting"
-    )
-    job = ImportJob.objects.select_related("project", "created_by").get(pk=job_id)
-    if claimed != 1:
-        return job
 
     def progress(fraction: float, message: str) -> None:
         ImportJob.objects.filter(pk=job_id).update(progress=fraction, message=message[:500])
 
+    return job_run(
+        ImportJob,
+        pk=job_id,
+        related=("project", "created_by"),
+        work=lambda job: _import(job, progress=progress),
+        running={"message": "starting"},
+        failed={"message": "failed"},
+    )
+
+
+def _import(job: ImportJob, *, progress: ProgressCallback) -> dict[str, Any]:
+    """Import the job's file; the fields its row records when done."""
     options = dict(job.options)
     job_options = {key: options.pop(key) for key in list(options) if key in JOB_OPTIONS}
-    try:
-        with _local_copy(job) as path:
-            summary = import_annotations(
-                project=job.project,
-                path=path,
-                format=job.format,
-                actor=job.created_by,
-                options=options,
-                progress=progress,
-                source_name=job.source_name,
-                **job_options,
-            )
-    except ApplicationError as error:
-        ImportJob.objects.filter(pk=job_id).update(
-            status=JobStatus.FAILED,
-            error=error.message,
-            message="failed",
-            finished_at=timezone.now(),
+    with _local_copy(job) as path:
+        summary = import_annotations(
+            project=job.project,
+            path=path,
+            format=job.format,
+            actor=job.created_by,
+            options=options,
+            progress=progress,
+            source_name=job.source_name,
+            **job_options,
         )
-    except Exception as error:
-        ImportJob.objects.filter(pk=job_id).update(
-            status=JobStatus.FAILED,
-            error=f"internal error: {type(error).__name__}: {error}",
-            message="failed",
-            finished_at=timezone.now(),
-        )
-        raise
-    else:
-        ImportJob.objects.filter(pk=job_id).update(
-            status=JobStatus.DONE,
-            progress=1.0,
-            message=summary.line()[:500],
-            summary=summary.as_dict(),
-            finished_at=timezone.now(),
-        )
-    job.refresh_from_db()
-    return job
+    return {"message": summary.line()[:500], "summary": summary.as_dict()}
 
 
 @task()
