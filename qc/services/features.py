@@ -21,11 +21,12 @@ from django.db import connection, transaction
 
 from projects.audit import audit
 from projects.models import Image, Project
-from projects.progress import ProgressCallback
+from projects.progress import ProgressCallback, ProgressThrottle
 from qc import masks
 from qc.agreement import boundary_width, instance_features
 from qc.models import ConsensusInstance, Instance
 from qc.services.agreement import agreement_summary_update, agreement_update_for_image
+from qc.text import counted
 
 FEATURE_FIELDS = (
     "area",
@@ -64,18 +65,15 @@ class FeaturesRecomputeSummary:
     def line(self) -> str:
         """The one-line summary the command prints."""
         text = (
-            f"{self.project}: {_n(self.instances, 'instance')} on {_n(self.images, 'image')} "
-            f"checked, {self.instances_changed} changed; agreement recomputed on "
-            f"{_n(self.images_recomputed, 'image')}, "
-            f"{_n(self.consensus_changed, 'consensus instance')} changed"
+            f"{self.project}: {counted(self.instances, 'instance')} on "
+            f"{counted(self.images, 'image')} checked, {self.instances_changed} changed; "
+            "agreement recomputed on "
+            f"{counted(self.images_recomputed, 'image')}, "
+            f"{counted(self.consensus_changed, 'consensus instance')} changed"
         )
         if self.failed:
-            text += f"; {_n(len(self.failed), 'image')} failed, left unchanged"
+            text += f"; {counted(len(self.failed), 'image')} failed, left unchanged"
         return text + "."
-
-
-def _n(count: int, word: str) -> str:
-    return f"{count} {word if count == 1 else word + 's'}"
 
 
 def instance_features_recompute(
@@ -98,6 +96,7 @@ def instance_features_recompute(
     not at all. An image that fails is rolled back, named in ``failed`` with the error, and
     the next image is attempted; a later run retries it. Running it again changes nothing.
     """
+    report = ProgressThrottle(progress)
     summary = FeaturesRecomputeSummary(project=project.slug)
     images = list(
         Image.objects.filter(project=project, tasks__submissions__isnull=False)
@@ -107,8 +106,7 @@ def instance_features_recompute(
     )
     touched_agreement = False
     for done, (image_id, name) in enumerate(images):
-        if progress is not None:
-            progress(done / max(1, len(images)), name)
+        report(done / max(1, len(images)), name)
         try:
             outcome = _recompute_image(image_id=image_id, all_images=all_images)
         except Exception as error:  # one bad image must not stop the repair of the others
@@ -123,11 +121,9 @@ def instance_features_recompute(
             summary.images_recomputed += 1
         summary.consensus_changed += outcome.consensus_changed
     if touched_agreement:
-        if progress is not None:
-            progress(1.0, "report")
+        report(1.0, "report")
         agreement_summary_update(project_id=project.pk)
-    if progress is not None:
-        progress(1.0, "done")
+    report(1.0, "done")
     return summary
 
 
