@@ -17,6 +17,38 @@ where ``D_ij`` is rater ``j``'s label of pixel ``i`` and ``W_i = P(T_i = 1 | D, 
 The likelihoods depend on a pixel only through its vote pattern (the k-tuple ``D_i·``), so
 the EM runs over the distinct patterns weighted by their pixel counts: at most
 ``min(2**k, rows * cols)`` rows, and in practice a few dozen.
+
+Matches SimpleITK's ``STAPLEImageFilter`` (ITK ``itkSTAPLEImageFilter.hxx``) run with
+``ForegroundValue=1`` on the masks as 0/1 images:
+
+* same start: ``W`` = the per-pixel fraction of raters marking foreground, then each
+  iteration is an M-step followed by an E-step, so the reported ``p``, ``q`` are the
+  ones the returned ``probability`` was computed from;
+* same prior (see the ``prior`` argument of :func:`staple`) and same convergence test:
+  ITK stops when ``(Δp_j)² <= 1e-14`` and ``(Δq_j)² <= 1e-14`` for every rater, i.e. every
+  absolute change ``<= 1e-7`` -- our default ``tolerance``; like ITK, the first iteration
+  never counts as converged.
+
+Differences:
+
+* ``max_iterations`` defaults to 100; ITK's ``MaximumIterations`` defaults to
+  ``2**32 − 1``. The BU-BIL cells converge within 45 iterations, also full-frame.
+* ``iterations`` counts the EM iterations run. ITK's ``GetElapsedIterations()`` is the
+  zero-based index of the iteration at which it converged, i.e. ``iterations − 1``,
+  but equals ``MaximumIterations`` when it stopped at the bound.
+* Degenerate cases, where ITK divides 0 by 0 and returns NaN, are defined here:
+  a sensitivity with no estimated foreground (``Σ W = 0``, e.g. every mask empty) is
+  vacuously 1.0, likewise a specificity with no estimated background (every mask full);
+  a vote pattern that both hypotheses rule out (``a_i = b_i = 0``, which needs rates of
+  exactly 0 or 1 that contradict each other, or a prior of exactly 0 or 1) gets the
+  prior as its posterior. So identical raters (including ``k = 1``) give
+  sensitivity = specificity = 1 and their common mask, and all-empty or all-full masks
+  are handled without NaN.
+* Sums run over vote patterns instead of pixels, and the E-step is computed in log
+  space, so results differ from ITK's by floating-point rounding only (on the BU-BIL
+  masks: rates within 1e-10, posteriors within 1e-9). Near an unstable symmetric fixed
+  point (raters whose votes mirror each other) EM amplifies rounding, in ITK as here;
+  on tiny random masks that reached 1e-4 after 30 iterations.
 """
 
 from __future__ import annotations
@@ -80,38 +112,35 @@ def staple(
             that a silent cast would accept).
         ValueError: wrong shape, an empty crop, or a parameter out of range.
 
-    Matches SimpleITK's ``STAPLEImageFilter`` (ITK ``itkSTAPLEImageFilter.hxx``) run with
-    ``ForegroundValue=1`` on the masks as 0/1 images:
-
-    * same start: ``W`` = the per-pixel fraction of raters marking foreground, then each
-      iteration is an M-step followed by an E-step, so the reported ``p``, ``q`` are the
-      ones the returned ``probability`` was computed from;
-    * same prior (see ``prior``) and same convergence test: ITK stops when
-      ``(Δp_j)² <= 1e-14`` and ``(Δq_j)² <= 1e-14`` for every rater, i.e. every absolute
-      change ``<= 1e-7`` -- our default ``tolerance``; like ITK, the first iteration never
-      counts as converged.
-
-    Differences:
-
-    * ``max_iterations`` defaults to 100; ITK's ``MaximumIterations`` defaults to
-      ``2**32 − 1``. The BU-BIL cells converge within 45 iterations, also full-frame.
-    * ``iterations`` counts the EM iterations run. ITK's ``GetElapsedIterations()`` is the
-      zero-based index of the iteration at which it converged, i.e. ``iterations − 1``,
-      but equals ``MaximumIterations`` when it stopped at the bound.
-    * Degenerate cases, where ITK divides 0 by 0 and returns NaN, are defined here:
-      a sensitivity with no estimated foreground (``Σ W = 0``, e.g. every mask empty) is
-      vacuously 1.0, likewise a specificity with no estimated background (every mask full);
-      a vote pattern that both hypotheses rule out (``a_i = b_i = 0``, which needs rates of
-      exactly 0 or 1 that contradict each other, or a prior of exactly 0 or 1) gets the
-      prior as its posterior. So identical raters (including ``k = 1``) give
-      sensitivity = specificity = 1 and their common mask, and all-empty or all-full masks
-      are handled without NaN.
-    * Sums run over vote patterns instead of pixels, and the E-step is computed in log
-      space, so results differ from ITK's by floating-point rounding only (on the BU-BIL
-      masks: rates within 1e-10, posteriors within 1e-9). Near an unstable symmetric fixed
-      point (raters whose votes mirror each other) EM amplifies rounding, in ITK as here;
-      on tiny random masks that reached 1e-4 after 30 iterations.
+    Matches SimpleITK's ``STAPLEImageFilter`` but for the differences the module docstring
+    lists.
     """
+    stack = _checked_masks(masks, prior=prior, max_iterations=max_iterations, tolerance=tolerance)
+    k, rows, cols = stack.shape
+    patterns, inverse, counts = _vote_patterns(stack.reshape(k, rows * cols))
+    posterior, p, q, g, iterations = _fit(
+        patterns,
+        counts,
+        n_pixels=float(rows * cols),
+        prior=prior,
+        max_iterations=max_iterations,
+        tolerance=tolerance,
+    )
+    probability = posterior[inverse].reshape(rows, cols)
+    return StapleResult(
+        probability=probability,
+        mask=probability >= threshold,
+        sensitivity=tuple(float(v) for v in p),
+        specificity=tuple(float(v) for v in q),
+        prior=g,
+        iterations=iterations,
+    )
+
+
+def _checked_masks(
+    masks: np.ndarray, *, prior: float | None, max_iterations: int, tolerance: float
+) -> np.ndarray:
+    """``masks`` as an array, after the checks :func:`staple` documents under Raises."""
     stack = np.asarray(masks)
     if stack.dtype != np.bool_:
         raise TypeError(f"masks must be a bool array, got dtype {stack.dtype}")
@@ -126,11 +155,25 @@ def staple(
         raise ValueError(f"max_iterations must be >= 1, got {max_iterations}")
     if not tolerance >= 0.0:
         raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+    return stack
 
-    patterns, inverse, counts = _vote_patterns(stack.reshape(k, rows * cols))
+
+def _fit(
+    patterns: np.ndarray,
+    counts: np.ndarray,
+    *,
+    n_pixels: float,
+    prior: float | None,
+    max_iterations: int,
+    tolerance: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, int]:
+    """EM over the vote ``patterns`` (``counts`` pixels each, ``n_pixels`` in all) from the
+    fraction of raters voting foreground, until converged or ``max_iterations``.
+
+    Returns (posterior per pattern, sensitivities, specificities, prior, iterations).
+    """
     votes = patterns.astype(np.float64)  # [n_patterns, k], 1.0 = foreground vote
     weights = counts.astype(np.float64)  # pixels per pattern
-    n_pixels = float(rows * cols)
 
     # Initial posterior: the fraction of raters voting foreground (as ITK).
     posterior = votes.mean(axis=1)
@@ -154,16 +197,7 @@ def staple(
         if converged:
             break
         last_p, last_q = p, q
-
-    probability = posterior[inverse].reshape(rows, cols)
-    return StapleResult(
-        probability=probability,
-        mask=probability >= threshold,
-        sensitivity=tuple(float(v) for v in p),
-        specificity=tuple(float(v) for v in q),
-        prior=g,
-        iterations=iterations,
-    )
+    return posterior, p, q, g, iterations
 
 
 def _vote_patterns(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
