@@ -11,6 +11,7 @@ import io
 import random
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from django.contrib.auth import get_user_model
@@ -18,7 +19,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from PIL import Image as PILImage
 
-from projects.models import Project, Role, TaskStatus
+from projects.models import GuidelineVersion, Image, Project, Role, TaskStatus
 from projects.services import (
     guideline_acknowledge,
     guideline_version_create,
@@ -37,7 +38,7 @@ from qc.services import (
 )
 from qc.services.agreement import agreement_summary_update, agreement_update_for_image
 from qc.services.workflow import submission_create
-from qc.synthetic import AnnotatorStyle, annotate, make_scene, render_image
+from qc.synthetic import AnnotatorStyle, Scene, annotate, make_scene, render_image
 
 SLUG = "pool-boiling"
 SEED = 2026
@@ -125,70 +126,25 @@ def demo_seed(*, images: int = 60) -> DemoResult:
             overlap_fraction=1 / 3,
             review_policy="all",
         )
-        bubble = project.label_classes.get()
         for user, role, _ in users.values():
             membership_set(project=project, user=user, role=role, actor=lead)
-        v1 = guideline_version_create(
-            project=project,
-            title="Bubble outlines",
-            body=GUIDELINE_V1,
-            author=lead,
-            change_summary="First version.",
-            publish=True,
+        v1 = _guideline_publish(
+            project=project, lead=lead, body=GUIDELINE_V1, change_summary="First version."
         )
-        scenes, frames = {}, []
-        for index in range(images):
-            scene = make_scene(
-                seed=SEED + index, height=HEIGHT, width=WIDTH, n_bubbles=BUBBLES_PER_IMAGE
-            )
-            name = f"run07_frame{index * 25:05d}.png"
-            frame = image_create(
-                project=project,
-                name=name,
-                width=WIDTH,
-                height=HEIGHT,
-                actor=lead,
-                metadata={"experiment": "run07", "frame": index * 25, "heat_flux_kw_m2": 180},
-                file=ContentFile(_png(render_image(scene, seed=SEED)), name=name),
-            )
-            scenes[frame.pk] = scene
-            frames.append(frame)
+        frames = _frames_create(project=project, lead=lead, count=images)
         annotators = [users[name][0] for name in ANNOTATOR_STYLES]
-        task_assign(project=project, images=frames, actor=lead, annotators=annotators, seed=SEED)
-        for user in annotators:
-            guideline_acknowledge(version=v1, user=user)
+        task_assign(
+            project=project,
+            images=[frame for frame, _ in frames],
+            actor=lead,
+            annotators=annotators,
+            seed=SEED,
+        )
+        _acknowledge(v1, users=annotators)
 
-    # Submissions: the first half under v1, then v2 is published and acknowledged. About one
-    # task in eight is left open so the overview shows work in progress.
-    submissions = 0
-    half = len(frames) // 2
-    for position, frame in enumerate(frames):
-        if position == half:
-            v2 = guideline_version_create(
-                project=project,
-                title="Bubble outlines",
-                body=GUIDELINE_V2,
-                author=lead,
-                change_summary="Holes for bright centres, minimum size, no overlaps.",
-                rules=RULES_V2,
-                publish=True,
-            )
-            for user in annotators:
-                guideline_acknowledge(version=v2, user=user)
-        for task in frame.tasks.select_related("annotator").order_by("annotator__username"):
-            if rng.random() < 0.12:
-                continue
-            style = ANNOTATOR_STYLES[task.annotator.username]
-            drawn = annotate(scenes[frame.pk], style, seed=SEED + position)
-            submission_create(
-                task=task,
-                actor=task.annotator,
-                source_format="demo",
-                instances=[InstanceInput(label_class=bubble, rle=i.rle) for i in drawn],
-            )
-            submissions += 1
-        agreement_update_for_image(image_id=frame.pk)
-
+    submissions = _annotate(
+        project=project, lead=lead, frames=frames, annotators=annotators, rng=rng
+    )
     reviews = _review_some(project=project, users=users, rng=rng)
     agreement_summary_update(project_id=project.pk)
     passwords = {name: (role, password) for name, (_, role, password) in users.items()}
@@ -199,6 +155,89 @@ def demo_seed(*, images: int = 60) -> DemoResult:
         submissions=submissions,
         reviews=reviews,
     )
+
+
+def _guideline_publish(
+    *, project: Project, lead: Any, body: str, change_summary: str, rules: list | None = None
+) -> GuidelineVersion:
+    """A published version of the demo's one guideline."""
+    return guideline_version_create(
+        project=project,
+        title="Bubble outlines",
+        body=body,
+        author=lead,
+        change_summary=change_summary,
+        rules=rules,
+        publish=True,
+    )
+
+
+def _acknowledge(version: GuidelineVersion, *, users: list[Any]) -> None:
+    for user in users:
+        guideline_acknowledge(version=version, user=user)
+
+
+def _frames_create(*, project: Project, lead: Any, count: int) -> list[tuple[Image, Scene]]:
+    """``count`` rendered frames stored as the project's images, in frame order, each with
+    the scene it shows."""
+    frames = []
+    for index in range(count):
+        scene = make_scene(
+            seed=SEED + index, height=HEIGHT, width=WIDTH, n_bubbles=BUBBLES_PER_IMAGE
+        )
+        name = f"run07_frame{index * 25:05d}.png"
+        frame = image_create(
+            project=project,
+            name=name,
+            width=WIDTH,
+            height=HEIGHT,
+            actor=lead,
+            metadata={"experiment": "run07", "frame": index * 25, "heat_flux_kw_m2": 180},
+            file=ContentFile(_png(render_image(scene, seed=SEED)), name=name),
+        )
+        frames.append((frame, scene))
+    return frames
+
+
+def _annotate(
+    *,
+    project: Project,
+    lead: Any,
+    frames: list[tuple[Image, Scene]],
+    annotators: list[Any],
+    rng: random.Random,
+) -> int:
+    """Every annotator's submissions, in their style, and each frame's agreement; the number
+    of submissions. The first half of the frames is annotated under v1, then v2 is published
+    and acknowledged. About one task in eight is left open so the overview shows work in
+    progress."""
+    bubble = project.label_classes.get()
+    submissions = 0
+    half = len(frames) // 2
+    for position, (frame, scene) in enumerate(frames):
+        if position == half:
+            v2 = _guideline_publish(
+                project=project,
+                lead=lead,
+                body=GUIDELINE_V2,
+                change_summary="Holes for bright centres, minimum size, no overlaps.",
+                rules=RULES_V2,
+            )
+            _acknowledge(v2, users=annotators)
+        for task in frame.tasks.select_related("annotator").order_by("annotator__username"):
+            if rng.random() < 0.12:
+                continue
+            style = ANNOTATOR_STYLES[task.annotator.username]
+            drawn = annotate(scene, style, seed=SEED + position)
+            submission_create(
+                task=task,
+                actor=task.annotator,
+                source_format="demo",
+                instances=[InstanceInput(label_class=bubble, rle=i.rle) for i in drawn],
+            )
+            submissions += 1
+        agreement_update_for_image(image_id=frame.pk)
+    return submissions
 
 
 def _review_some(*, project: Project, users: dict, rng: random.Random) -> int:
