@@ -52,10 +52,6 @@ class StoredMask(models.Model):
         """This row's mask columns, to store the same mask in another StoredMask."""
         return {name: getattr(self, name) for name in self.MASK_FIELDS}
 
-    @property
-    def bbox(self) -> tuple[int, int, int, int]:
-        return (self.bbox_x, self.bbox_y, self.bbox_w, self.bbox_h)
-
 
 class Submission(models.Model):
     """One revision of a task's masks. Immutable: a rework creates a new revision."""

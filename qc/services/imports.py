@@ -23,6 +23,7 @@ Any error changes nothing and names the file, the image and the object
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -82,17 +83,12 @@ def import_annotations(
 ) -> ImportSummary:
     """Import an annotation file or folder into ``project`` (DESIGN §8), all or nothing.
 
-    ``format`` is a key of :data:`qc.formats.READERS`; ``options`` are that reader's options
-    (:data:`FORMAT_OPTIONS`: ``pattern``, ``foreground``, ``instances``, ``label`` and
-    ``image_name`` for mask-png; ``images_from`` (a COCO instances file naming a results
-    file's image ids and categories) and ``all_mapped_images`` for COCO; ``subset`` for
-    CVAT; ``image_key``, ``image_name``, ``image_size`` ([width, height]) and
-    ``include_predictions`` for Label Studio). ``annotator`` (a username) overrides the
-    file's annotator for every object. ``create_users`` creates missing users and
-    ``create_labels`` missing classes; an existing user who is not a member becomes an
-    annotator of the project. ``source_name`` names the source in submissions (default: the
-    file or folder name). ``workers`` caps the worker processes (default: the
-    ``MASKQC_IMPORT_WORKERS`` setting, else the CPUs).
+    ``format`` is a key of :data:`qc.formats.READERS`, ``options`` that reader's options
+    (:data:`FORMAT_OPTIONS`). ``annotator`` (a username) overrides the file's annotator for
+    every object. ``create_users`` creates missing users and ``create_labels`` missing
+    classes; an existing user who is not a member becomes an annotator of the project.
+    ``source_name`` names the source in submissions (default: the file or folder name).
+    ``workers`` caps the worker processes (default: :func:`default_workers`).
 
     Raises :class:`ImportRefused` (an ApplicationError naming file, image and object) or
     ApplicationError; nothing is written then. A source whose every object is skipped is
@@ -104,7 +100,6 @@ def import_annotations(
     display = display_name(path)
     source_name = source_name or display
     checked = import_options_clean(format, options)
-    limits = import_limits()
     report = ProgressThrottle(progress)
     report(0.0, f"checking {display}")
     checksum = import_checksum(
@@ -117,33 +112,23 @@ def import_annotations(
     )
     if _already_imported(project, summary, report):
         return summary
-    result, rows = read_and_build(
-        format=format,
-        path=path,
-        display=display,
-        limits=limits,
-        kwargs=reader_kwargs(format, checked, limits, project),
-        boundary_px=project.boundary_px,
-        workers=default_workers() if workers is None else max(1, workers),
-        report=report,
+    result, rows = _read(
+        path, format=format, options=checked, project=project, workers=workers, report=report
     )
-    refuse_if_all_skipped(format, result, display)
     summary.images = len(result.images)
     summary.skipped = dict(result.skipped)
-    plan_options = {
-        "result": result,
-        "pairs": submission_pairs(
-            result,
-            display=display,
-            annotator=annotator,
-            labelers_saw_all=labelers_saw_all_images,
+    resolve = functools.partial(
+        import_plan,
+        result=result,
+        pairs=submission_pairs(
+            result, display=display, annotator=annotator, labelers_saw_all=labelers_saw_all_images
         ),
-        "display": display,
-        "create_users": create_users,
-        "create_labels": create_labels,
-    }
+        display=display,
+        create_users=create_users,
+        create_labels=create_labels,
+    )
     # Resolve once before the transaction, so bad input is refused without holding locks.
-    import_plan(project=project, **plan_options)
+    resolve(project=project)
     report(0.9, "writing")
     with transaction.atomic():
         # One import per project at a time: a second import of the same source waits here,
@@ -152,10 +137,37 @@ def import_annotations(
         if _already_imported(project, summary, report):
             summary.images, summary.skipped = 0, {}
             return summary
-        plan = import_plan(project=project, **plan_options)
+        plan = resolve(project=project)
         _write(project=project, plan=plan, result=result, rows=rows, actor=actor, summary=summary)
     report(1.0, "done")
     return summary
+
+
+def _read(
+    path: Path,
+    *,
+    format: str,
+    options: dict[str, Any],
+    project: Project,
+    workers: int | None,
+    report: ProgressThrottle,
+) -> tuple[ParseResult, list[list[Any]]]:
+    """The parsed source and its instances' rows (:func:`read_and_build`); a source whose
+    every object was skipped is refused."""
+    display = display_name(path)
+    limits = import_limits()
+    result, rows = read_and_build(
+        format=format,
+        path=path,
+        display=display,
+        limits=limits,
+        kwargs=reader_kwargs(format, options, limits, project),
+        boundary_px=project.boundary_px,
+        workers=default_workers() if workers is None else max(1, workers),
+        report=report,
+    )
+    refuse_if_all_skipped(format, result, display)
+    return result, rows
 
 
 def _already_imported(project: Project, summary: ImportSummary, report: ProgressThrottle) -> bool:
