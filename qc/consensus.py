@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import cv2
 import numpy as np
@@ -452,9 +452,9 @@ def run_features(
     owner, col, top, bottom = _column_pieces(owner, start, end, h)
     segment = np.flatnonzero(np.diff(owner, prepend=-1))  # owners are contiguous
     who = owner[segment]
-    length = bottom - top
-    counts = _edge_counts(col, top, bottom, length, h, width, segment, who, n)
-    shared = _shifted_overlaps(owner, col, top, bottom, length, h, width, n)
+    pieces = _FramePieces(owner, col, top, bottom, bottom - top, h, width)
+    counts = _edge_counts(pieces, segment, who, n)
+    shared = _shifted_overlaps(pieces, n)
     area = counts[0]
     perimeters = np.where(area > 0, _crofton_from_edge_counts(counts, shared), 0.0)
     boxes[who, 0] = np.minimum.reduceat(col, segment)
@@ -464,23 +464,26 @@ def run_features(
     return area, boxes, perimeters
 
 
-def _edge_counts(
-    col: np.ndarray,
-    top: np.ndarray,
-    bottom: np.ndarray,
-    length: np.ndarray,
-    height: int,
-    width: int,
-    segment: np.ndarray,
-    who: np.ndarray,
-    n: int,
-) -> np.ndarray:
-    """Per-owner sums ``[10, n]`` over the column pieces of :func:`_column_pieces`
-    (``length = bottom − top``), in one pass: area, vertical transitions, pixels in the first
-    and last rows, pixels in the first and last columns, and the corner pixels (top-left,
-    bottom-left, top-right, bottom-right). ``segment`` holds each owner's first piece, ``who``
-    its owner.
+class _FramePieces(NamedTuple):
+    """The column pieces of :func:`_column_pieces` (``bottom`` exclusive, ``length =
+    bottom − top``) and the frame they lie in."""
+
+    owner: np.ndarray
+    col: np.ndarray
+    top: np.ndarray
+    bottom: np.ndarray
+    length: np.ndarray
+    height: int
+    width: int
+
+
+def _edge_counts(pieces: _FramePieces, segment: np.ndarray, who: np.ndarray, n: int) -> np.ndarray:
+    """Per-owner sums ``[10, n]`` over the pieces, in one pass: area, vertical transitions,
+    pixels in the first and last rows, pixels in the first and last columns, and the corner
+    pixels (top-left, bottom-left, top-right, bottom-right). ``segment`` holds each owner's
+    first piece, ``who`` its owner.
     """
+    _, col, top, bottom, length, height, width = pieces
     at_top, at_bottom = top == 0, bottom == height
     at_left, at_right = col == 0, col == width - 1
     counts = np.zeros((10, n), dtype=np.int64)
@@ -505,21 +508,12 @@ def _edge_counts(
     return counts
 
 
-def _shifted_overlaps(
-    owner: np.ndarray,
-    col: np.ndarray,
-    top: np.ndarray,
-    bottom: np.ndarray,
-    length: np.ndarray,
-    height: int,
-    width: int,
-    n: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _shifted_overlaps(pieces: _FramePieces, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per owner, the pixels shared by its pieces X and X shifted one column, one column and
     one row down, and one column and one row up (rows clipped so nothing wraps), for all
     three shifts with one sorted search: shared(Y) = Σ_y F(y_end) − F(y_start), F(t) =
     pixels of X before flat index t."""
-    h = height
+    owner, col, top, bottom, length, h, width = pieces
     stride = np.int64(h) * (width + 2)  # global keys keep owners apart
     base = owner * stride + col * h
     x_start, x_length = base + top, length
