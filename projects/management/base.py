@@ -16,3 +16,9 @@ class ServiceCommand(BaseCommand):
             return super().execute(*args, **options)
         except ApplicationError as error:
             raise CommandError(error.message) from None
+
+
+def options_given(options: dict[str, Any]) -> dict[str, Any]:
+    """The options that were given (not None), for a service that has its own defaults for
+    the rest."""
+    return {key: value for key, value in options.items() if value is not None}

@@ -1,14 +1,30 @@
-"""A terminal progress bar for commands that run long services (imports, exports)."""
+"""A terminal progress bar for commands that run long services (imports, exports), and the
+way such a command runs its service."""
 
 from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, TypeVar
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from projects.progress import ProgressCallback
+
+
+class _Summary(Protocol):
+    def line(self) -> str: ...
+
+
+Summary = TypeVar("Summary", bound=_Summary)
+
+
+def add_progress_argument(parser: CommandParser) -> None:
+    """The ``--progress`` flag, which :func:`progress_bar` takes as ``wanted``."""
+    parser.add_argument(
+        "--progress", action="store_true", help="Draw a progress bar even when not a tty."
+    )
 
 
 @contextlib.contextmanager
@@ -41,3 +57,19 @@ def progress_bar(
         yield update
     finally:
         bar.close()
+
+
+def run_with_progress(
+    command: BaseCommand,
+    service: Callable[..., Summary],
+    *,
+    wanted: bool,
+    description: str,
+    **arguments: Any,
+) -> Summary:
+    """Call the long ``service`` with ``arguments`` and a :func:`progress_bar` as its
+    ``progress``, then print the one-line summary it returns; returns that summary."""
+    with progress_bar(command, wanted=wanted, description=description) as bar:
+        summary = service(**arguments, progress=bar)
+    command.stdout.write(summary.line())
+    return summary

@@ -9,7 +9,7 @@ from django.core.management.base import CommandParser
 from projects.images import images_import
 from projects.management.base import ServiceCommand
 from projects.management.lookup import project_or_error
-from projects.management.progress import progress_bar
+from projects.management.progress import add_progress_argument, run_with_progress
 
 
 class Command(ServiceCommand):
@@ -21,14 +21,16 @@ class Command(ServiceCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug")
         parser.add_argument("paths", nargs="+", metavar="PATH", help="Image files or folders.")
-        parser.add_argument(
-            "--progress", action="store_true", help="Draw a progress bar even when not a tty."
-        )
+        add_progress_argument(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         project = project_or_error(options["slug"])
-        with progress_bar(self, wanted=options["progress"], description="images") as bar:
-            summary = images_import(
-                project=project, paths=options["paths"], actor=None, progress=bar
-            )
-        self.stdout.write(summary.line())
+        run_with_progress(
+            self,
+            images_import,
+            wanted=options["progress"],
+            description="images",
+            project=project,
+            paths=options["paths"],
+            actor=None,
+        )

@@ -6,9 +6,9 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from projects.management.base import ServiceCommand
+from projects.management.base import ServiceCommand, options_given
 from projects.management.lookup import project_or_error
-from projects.management.progress import progress_bar
+from projects.management.progress import add_progress_argument, run_with_progress
 from qc.services.exports import EXPORT_FORMATS, export_write
 
 
@@ -39,21 +39,20 @@ class Command(ServiceCommand):
             help="Only this class (repeatable).",
         )
         parser.add_argument("--gold", action="store_true", help="Only gold labels.")
-        parser.add_argument(
-            "--progress", action="store_true", help="Draw a progress bar even when not a tty."
-        )
+        add_progress_argument(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         project = project_or_error(options["slug"])
         filters = {"classes": options["classes"], "gold": options["gold"] or None}
-        with progress_bar(self, wanted=options["progress"], description="export") as bar:
-            summary = export_write(
-                project=project,
-                format=options["format"],
-                out_path=options["out"],
-                include_unreviewed=options["include_unreviewed"],
-                polygons=options["polygons"],
-                filters={k: v for k, v in filters.items() if v is not None},
-                progress=bar,
-            )
-        self.stdout.write(summary.line())
+        run_with_progress(
+            self,
+            export_write,
+            wanted=options["progress"],
+            description="export",
+            project=project,
+            format=options["format"],
+            out_path=options["out"],
+            include_unreviewed=options["include_unreviewed"],
+            polygons=options["polygons"],
+            filters=options_given(filters),
+        )

@@ -6,9 +6,9 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from projects.management.base import ServiceCommand
+from projects.management.base import ServiceCommand, options_given
 from projects.management.lookup import project_or_error
-from projects.management.progress import progress_bar
+from projects.management.progress import add_progress_argument, run_with_progress
 from qc.formats import READERS
 from qc.services.imports import import_annotations
 
@@ -81,9 +81,7 @@ class Command(ServiceCommand):
         other.add_argument(
             "--include-predictions", action="store_true", help="label-studio: predictions too."
         )
-        parser.add_argument(
-            "--progress", action="store_true", help="Draw a progress bar even when not a tty."
-        )
+        add_progress_argument(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         project = project_or_error(options["slug"])
@@ -100,17 +98,18 @@ class Command(ServiceCommand):
             "image_size": _image_size(options["image_size"]) if options["image_size"] else None,
             "include_predictions": options["include_predictions"] or None,
         }
-        with progress_bar(self, wanted=options["progress"], description="import") as bar:
-            summary = import_annotations(
-                project=project,
-                path=options["path"],
-                format=options["format"],
-                actor=None,
-                annotator=options["annotator"],
-                create_users=options["create_users"],
-                create_labels=options["create_labels"],
-                labelers_saw_all_images=options["labelers_saw_all_images"],
-                options={k: v for k, v in reader_options.items() if v is not None},
-                progress=bar,
-            )
-        self.stdout.write(summary.line())
+        run_with_progress(
+            self,
+            import_annotations,
+            wanted=options["progress"],
+            description="import",
+            project=project,
+            path=options["path"],
+            format=options["format"],
+            actor=None,
+            annotator=options["annotator"],
+            create_users=options["create_users"],
+            create_labels=options["create_labels"],
+            labelers_saw_all_images=options["labelers_saw_all_images"],
+            options=options_given(reader_options),
+        )

@@ -8,7 +8,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from projects.management.base import ServiceCommand
 from projects.management.lookup import project_or_error
-from projects.management.progress import progress_bar
+from projects.management.progress import add_progress_argument, run_with_progress
 from projects.models import Project
 from qc.services.features import instance_features_recompute
 
@@ -27,9 +27,7 @@ class Command(ServiceCommand):
             help="Recompute the agreement and consensus of every image with two or more "
             "submissions, even where no feature changed (after a consensus rule change).",
         )
-        parser.add_argument(
-            "--progress", action="store_true", help="Draw a progress bar even when not a tty."
-        )
+        add_progress_argument(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         slugs = options["slugs"]
@@ -41,11 +39,14 @@ class Command(ServiceCommand):
         )
         failed = []
         for project in projects:
-            with progress_bar(self, wanted=options["progress"], description=project.slug) as bar:
-                summary = instance_features_recompute(
-                    project=project, all_images=options["all_images"], progress=bar
-                )
-            self.stdout.write(summary.line())
+            summary = run_with_progress(
+                self,
+                instance_features_recompute,
+                wanted=options["progress"],
+                description=project.slug,
+                project=project,
+                all_images=options["all_images"],
+            )
             for name, error in summary.failed.items():
                 self.stderr.write(f"{project.slug}: image {name}: {error}")
                 failed.append(f"{project.slug}/{name}")
