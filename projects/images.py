@@ -133,13 +133,7 @@ def images_import(
     """
     report = ProgressThrottle(progress)
     files = _image_files(paths)
-    seen: dict[str, Path] = {}
-    for path in files:
-        if path.name in seen:
-            raise ImportRefused(
-                f"duplicate image name (also {seen[path.name]})", file=str(path), image=path.name
-            )
-        seen[path.name] = path
+    names = _unique_names(files)
     inspected = []
     for index, path in enumerate(files):
         inspected.append(_inspect_image(path))
@@ -149,59 +143,16 @@ def images_import(
     try:
         with transaction.atomic():
             project = Project.objects.select_for_update().get(pk=project.pk)
-            existing: dict[str, Image] = {}
-            for chunk in _chunks(list(seen)):
-                for image in Image.objects.filter(project=project, name__in=chunk):
-                    existing[image.name] = image
+            existing = _images_named(project, names)
             for index, item in enumerate(inspected):
-                image = existing.get(item.name)
-                if image is None:
-                    with item.path.open("rb") as handle:
-                        created = image_create(
-                            project=project,
-                            name=item.name,
-                            width=item.width,
-                            height=item.height,
-                            sha256=item.sha256,
-                            actor=actor,
-                            file=File(handle, name=item.name),
-                        )
-                    stored.append(created.file.name)
-                    summary.created += 1
-                    summary.bytes += item.size
-                elif (image.width, image.height) != (item.width, item.height):
-                    raise ImportRefused(
-                        f"size {item.width}x{item.height} disagrees with the project's image "
-                        f"of {image.width}x{image.height} (width x height)",
-                        file=str(item.path),
-                        image=item.name,
-                    )
-                elif image.file and image.sha256 == item.sha256:
-                    summary.unchanged += 1
-                elif image.file:
-                    raise ImportRefused(
-                        f"the project's image has other pixels (sha256 {image.sha256[:12]}, "
-                        f"this file {item.sha256[:12]})",
-                        file=str(item.path),
-                        image=item.name,
-                    )
-                else:
-                    with item.path.open("rb") as handle:
-                        image.file.save(item.name, File(handle, name=item.name), save=False)
-                    stored.append(image.file.name)
-                    before = {"sha256": image.sha256}
-                    image.sha256 = item.sha256
-                    image.save(update_fields=["file", "sha256"])
-                    audit(
-                        actor=actor,
-                        verb="image.update",
-                        obj=image,
-                        project=project,
-                        before=before,
-                        after={"file": image.file.name, "sha256": item.sha256},
-                    )
-                    summary.attached += 1
-                    summary.bytes += item.size
+                _image_store(
+                    item,
+                    image=existing.get(item.name),
+                    project=project,
+                    actor=actor,
+                    summary=summary,
+                    stored=stored,
+                )
                 report(0.5 + 0.5 * (index + 1) / len(inspected), "storing images")
     except BaseException:
         # Storage is not transactional: remove what this call stored.
@@ -211,3 +162,92 @@ def images_import(
         raise
     report(1.0, "done")
     return summary
+
+
+def _unique_names(files: list[Path]) -> list[str]:
+    """The files' names (image names), refusing two files of one name."""
+    seen: dict[str, Path] = {}
+    for path in files:
+        if path.name in seen:
+            raise ImportRefused(
+                f"duplicate image name (also {seen[path.name]})", file=str(path), image=path.name
+            )
+        seen[path.name] = path
+    return list(seen)
+
+
+def _images_named(project: Project, names: list[str]) -> dict[str, Image]:
+    """The project's images of these names, by name."""
+    existing: dict[str, Image] = {}
+    for chunk in _chunks(names):
+        for image in Image.objects.filter(project=project, name__in=chunk):
+            existing[image.name] = image
+    return existing
+
+
+def _image_store(
+    item: _ImageFile,
+    *,
+    image: Image | None,
+    project: Project,
+    actor: Any,
+    summary: ImagesImportSummary,
+    stored: list[str],
+) -> None:
+    """Store one file: a new image, or the pixels of the project's ``image`` of its name
+    (unless it has them already); counted in ``summary``, the stored name added to
+    ``stored``. A size or pixels that disagree with ``image`` are refused."""
+    if image is None:
+        with item.path.open("rb") as handle:
+            created = image_create(
+                project=project,
+                name=item.name,
+                width=item.width,
+                height=item.height,
+                sha256=item.sha256,
+                actor=actor,
+                file=File(handle, name=item.name),
+            )
+        stored.append(created.file.name)
+        summary.created += 1
+        summary.bytes += item.size
+    elif (image.width, image.height) != (item.width, item.height):
+        raise ImportRefused(
+            f"size {item.width}x{item.height} disagrees with the project's image "
+            f"of {image.width}x{image.height} (width x height)",
+            file=str(item.path),
+            image=item.name,
+        )
+    elif image.file and image.sha256 == item.sha256:
+        summary.unchanged += 1
+    elif image.file:
+        raise ImportRefused(
+            f"the project's image has other pixels (sha256 {image.sha256[:12]}, "
+            f"this file {item.sha256[:12]})",
+            file=str(item.path),
+            image=item.name,
+        )
+    else:
+        _image_attach(item, image=image, project=project, actor=actor, stored=stored)
+        summary.attached += 1
+        summary.bytes += item.size
+
+
+def _image_attach(
+    item: _ImageFile, *, image: Image, project: Project, actor: Any, stored: list[str]
+) -> None:
+    """Give an image without pixels the file's, with its sha256."""
+    with item.path.open("rb") as handle:
+        image.file.save(item.name, File(handle, name=item.name), save=False)
+    stored.append(image.file.name)
+    before = {"sha256": image.sha256}
+    image.sha256 = item.sha256
+    image.save(update_fields=["file", "sha256"])
+    audit(
+        actor=actor,
+        verb="image.update",
+        obj=image,
+        project=project,
+        before=before,
+        after={"file": image.file.name, "sha256": item.sha256},
+    )
