@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Model, Q
 from django.utils import timezone
 
 from projects.audit import audit, audit_event
@@ -57,6 +57,13 @@ def _full_clean(obj: Any) -> None:
         ) from None
 
 
+def _create(obj: Model, *, verb: str, actor: Any, project: Project, after: dict[str, Any]) -> None:
+    """Validate and save a new row, and write its audit event."""
+    _full_clean(obj)
+    obj.save()
+    audit(actor=actor, verb=verb, obj=obj, project=project, after=after)
+
+
 @transaction.atomic
 def project_create(
     *,
@@ -70,12 +77,10 @@ def project_create(
     if Project.objects.filter(slug=slug).exists():
         raise ApplicationError(f"A project with slug {slug!r} already exists.")
     project = Project(slug=slug, name=name or slug, description=description, **settings)
-    _full_clean(project)
-    project.save()
-    audit(
-        actor=actor,
+    _create(
+        project,
         verb="project.create",
-        obj=project,
+        actor=actor,
         project=project,
         after={"slug": slug, "name": project.name},
     )
@@ -98,12 +103,10 @@ def label_class_create(
     if colour is None:
         colour = _PALETTE[project.label_classes.count() % len(_PALETTE)]
     label_class = LabelClass(project=project, name=name, colour=colour, match_iou=match_iou)
-    _full_clean(label_class)
-    label_class.save()
-    audit(
-        actor=actor,
+    _create(
+        label_class,
         verb="label_class.create",
-        obj=label_class,
+        actor=actor,
         project=project,
         after={"name": name, "colour": colour, "match_iou": match_iou},
     )
@@ -166,12 +169,10 @@ def image_create(
     )
     if file is not None:
         image.file = file
-    _full_clean(image)
-    image.save()
-    audit(
-        actor=actor,
+    _create(
+        image,
         verb="image.create",
-        obj=image,
+        actor=actor,
         project=project,
         after={"name": name, "width": width, "height": height},
     )

@@ -1,11 +1,13 @@
 """Pages: home (each role to its work), project list and overview, my tasks, review queue."""
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from projects import selectors
-from projects.models import Role
+from projects.models import Project, Role
 from projects.permissions import ADMIN, Action, project_for
 
 ROLE_HOME = {
@@ -30,13 +32,22 @@ def home(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _project_page(
+    request: HttpRequest, template: str, *, project: Project, role: str, **context: Any
+) -> HttpResponse:
+    """A page of one project: the template gets the project and the user's role in it."""
+    return render(request, template, {"project": project, "role": role, **context})
+
+
 @login_required
 def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
     project, role = project_for(user=request.user, slug=slug, action=Action.VIEW_OVERVIEW)
-    return render(
+    return _project_page(
         request,
         "projects/overview.html",
-        {"project": project, "role": role, **selectors.project_overview(project=project)},
+        project=project,
+        role=role,
+        **selectors.project_overview(project=project),
     )
 
 
@@ -44,15 +55,13 @@ def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
 def my_tasks(request: HttpRequest, slug: str) -> HttpResponse:
     project, role = project_for(user=request.user, slug=slug, action=Action.VIEW_PROJECT)
     tasks = selectors.tasks_of_annotator(user=request.user, project=project)
-    return render(
-        request, "projects/my_tasks.html", {"project": project, "role": role, "tasks": tasks}
-    )
+    return _project_page(request, "projects/my_tasks.html", project=project, role=role, tasks=tasks)
 
 
 @login_required
 def review_queue(request: HttpRequest, slug: str) -> HttpResponse:
     project, role = project_for(user=request.user, slug=slug, action=Action.REVIEW)
     images = selectors.review_queue(user=request.user, project=project)
-    return render(
-        request, "projects/review_queue.html", {"project": project, "role": role, "images": images}
+    return _project_page(
+        request, "projects/review_queue.html", project=project, role=role, images=images
     )
