@@ -44,6 +44,7 @@ from qc.agreement.pairs import (
     Mismatch,
     Overlap,
     PairComparison,
+    PairMetrics,
     PairResult,
     compare_pair,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "Mismatch",
     "Overlap",
     "PairComparison",
+    "PairMetrics",
     "PairResult",
     "Pooled",
     "bootstrap_pq_interval",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 from pycocotools import mask as coco_mask
@@ -73,7 +73,23 @@ class PairMetrics:
     TP = 0 (``boundary_iou`` also when it was not computed). ``f1 = 2·TP / (n_a + n_b)``,
     ``pq = iou_sum / (TP + ½·unmatched_a + ½·unmatched_b)``; both 1.0 when both sides are
     empty.
+
+    :attr:`STORED_FIELDS` are what a stored result keeps (``n_a`` and ``n_b`` follow from
+    ``matched`` and ``unmatched_*``); :meth:`stored_values` gives them.
     """
+
+    STORED_FIELDS: ClassVar[tuple[str, ...]] = (
+        "matched",
+        "unmatched_a",
+        "unmatched_b",
+        "label_mismatch",
+        "iou_sum",
+        "boundary_iou_sum",
+        "mean_iou",
+        "f1",
+        "pq",
+        "boundary_iou",
+    )
 
     n_a: int
     n_b: int
@@ -87,6 +103,10 @@ class PairMetrics:
     f1: float
     pq: float
     boundary_iou: float | None
+
+    def stored_values(self) -> dict[str, Any]:
+        """The values of :attr:`STORED_FIELDS`, by name."""
+        return {name: getattr(self, name) for name in self.STORED_FIELDS}
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,8 @@ from django.db.models import Max
 from django_tasks import task
 
 from projects.models import Image, Project
-from qc import masks
 from qc.agreement import boundary_width, pool
-from qc.comparison import compare_image
+from qc.comparison import ImageComparison, compare_image
 from qc.models import (
     AgreementResult,
     AgreementSummary,
@@ -35,20 +34,34 @@ def agreement_update_for_image(*, image_id: int) -> ImageAgreement | None:
     other and the second sees both.
     """
     image = Image.objects.select_for_update().select_related("project").get(pk=image_id)
-    project = image.project
     AgreementResult.objects.filter(image=image).delete()
     ConsensusInstance.objects.filter(image=image).delete()
     submissions = latest_submissions(image=image)
     if len(submissions) < 2:
-        removed, _ = ImageAgreement.objects.filter(image=image).delete()
-        if removed:
-            # No newer image result will mark the report stale: drop it to be rebuilt.
-            AgreementSummary.objects.filter(project=project).delete()
+        _image_agreement_delete(image=image)
         return None
+    by_user = {s.task.annotator.username: s for s in submissions}
+    result = _image_compare(image=image, by_user=by_user)
+    AgreementResult.objects.bulk_create(_pair_rows(image=image, result=result, by_user=by_user))
+    ConsensusInstance.objects.bulk_create(_consensus_rows(image=image, result=result))
+    return _image_agreement_store(image=image, result=result)
+
+
+def _image_agreement_delete(*, image: Image) -> None:
+    """Drop the image's stored agreement, and the project report when there was one."""
+    removed, _ = ImageAgreement.objects.filter(image=image).delete()
+    if removed:
+        # No newer image result will mark the report stale: drop it to be rebuilt.
+        AgreementSummary.objects.filter(project=image.project).delete()
+
+
+def _image_compare(*, image: Image, by_user: dict[str, Submission]) -> ImageComparison:
+    """The engine's comparison of the image's latest submissions (by annotator's username)
+    under the project's settings."""
+    project = image.project
     band_px = boundary_width(
         height=image.height, width=image.width, boundary_px=project.boundary_px
     )
-    by_user = {s.task.annotator.username: s for s in submissions}
     annotations = {
         username: [
             stored_instance(i, height=image.height, width=image.width, band_px=band_px)
@@ -59,7 +72,7 @@ def agreement_update_for_image(*, image_id: int) -> ImageAgreement | None:
     class_match_iou = dict(
         project.label_classes.filter(match_iou__isnull=False).values_list("id", "match_iou")
     )
-    result = compare_image(
+    return compare_image(
         annotations,
         height=image.height,
         width=image.width,
@@ -68,6 +81,12 @@ def agreement_update_for_image(*, image_id: int) -> ImageAgreement | None:
         consensus_method=project.consensus_method,
         quorum=project.quorum,
     )
+
+
+def _pair_rows(
+    *, image: Image, result: ImageComparison, by_user: dict[str, Submission]
+) -> list[AgreementResult]:
+    """One row per annotator pair pooled over classes (class null), then one per class."""
     rows = []
     for pair in result.pairs:
         sub_a, sub_b = by_user[pair.annotator_a], by_user[pair.annotator_b]
@@ -82,40 +101,28 @@ def agreement_update_for_image(*, image_id: int) -> ImageAgreement | None:
             (c, c.label) for c in pair.result.per_class
         ]:
             rows.append(
-                AgreementResult(
-                    **common,
-                    label_class_id=label_class_id,
-                    matched=metrics.matched,
-                    unmatched_a=metrics.unmatched_a,
-                    unmatched_b=metrics.unmatched_b,
-                    label_mismatch=metrics.label_mismatch,
-                    iou_sum=metrics.iou_sum,
-                    boundary_iou_sum=metrics.boundary_iou_sum,
-                    mean_iou=metrics.mean_iou,
-                    f1=metrics.f1,
-                    pq=metrics.pq,
-                    boundary_iou=metrics.boundary_iou,
-                )
+                AgreementResult(**common, label_class_id=label_class_id, **metrics.stored_values())
             )
-    AgreementResult.objects.bulk_create(rows)
-    consensus_rows = []
-    for item in result.consensus:
-        x, y, w, h = item.bbox
-        consensus_rows.append(
-            ConsensusInstance(
-                image=image,
-                label_class_id=item.label,
-                rle=masks.rle_to_string(item.rle),
-                bbox_x=x,
-                bbox_y=y,
-                bbox_w=w,
-                bbox_h=h,
-                area=item.area,
-                support=len(item.members),
-                members=[key for _, key in item.members],
-            )
+    return rows
+
+
+def _consensus_rows(*, image: Image, result: ImageComparison) -> list[ConsensusInstance]:
+    """The consensus instances of the comparison, as rows."""
+    return [
+        ConsensusInstance(
+            image=image,
+            label_class_id=item.label,
+            **ConsensusInstance.mask_columns_for(rle=item.rle, bbox=item.bbox, area=item.area),
+            support=len(item.members),
+            members=[key for _, key in item.members],
         )
-    ConsensusInstance.objects.bulk_create(consensus_rows)
+        for item in result.consensus
+    ]
+
+
+def _image_agreement_store(*, image: Image, result: ImageComparison) -> ImageAgreement:
+    """Store the image's pooled metrics, each annotator against the consensus and the style
+    observations."""
     pooled = pool(p.result for p in result.pairs)
     versus = {
         username: {
@@ -135,7 +142,7 @@ def agreement_update_for_image(*, image_id: int) -> ImageAgreement | None:
             "mean_iou": pooled.mean_iou,
             "f1": pooled.f1,
             "boundary_iou": pooled.boundary_iou,
-            "consensus_method": project.consensus_method,
+            "consensus_method": image.project.consensus_method,
             "versus_consensus": versus,
             "style": style_to_json(result.style),
         },
