@@ -53,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from qc.agreement import (
     Match,
     MeasuredInstance,
+    PairMetrics,
     bootstrap_pq_interval,
     boundary_width,
     compare_pair,
@@ -97,18 +98,7 @@ def _work(chunk: range) -> tuple[list, float]:
     return out, _peak_rss_mb(), time.process_time() - cpu
 
 
-ROW_FIELDS = [
-    "matched",
-    "unmatched_a",
-    "unmatched_b",
-    "label_mismatch",
-    "iou_sum",
-    "boundary_iou_sum",
-    "mean_iou",
-    "f1",
-    "pq",
-    "boundary_iou",
-]
+ROW_FIELDS = PairMetrics.STORED_FIELDS  # what an AgreementResult row keeps
 
 
 def _metrics_row(r) -> tuple:
@@ -242,7 +232,7 @@ def _check_same_pq(records: list[bytes], indices: list[int], pqs: list[list[floa
 # --- main -----------------------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> int:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
@@ -260,15 +250,14 @@ def main(argv: list[str] | None = None) -> int:
         default=str(Path(__file__).resolve().parents[1] / "var" / "bench"),
         help="directory caching the generated instances",
     )
-    args = parser.parse_args(argv)
-    worker_counts = [int(w) for w in args.workers.split(",") if w.strip()]
-    n = args.images
+    return parser.parse_args(argv)
 
-    print(f"workload: {n} images {SIZE}x{SIZE}, annotators {[s.name for s in BENCH_STYLES]}")
-    print(f"machine: {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.2f} at start")
-    t = time.perf_counter()
+
+def _prepare_records(n: int, *, seed: int, cache: str, workers: int) -> None:
+    """Generate (or read from the cache) the stored rows of ``n`` images into _RECORDS."""
     global _RECORDS
-    _RECORDS = make_images(n, seed=args.seed, cache_dir=args.cache, workers=max(worker_counts))
+    t = time.perf_counter()
+    _RECORDS = make_images(n, seed=seed, cache_dir=cache, workers=workers)
     generation = time.perf_counter() - t
     per_annotator = np.mean(
         [[len(v) for v in load_images(r).values()] for r in _RECORDS[: min(n, 50)]]
@@ -277,14 +266,19 @@ def main(argv: list[str] | None = None) -> int:
         f"stored instances ready in {generation:.1f} s (cached, not timed); "
         f"{per_annotator:.1f} instances per annotator and image"
     )
-    d = boundary_width(height=SIZE, width=SIZE, boundary_px=None)
 
+
+def _time_engine(
+    n: int, worker_counts: list[int], repeat: int
+) -> tuple[dict[int, float], list, list[float]]:
+    """Best wall time per worker count, the last run's results, and the peak RSS of this
+    process and of every chunk's worker."""
     timings = {}
     results = None
     rss = [_peak_rss_mb()]
     for workers in worker_counts:
         runs = []
-        for _ in range(args.repeat):
+        for _ in range(repeat):
             results = None  # keep one run's results at a time
             seconds, results, worker_rss, cpu = run_engine(n, workers)
             runs.append(seconds)
@@ -295,46 +289,53 @@ def main(argv: list[str] | None = None) -> int:
             )
         timings[workers] = min(runs)
     rss.append(_peak_rss_mb())
-    peak_rss = max(rss)
+    return timings, results, rss
 
-    # baselines (one process each, subsample, extrapolated)
-    dense_n = min(n, args.dense_images)
+
+def _time_baselines(n: int, dense_images: int, per_pair_images: int) -> list[tuple]:
+    """Rows ``(name, images, s per 1000 images)`` of the baselines, one process each, on a
+    subsample extrapolated to 1000 images; their pq checked against the engine's."""
+    d = boundary_width(height=SIZE, width=SIZE, boundary_px=None)
+    dense_n = min(n, dense_images)
     t = time.perf_counter()
     dense_pqs = [baseline_dense(load_images(r), d) for r in _RECORDS[:dense_n]]
     dense_s = (time.perf_counter() - t) / dense_n * 1000
-    pair_n = min(n, args.per_pair_images)
+    pair_n = min(n, per_pair_images)
     t = time.perf_counter()
     pair_out = [baseline_per_pair(load_images(r), d) for r in _RECORDS[:pair_n]]
     pair_s = (time.perf_counter() - t) / pair_n * 1000
     pair_iou_s = sum(s for _, s in pair_out) / pair_n * 1000
     _check_same_pq(_RECORDS, list(range(dense_n)), dense_pqs)
     _check_same_pq(_RECORDS, list(range(pair_n)), [p for p, _ in pair_out])
+    return [
+        ("(a) dense numpy, 1 process", dense_n, dense_s),
+        ("(b) per-pair pycocotools, 1 process", pair_n, pair_s),
+        ("    of which the per-pair iou calls", pair_n, pair_iou_s),
+    ]
 
-    # Ratios per core: against one worker (or the fewest workers' time × their count).
+
+def _print_table(
+    n: int, worker_counts: list[int], timings: dict[int, float], baselines: list[tuple], repeat: int
+) -> None:
+    """Seconds per 1000 images of every worker count and baseline, with ratios per core:
+    against one worker (or the fewest workers' time × their count)."""
     fewest = min(timings)
-    one = timings[fewest] * fewest
-    best_workers = min(timings, key=timings.get)
-    s_per_1000 = timings[best_workers] / n * 1000
-    one_per_1000 = one / n * 1000
-
+    one_per_1000 = timings[fewest] * fewest / n * 1000
     print()
     print(f"{'method':<52}{'images':>8}{'s/1000 images':>15}{'vs engine(1)':>14}")
     for workers in worker_counts:
         per = timings[workers] / n * 1000
         print(f"{f'engine, {workers} worker(s)':<52}{n:>8}{per:>15.2f}{one_per_1000 / per:>13.2f}x")
-    rows = [
-        ("(a) dense numpy, 1 process", dense_n, dense_s),
-        ("(b) per-pair pycocotools, 1 process", pair_n, pair_s),
-        ("    of which the per-pair iou calls", pair_n, pair_iou_s),
-    ]
-    for name, count, per in rows:
+    for name, count, per in baselines:
         print(f"{name:<52}{count:>8}{per:>15.2f}{per / one_per_1000:>13.1f}x")
     print(
-        f"(engine: best of {args.repeat} runs; baselines extrapolated from their subsample; "
+        f"(engine: best of {repeat} runs; baselines extrapolated from their subsample; "
         "ratios against the engine on 1 worker)"
     )
 
-    # what the dashboards read
+
+def _print_dashboard(results: list, seed: int) -> None:
+    """What the dashboards read: the pooled pq with its interval, and the style reports."""
     per_image = [
         [
             SimpleNamespace(**dict(zip(ROW_FIELDS, row[3:], strict=True)))
@@ -344,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         for _, rows, *_ in results
     ]
     pooled = pool(r for image in per_image for r in image)
-    ci = bootstrap_pq_interval(per_image, seed=args.seed)
+    ci = bootstrap_pq_interval(per_image, seed=seed)
     print()
     print(
         f"pooled pq {pooled.pq:.4f} (95 % CI {ci[0]:.4f}-{ci[1]:.4f}), mean IoU "
@@ -359,11 +360,31 @@ def main(argv: list[str] | None = None) -> int:
             f"area_ratio {report.area_ratio:.4f}"
         )
         print(f"         {describe(report, noun='bubbles')}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    worker_counts = [int(w) for w in args.workers.split(",") if w.strip()]
+    n = args.images
+
+    print(f"workload: {n} images {SIZE}x{SIZE}, annotators {[s.name for s in BENCH_STYLES]}")
+    print(f"machine: {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.2f} at start")
+    _prepare_records(n, seed=args.seed, cache=args.cache, workers=max(worker_counts))
+    timings, results, rss = _time_engine(n, worker_counts, args.repeat)
+    baselines = _time_baselines(n, args.dense_images, args.per_pair_images)
+    _print_table(n, worker_counts, timings, baselines, args.repeat)
+    _print_dashboard(results, args.seed)
+
+    fewest = min(timings)
+    one_per_1000 = timings[fewest] * fewest / n * 1000
+    best_workers = min(timings, key=timings.get)
+    s_per_1000 = timings[best_workers] / n * 1000
+    (_, _, dense_s), (_, _, pair_s), _ = baselines
     print(f"peak RSS per process of the timed runs (MB): {', '.join(f'{r:.0f}' for r in rss)}")
     print(f"(this process after the baselines' full-frame masks: {_peak_rss_mb():.0f} MB)")
     print(
         f"agreement: s_per_1000={s_per_1000:.2f} vs_dense={dense_s / one_per_1000:.0f}x "
-        f"vs_per_pair={pair_s / one_per_1000:.1f}x peak_rss_mb={peak_rss:.0f}"
+        f"vs_per_pair={pair_s / one_per_1000:.1f}x peak_rss_mb={max(rss):.0f}"
     )
     return 0
 
