@@ -2,6 +2,19 @@
 
 Pure module: RLE dicts, numpy and frozen dataclasses; no Django. Conventions as in
 :mod:`qc.agreement` (bbox ``(x, y, w, h)``, crops ``[row, col]`` with origin ``(x, y)``).
+What lives where, in file order:
+
+- :func:`cluster_instances`: clusters from the pairwise matches (point 1 below);
+- :func:`vote_mask`: the pixel vote, on the runs for an odd number of members
+  (:func:`_run_vote`), by shape-based averaging for an even number
+  (:func:`_shape_averaged_vote`, :func:`signed_distance`);
+- :func:`build_consensus`: the clusters that reach the quorum, each voted or by STAPLE
+  (:mod:`qc.staple`), as :class:`ConsensusMask`;
+- :func:`decode_runs` and :func:`run_features`: the runs of many RLEs at once, and the area,
+  bbox and perimeter of each from them;
+- :func:`consensus_insts`: the consensus as instances to compare each annotator against.
+
+The method, step by step:
 
 1. **Clusters** come from the pairwise matches (same-class matches of
    :func:`qc.agreement.compare_pair`; label mismatches do not link). An instance joins at

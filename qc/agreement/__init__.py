@@ -7,7 +7,8 @@ Django, no settings. From the bottom up:
   perimeter, boundary band), computed once when the instance is stored, and
   :class:`MeasuredInstance`, an instance with those features;
 - :mod:`qc.agreement.matching`: IoU on stored RLE and the one-to-one matching;
-- :mod:`qc.agreement.pairs`: the metrics of one pair of annotators on one image;
+- :mod:`qc.agreement.pairs`: the metrics of one pair of annotators on one image
+  (:class:`PairMetrics`, per class and pooled over classes, with what a stored result keeps);
 - :mod:`qc.agreement.aggregates`: pooled metrics and the bootstrap interval.
 
 :mod:`qc.consensus` and :mod:`qc.style` build on these, and :mod:`qc.comparison` puts them

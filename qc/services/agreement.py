@@ -1,9 +1,18 @@
 """Agreement persistence: recompute one image when a submission arrives (DESIGN §4, §6).
 
-The pure engine (`qc.comparison` on `qc.agreement`, `qc.consensus`, `qc.style`) does the
-work on stored RLE; this module reads the image's latest revisions (`qc.selectors`), runs
-it, and replaces the image's stored
-results in one transaction, so readers see either the old results or the new ones.
+The pure engine (:mod:`qc.comparison` on :mod:`qc.agreement`, :mod:`qc.consensus`,
+:mod:`qc.style`) does the work on stored RLE; this module reads the image's latest revisions
+(:mod:`qc.selectors`), runs it, and replaces the image's stored results in one transaction,
+so readers see either the old results or the new ones. What lives where:
+
+- :func:`agreement_update_for_image`: one image, in steps: the engine's comparison
+  (:func:`_image_compare`), the AgreementResult rows (:func:`_pair_rows`; the fields of
+  ``PairMetrics.STORED_FIELDS``), the ConsensusInstance rows (:func:`_consensus_rows`;
+  ``StoredMask.mask_columns_for``) and the ImageAgreement (:func:`_image_agreement_store`);
+- :func:`agreement_summary_update` (and ``_if_stale``), :func:`agreement_recompute_project`:
+  the project's stored report;
+- the background tasks that run them: ``agreement_update_for_image_task`` (and ``_images_``
+  for a group), ``agreement_summary_task``.
 """
 
 from typing import Any
