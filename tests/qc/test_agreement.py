@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import fields
 from pathlib import Path
 
 import cv2
@@ -23,6 +24,7 @@ from scipy import ndimage
 
 from qc.agreement import (
     MeasuredInstance,
+    PairMetrics,
     bootstrap_pq_interval,
     boundary_band,
     boundary_width,
@@ -654,6 +656,45 @@ def test_compare_pair_micro_pools_classes():
     assert result.pq == 1.6 / 2.5
     assert result.f1 == 4 / 5
     assert result.mean_iou == 0.8
+
+
+def test_compare_pair_stored_values_keep_every_metric_but_the_instance_counts():
+    a = [
+        make_inst("x1", square(30, 60, 0, 0, 10), label="x"),
+        make_inst("y1", square(30, 60, 20, 15, 10), label="y"),
+    ]
+    b = [make_inst("x1", square(30, 60, 0, 0, 10), label="x")]
+    result = compare_pair(a, b, match_iou=0.5)
+
+    stored = [result.stored_values(), result.for_class("y").stored_values()]
+
+    assert set(PairMetrics.STORED_FIELDS) == {f.name for f in fields(PairMetrics)} - {"n_a", "n_b"}
+    assert stored == [
+        {
+            "matched": 1,
+            "unmatched_a": 1,
+            "unmatched_b": 0,
+            "label_mismatch": 0,
+            "iou_sum": 1.0,
+            "boundary_iou_sum": 1.0,
+            "mean_iou": 1.0,
+            "f1": 2 / 3,
+            "pq": 1.0 / 1.5,
+            "boundary_iou": 1.0,
+        },
+        {
+            "matched": 0,
+            "unmatched_a": 1,
+            "unmatched_b": 0,
+            "label_mismatch": 0,
+            "iou_sum": 0.0,
+            "boundary_iou_sum": 0.0,
+            "mean_iou": None,
+            "f1": 0.0,
+            "pq": 0.0,
+            "boundary_iou": None,
+        },
+    ]
 
 
 def test_compare_pair_class_threshold_overrides_project():
