@@ -28,7 +28,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from xml.etree import ElementTree
 from xml.parsers import expat
 
@@ -39,6 +39,7 @@ from qc import masks
 __all__ = [
     "CocoIds",
     "FormatError",
+    "Geometry",
     "Limits",
     "Measure",
     "ParseResult",
@@ -83,6 +84,22 @@ Measure = Callable[[np.ndarray, tuple[int, int], ParsedImage], tuple[dict, Any]]
 inside its image (bool ``[row, col]``, its top-left pixel at ``(x, y)``) and the image, return
 the crop's RLE and anything else to be measured from the pixels while they are at hand (the
 import: the instance features), kept in the result's ``measured``."""
+
+
+class Geometry(NamedTuple):
+    """One object's geometry as a reader decoded it, before it becomes a :class:`ParsedObject`.
+
+    ``rle``: its mask. ``polygon`` / ``holes``: the exterior parts and interior rings of the
+    source polygon (flat ``[x0, y0, ...]`` lists, pixels) when the source was vector
+    (:func:`qc.formats.geometry.polygon_geometry`), else None. ``measured``: what the
+    reader's :data:`Measure` hook returned for a bitmap
+    (:meth:`qc.formats.builder.ResultBuilder.bitmap_geometry`), else None.
+    """
+
+    rle: dict
+    polygon: list[list[float]] | None = None
+    holes: list[list[float]] | None = None
+    measured: Any = None
 
 
 @dataclass(frozen=True)

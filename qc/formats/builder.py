@@ -14,6 +14,7 @@ from qc.formats.base import (
     CocoIds,
     FormatError,
     FormatErrorsAt,
+    Geometry,
     Invalid,
     Limits,
     Measure,
@@ -79,18 +80,15 @@ class ResultBuilder:
 
     def add_object(
         self,
-        *,
         image: ParsedImage,
         label: Any,
-        rle: dict,
+        geometry: Geometry,
+        *,
         source: str,
         annotator: str | None = None,
-        polygon: list[list[float]] | None = None,
-        holes: list[list[float]] | None = None,
         attributes: dict | None = None,
-        measured: Any = None,
     ) -> None:
-        """Append an object, enforcing a label and the per-image instance limit."""
+        """Append an object of ``image``, enforcing a label and the per-image instance limit."""
         if not isinstance(label, str) or not label.strip():
             raise FormatError(
                 f"label must be a non-empty string, got {label!r}",
@@ -110,15 +108,15 @@ class ResultBuilder:
             ParsedObject(
                 image=image.name,
                 label=label,
-                rle=rle,
+                rle=geometry.rle,
                 annotator=annotator,
-                polygon=polygon,
-                holes=holes or None,
+                polygon=geometry.polygon,
+                holes=geometry.holes or None,
                 attributes=dict(attributes or {}),
                 source=source,
             )
         )
-        self.measured.append(measured)
+        self.measured.append(geometry.measured)
 
     def bitmap(
         self, crop: np.ndarray, origin: tuple[int, int], image: ParsedImage
@@ -156,6 +154,13 @@ class ResultBuilder:
                 f"bitmap at origin [{x}, {y}] has no foreground pixel inside the "
                 f"{image.width}x{image.height} image"
             ) from None
+
+    def bitmap_geometry(
+        self, crop: np.ndarray, origin: tuple[int, int], image: ParsedImage
+    ) -> Geometry:
+        """:meth:`bitmap` as the object's :class:`Geometry` (no polygon)."""
+        rle, measured = self.bitmap(crop, origin, image)
+        return Geometry(rle, None, None, measured)
 
     def skip(
         self, kind: str, count: int = 1, *, image: str | None = None, obj: str | None = None

@@ -21,6 +21,7 @@ from qc.formats.base import (
     CocoIds,
     FormatError,
     FormatErrorsAt,
+    Geometry,
     Invalid,
     Limits,
     Measure,
@@ -34,7 +35,7 @@ from qc.formats.base import (
 )
 from qc.formats.builder import ResultBuilder
 from qc.formats.export import ExportCategory, ExportImage, ExportObject, exact_polygons
-from qc.formats.geometry import check_rle_total, flat_points, polygon_rle
+from qc.formats.geometry import check_rle_total, flat_points, polygon_geometry
 from qc.formats.sources import load_json, read_bounded
 
 __all__ = ["CocoWriteSummary", "read_coco", "write_coco"]
@@ -143,11 +144,8 @@ def _read_results(
                     name, width, height = known.name, known.width, known.height
                 else:
                     segmentation = req(entry, "segmentation", dict, "result")
-                    size = req(segmentation, "size", list)
-                    if len(size) != 2:
-                        raise Invalid("segmentation size must be [height, width]")
+                    height, width = _segmentation_size(segmentation)
                     name = str(image_id)
-                    height, width = as_int(size[0], "height"), as_int(size[1], "width")
         if image_id not in by_id:
             by_id[image_id] = builder.add_image(
                 name, width, height, source=f"[{index}]", repeat_ok=True
@@ -196,31 +194,27 @@ def _read_annotation(
             attributes["iscrowd"] = as_int(iscrowd, "iscrowd")
         if "score" in annotation:
             attributes["score"] = check_type(annotation["score"], (int, float), "score")
-        polygon = None
         if isinstance(segmentation, list):
             parts = [flat_points(part, "polygon") for part in segmentation]
-            rle = polygon_rle(parts, image)
-            polygon = parts
+            geometry = polygon_geometry(parts, image)
         elif isinstance(segmentation, dict):
-            rle = _rle(segmentation, image)
+            geometry = Geometry(_rle(segmentation, image))
         else:
             raise Invalid("segmentation must be a list of polygons or an RLE object")
-    builder.add_object(
-        image=image,
-        label=label,
-        rle=rle,
-        source=source,
-        polygon=polygon,
-        attributes=attributes,
-    )
+    builder.add_object(image, label, geometry, source=source, attributes=attributes)
+
+
+def _segmentation_size(segmentation: dict) -> tuple[int, int]:
+    """An RLE segmentation's ``size``: (height, width)."""
+    size = req(segmentation, "size", list)
+    if len(size) != 2:
+        raise Invalid("segmentation size must be [height, width]")
+    return as_int(size[0], "height"), as_int(size[1], "width")
 
 
 def _rle(segmentation: dict, image: ParsedImage) -> dict:
     """Uncompressed (int list) or compressed (string) RLE, checked against the image."""
-    size = req(segmentation, "size", list)
-    if len(size) != 2:
-        raise Invalid("segmentation size must be [height, width]")
-    height, width = as_int(size[0], "height"), as_int(size[1], "width")
+    height, width = _segmentation_size(segmentation)
     if (height, width) != (image.height, image.width):
         raise Invalid(
             f"RLE size {height}x{width} (h x w) differs from the image's "

@@ -19,7 +19,6 @@ In a project export the same image name appears once per subset; images are then
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 from xml.etree.ElementTree import Element
 
 import numpy as np
@@ -27,6 +26,7 @@ import numpy as np
 from qc.formats.base import (
     FormatError,
     FormatErrorsAt,
+    Geometry,
     Invalid,
     Limits,
     Measure,
@@ -37,7 +37,7 @@ from qc.formats.base import (
     guard,
 )
 from qc.formats.builder import ResultBuilder
-from qc.formats.geometry import polygon_rle, rotated_box_polygon
+from qc.formats.geometry import polygon_geometry, rotated_box_polygon
 from qc.formats.sources import parse_xml, read_bounded
 
 __all__ = ["read_cvat"]
@@ -115,29 +115,17 @@ def _read_shapes(
                     attributes[key] = as_int(shape.get(key), key)
             if shape.get("source"):
                 attributes["source"] = shape.get("source") or ""
-            polygon, measured = None, None
             if shape.tag == "polygon":
-                polygon = [_points(shape.get("points"))]
-                rle = polygon_rle(polygon, image)
+                geometry = polygon_geometry([_points(shape.get("points"))], image)
             elif shape.tag == "box":
                 x0, y0 = as_float(shape.get("xtl"), "xtl"), as_float(shape.get("ytl"), "ytl")
                 x1, y1 = as_float(shape.get("xbr"), "xbr"), as_float(shape.get("ybr"), "ybr")
                 rotation = as_float(shape.get("rotation") or 0, "rotation")
-                polygon = [
-                    rotated_box_polygon(x0, y0, x1 - x0, y1 - y0, rotation, about_centre=True)
-                ]
-                rle = polygon_rle(polygon, image)
+                box = rotated_box_polygon(x0, y0, x1 - x0, y1 - y0, rotation, about_centre=True)
+                geometry = polygon_geometry([box], image)
             else:
-                rle, measured = _mask(shape, image, builder, limits)
-        builder.add_object(
-            image=image,
-            label=label,
-            rle=rle,
-            source=source,
-            polygon=polygon,
-            attributes=attributes,
-            measured=measured,
-        )
+                geometry = _mask(shape, image, builder, limits)
+        builder.add_object(image, label, geometry, source=source, attributes=attributes)
 
 
 def _points(text: str | None) -> list[float]:
@@ -153,11 +141,10 @@ def _points(text: str | None) -> list[float]:
     return flat
 
 
-def _mask(
-    shape: Element, image: ParsedImage, builder: ResultBuilder, limits: Limits
-) -> tuple[dict, Any]:
-    """Decode a ``<mask>``'s row-major run lengths over its box and place the box: its RLE
-    and what the builder measured. Pixels of the box after the last run are background."""
+def _mask(shape: Element, image: ParsedImage, builder: ResultBuilder, limits: Limits) -> Geometry:
+    """Decode a ``<mask>``'s row-major run lengths over its box and place the box
+    (:meth:`ResultBuilder.bitmap_geometry`). Pixels of the box after the last run are
+    background."""
     left, top = as_int(shape.get("left"), "left"), as_int(shape.get("top"), "top")
     width, height = as_int(shape.get("width"), "width"), as_int(shape.get("height"), "height")
     if width <= 0 or height <= 0:
@@ -184,4 +171,4 @@ def _mask(
     values[1::2] = True
     crop = np.zeros(box, dtype=bool)
     crop[:total] = np.repeat(values, np.array(counts, dtype=np.int64))
-    return builder.bitmap(crop.reshape(height, width), (left, top), image)
+    return builder.bitmap_geometry(crop.reshape(height, width), (left, top), image)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from qc import masks
-from qc.formats.base import Invalid, ParsedImage, as_float, type_name
+from qc.formats.base import Geometry, Invalid, ParsedImage, as_float, type_name
 
 # --------------------------------------------------------------- geometry helpers
 
@@ -59,6 +59,14 @@ def polygon_rle(
     if masks.rle_area(rle) == 0:
         raise Invalid("polygon covers no pixel of the image")
     return rle
+
+
+def polygon_geometry(
+    parts: list[list[float]], image: ParsedImage, holes: list[list[float]] | None = None
+) -> Geometry:
+    """A source polygon as an object's :class:`Geometry`: its mask (:func:`polygon_rle`) and
+    the parts and holes themselves, kept for export."""
+    return Geometry(polygon_rle(parts, image, holes or ()), parts, holes or None)
 
 
 def box_polygon(x0: float, y0: float, x1: float, y1: float) -> list[float]:

@@ -31,6 +31,7 @@ import numpy as np
 from qc.formats.base import (
     FormatError,
     FormatErrorsAt,
+    Geometry,
     Invalid,
     Limits,
     Measure,
@@ -43,7 +44,7 @@ from qc.formats.base import (
     req,
 )
 from qc.formats.builder import ResultBuilder
-from qc.formats.geometry import flat_points, polygon_rle, rotated_box_polygon
+from qc.formats.geometry import flat_points, polygon_geometry, rotated_box_polygon
 from qc.formats.png import decode_mask_png
 from qc.formats.sources import b64decode, load_json, read_bounded
 
@@ -199,7 +200,7 @@ class _Context:
                     continue
                 label = check_label(labels[0])
                 self._size_agrees(result, image)
-                rle, polygon, measured = _geometry(kind, value, image, self.builder, self.limits)
+                geometry = _geometry(kind, value, image, self.builder, self.limits)
                 attributes: dict[str, Any] = {}
                 if len(labels) > 1:
                     attributes["labels"] = [check_label(x) for x in labels]
@@ -208,14 +209,12 @@ class _Context:
                 if isinstance(result_id, str | int):
                     attributes["result_id"] = result_id
             self.builder.add_object(
-                image=image,
-                label=label,
-                rle=rle,
+                image,
+                label,
+                geometry,
                 source=where_result,
                 annotator=annotator,
-                polygon=polygon,
                 attributes=attributes,
-                measured=measured,
             )
 
     def _image(self, name: str, results: list, source: str) -> ParsedImage | None:
@@ -275,13 +274,13 @@ def _image_name(data: dict, image_key: str | None) -> str:
 
 def _geometry(
     kind: str, value: dict, image: ParsedImage, builder: ResultBuilder, limits: Limits
-) -> tuple[dict, list[list[float]] | None, Any]:
-    """RLE, polygon (vector kinds) and what the builder measured (masks) of one result."""
+) -> Geometry:
+    """The geometry of one result: a polygon for the vector kinds, a bitmap for masks."""
     sx, sy = image.width / 100.0, image.height / 100.0
     if kind == "polygonlabels":
         flat = flat_points(req(value, "points", list))
         polygon = [v * (sx if i % 2 == 0 else sy) for i, v in enumerate(flat)]
-        return polygon_rle([polygon], image), [polygon], None
+        return polygon_geometry([polygon], image)
     if kind == "rectanglelabels":
         x = as_float(req(value, "x", (int, float)), "x") * sx
         y = as_float(req(value, "y", (int, float)), "y") * sy
@@ -289,7 +288,7 @@ def _geometry(
         h = as_float(req(value, "height", (int, float)), "height") * sy
         rotation = as_float(opt(value, "rotation", (int, float), 0), "rotation")
         polygon = rotated_box_polygon(x, y, w, h, rotation, about_centre=False)
-        return polygon_rle([polygon], image), [polygon], None
+        return polygon_geometry([polygon], image)
     if kind == "bitmasklabels":
         crop = decode_mask_png(b64decode(req(value, "imageDataURL", str), "imageDataURL"), limits)
         if crop.shape != (image.height, image.width):
@@ -297,15 +296,13 @@ def _geometry(
                 f"bitmask is {crop.shape[1]}x{crop.shape[0]}, the image "
                 f"{image.width}x{image.height}"
             )
-        rle, measured = builder.bitmap(crop, (0, 0), image)
-        return rle, None, measured
+        return builder.bitmap_geometry(crop, (0, 0), image)
     fmt = opt(value, "format", str, "rle")
     if fmt != "rle":
         raise Invalid(f"brush format {fmt!r} is not supported (only 'rle')")
     data = req(value, "rle", list)
     alpha = decode_brush_rle(data, width=image.width, height=image.height, limits=limits)
-    rle, measured = builder.bitmap(alpha, (0, 0), image)
-    return rle, None, measured
+    return builder.bitmap_geometry(alpha, (0, 0), image)
 
 
 class _Bits:

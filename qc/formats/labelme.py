@@ -23,6 +23,7 @@ from typing import Any
 from qc import masks
 from qc.formats.base import (
     FormatErrorsAt,
+    Geometry,
     Invalid,
     Limits,
     Measure,
@@ -33,7 +34,7 @@ from qc.formats.base import (
     req,
 )
 from qc.formats.builder import ResultBuilder
-from qc.formats.geometry import box_polygon, circle_polygon, flat_points, polygon_rle
+from qc.formats.geometry import box_polygon, circle_polygon, flat_points, polygon_geometry
 from qc.formats.png import decode_mask_png
 from qc.formats.sources import SourceTree, b64decode, load_json, read_bounded
 
@@ -71,7 +72,7 @@ def _read_file(document: Any, name: str, file: str, builder: ResultBuilder, limi
     image = builder.add_image(
         image_name, document.get("imageWidth"), document.get("imageHeight"), source=name
     )
-    groups: dict[tuple[str, Any], list[tuple[dict, list[float] | None, str]]] = {}
+    groups: dict[tuple[str, Any], list[tuple[Geometry, dict, str]]] = {}
     order: list[tuple[str, Any]] = []
     for index, shape in enumerate(shapes):
         source = f"{Path(name).name} shape {index}"
@@ -89,63 +90,58 @@ def _read_file(document: Any, name: str, file: str, builder: ResultBuilder, limi
             group_id = shape.get("group_id")
             if group_id is not None and not isinstance(group_id, int | str):
                 raise Invalid("group_id must be an integer, a string or null")
-            rle, polygon, measured = _shape(shape, shape_type, image, builder, limits)
+            geometry = _shape(shape, shape_type, image, builder, limits)
             key = (label, group_id) if group_id is not None else (label, ("shape", index))
             if key not in groups:
                 groups[key] = []
                 order.append(key)
-            groups[key].append(
-                ({"rle": rle, "shape": shape, "measured": measured}, polygon, source)
-            )
+            groups[key].append((geometry, shape, source))
     for key in order:
         label, group_id = key
         members = groups[key]
         sources = [source for _, _, source in members]
         source = sources[0] if len(sources) == 1 else f"{sources[0]} (+{len(sources) - 1})"
         with FormatErrorsAt(file, image.name, source):
-            if len(members) == 1:
-                rle, measured = members[0][0]["rle"], members[0][0]["measured"]
-            else:
-                # What was measured of each part does not hold for their union.
-                rle, measured = masks.rle_union([m[0]["rle"] for m in members]), None
-        polygons = [p for _, p, _ in members]
-        polygon = None if any(p is None for p in polygons) else polygons
+            geometry = _union([geometry for geometry, _, _ in members])
         attributes: dict[str, Any] = {}
         if not isinstance(group_id, tuple):
             attributes["group_id"] = group_id
-        first = members[0][0]["shape"]
+        _, first, _ = members[0]
         if first.get("flags"):
             attributes["flags"] = first["flags"]
         if isinstance(first.get("description"), str) and first["description"]:
             attributes["description"] = first["description"]
-        builder.add_object(
-            image=image,
-            label=label,
-            rle=rle,
-            source=source,
-            polygon=polygon,
-            attributes=attributes,
-            measured=measured,
-        )
+        builder.add_object(image, label, geometry, source=source, attributes=attributes)
+
+
+def _union(shapes: list[Geometry]) -> Geometry:
+    """The geometry of the shapes of one group: their union, with one polygon part per shape
+    when every shape is a polygon."""
+    if len(shapes) == 1:
+        return shapes[0]
+    parts = [shape.polygon[0] for shape in shapes if shape.polygon is not None]
+    # What was measured of each shape does not hold for their union.
+    return Geometry(
+        masks.rle_union([shape.rle for shape in shapes]),
+        parts if len(parts) == len(shapes) else None,
+    )
 
 
 def _shape(
     shape: dict, shape_type: str, image: ParsedImage, builder: ResultBuilder, limits: Limits
-) -> tuple[dict, list[float] | None, Any]:
-    """RLE, (for vector shapes) the polygon and (for masks) what the builder measured of one
-    shape."""
+) -> Geometry:
+    """The geometry of one shape: a one-part polygon for the vector shapes, a bitmap for
+    masks."""
     points = flat_points(req(shape, "points", list))
     if shape_type == "polygon":
-        return polygon_rle([points], image), points, None
+        return polygon_geometry([points], image)
     if len(points) != 4:
         raise Invalid(f"a {shape_type} needs exactly 2 points, got {len(points) // 2}")
     x0, y0, x1, y1 = points
     if shape_type == "rectangle":
-        polygon = box_polygon(x0, y0, x1, y1)
-        return polygon_rle([polygon], image), polygon, None
+        return polygon_geometry([box_polygon(x0, y0, x1, y1)], image)
     if shape_type == "circle":
-        polygon = circle_polygon(x0, y0, math.hypot(x1 - x0, y1 - y0))
-        return polygon_rle([polygon], image), polygon, None
+        return polygon_geometry([circle_polygon(x0, y0, math.hypot(x1 - x0, y1 - y0))], image)
     crop = decode_mask_png(b64decode(req(shape, "mask", str), "mask"), limits)
-    rle, measured = builder.bitmap(crop, (math.floor(min(x0, x1)), math.floor(min(y0, y1))), image)
-    return rle, None, measured
+    origin = (math.floor(min(x0, x1)), math.floor(min(y0, y1)))
+    return builder.bitmap_geometry(crop, origin, image)

@@ -130,20 +130,14 @@ def read_mask_png(
                 for key, crop, origin in crops:
                     source = name if key is None else f"{name} id {key}"
                     with FormatErrorsAt(file, image, source):
-                        rle, measured = builder.bitmap(crop, origin, parsed)
+                        geometry = builder.bitmap_geometry(crop, origin, parsed)
                     attributes = {"file": name}
                     if groups.get("instance") is not None:
                         attributes["instance"] = groups["instance"]
                     if key is not None:
                         attributes["value"] = key
                     builder.add_object(
-                        image=parsed,
-                        label=label,
-                        rle=rle,
-                        source=source,
-                        annotator=who,
-                        attributes=attributes,
-                        measured=measured,
+                        parsed, label, geometry, source=source, annotator=who, attributes=attributes
                     )
         return builder.result(annotators_saw_all=False, submissions=list(submissions))
 

@@ -51,7 +51,7 @@ from qc.formats.export import (
     provenance_block,
     safe_relative,
 )
-from qc.formats.geometry import flat_points, polygon_rle
+from qc.formats.geometry import flat_points, polygon_geometry
 from qc.formats.png import PNG_SIGNATURE, decode_mask_png
 from qc.formats.sources import SourceTree, b64decode, inflate, load_json
 
@@ -174,7 +174,7 @@ def _read_object(
     limits: Limits,
 ) -> None:
     """Decode one object's geometry and add it (or count it as skipped)."""
-    geometry = req(obj, "geometryType", str)
+    kind = req(obj, "geometryType", str)
     label = opt(obj, "classTitle", str)
     if label is None:
         class_id = req(obj, "classId", int)
@@ -185,46 +185,33 @@ def _read_object(
         raise Invalid(f"class {label!r} is not in meta.json")
     annotator = opt(obj, "labelerLogin", str)
     attributes = _attributes(obj, tag_names)
-    polygon: list[list[float]] | None = None
-    holes: list[list[float]] | None = None
-    measured: Any = None
-    if geometry == "bitmap":
+    if kind == "bitmap":
         bitmap = req(obj, "bitmap", dict)
         origin = req(bitmap, "origin", list)
         if len(origin) != 2:
             raise Invalid("bitmap origin must be [x, y]")
         x, y = as_int(origin[0], "origin x"), as_int(origin[1], "origin y")
         crop = decode_bitmap_payload(req(bitmap, "data", str), limits)
-        rle, measured = builder.bitmap(crop, (x, y), image)
-    elif geometry == "polygon":
+        geometry = builder.bitmap_geometry(crop, (x, y), image)
+    elif kind == "polygon":
         points = req(obj, "points", dict)
         exterior = flat_points(req(points, "exterior", list), "exterior")
         interior = [flat_points(ring, "interior") for ring in opt(points, "interior", list, [])]
-        polygon, holes = [exterior], interior
-        rle = polygon_rle(polygon, image, holes)
-    elif geometry == "rectangle":
+        geometry = polygon_geometry([exterior], image, interior)
+    elif kind == "rectangle":
         points = req(obj, "points", dict)
         corners = flat_points(req(points, "exterior", list), "exterior")
         if len(corners) != 4:
             raise Invalid("rectangle exterior must be two points [[left, top], [right, bottom]]")
         left, right = sorted((round(corners[0]), round(corners[2])))
         top, bottom = sorted((round(corners[1]), round(corners[3])))
-        polygon = [[left, top, right + 1, top, right + 1, bottom + 1, left, bottom + 1]]
-        rle = polygon_rle([list(map(float, polygon[0]))], image)
-        polygon = [list(map(float, polygon[0]))]
+        box = [left, top, right + 1, top, right + 1, bottom + 1, left, bottom + 1]
+        geometry = polygon_geometry([[float(v) for v in box]], image)
     else:
-        builder.skip(geometry, image=image.name, obj=source)
+        builder.skip(kind, image=image.name, obj=source)
         return
     builder.add_object(
-        image=image,
-        label=label,
-        rle=rle,
-        source=source,
-        annotator=annotator,
-        polygon=polygon,
-        holes=holes,
-        attributes=attributes,
-        measured=measured,
+        image, label, geometry, source=source, annotator=annotator, attributes=attributes
     )
 
 
