@@ -268,8 +268,10 @@ def agreement_report_stored(*, project: Project) -> dict[str, Any]:
 
 def style_reports_visible_to(*, user: Any, project: Project) -> list[dict[str, Any]]:
     """The stored style rows (numbers and words) of the project's annotators that ``user``
-    may see: everyone's for those who may view the agreement, else only their own."""
-    annotators = _stored_report(project)["annotators"]
+    may see: everyone's for those who may view the agreement, their own for those who may
+    see their own style, none for anyone else."""
     if has_permission(user=user, project=project, action=Action.VIEW_AGREEMENT):
-        return annotators
-    return [a for a in annotators if a["username"] == user.username]
+        return _stored_report(project)["annotators"]
+    if not has_permission(user=user, project=project, action=Action.VIEW_OWN_STYLE):
+        return []
+    return [a for a in _stored_report(project)["annotators"] if a["username"] == user.username]

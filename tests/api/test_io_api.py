@@ -119,6 +119,21 @@ def test_import_list_fixed_query_count(api, project, lead, django_assert_num_que
     ]
 
 
+@pytest.mark.parametrize("count", [1, 3])
+def test_export_list_fixed_query_count(api, project, lead, django_assert_num_queries, count):
+    started = [
+        Export.objects.create(project=project, created_by=lead, format="coco").pk
+        for _ in range(count)
+    ]
+    api.force_authenticate(lead)
+
+    # project, membership, count, exports with their creators and project
+    with django_assert_num_queries(4):
+        response = api.get(f"/api/v1/projects/{project.slug}/exports/")
+
+    assert [e["id"] for e in response.data["results"]] == started[::-1]
+
+
 @pytest.fixture
 def imported(api, project, lead, supervisely_zip, django_capture_on_commit_callbacks):
     api.force_authenticate(lead)
