@@ -275,32 +275,22 @@ def write_coco(
     attributes are written under ``attributes`` and provenance under ``maskqc``. The
     bytes depend only on the inputs (sorted keys, fixed separators).
     """
-    category_ids: dict[str, int] = {}
-    category_rows = []
-    for position, category in enumerate(categories, start=1):
-        category_id = category.id if category.id is not None else position
-        if category.name in category_ids:
-            raise ValueError(f"duplicate category {category.name!r}")
-        category_ids[category.name] = category_id
-        category_rows.append(
-            {"id": category_id, "name": category.name, "supercategory": category.supercategory}
-        )
-    image_ids: dict[str, int] = {}
-    image_rows = []
-    for position, image in enumerate(images, start=1):
-        image_id = image.id if image.id is not None else position
-        if image.name in image_ids:
-            raise ValueError(f"duplicate image {image.name!r}")
-        image_ids[image.name] = image_id
-        image_rows.append(
-            {
-                **image.metadata,
-                "id": image_id,
-                "file_name": image.name,
-                "width": image.width,
-                "height": image.height,
-            }
-        )
+    category_ids = _ids_by_name(categories, "category")
+    image_ids = _ids_by_name(images, "image")
+    category_rows = [
+        {"id": category_ids[c.name], "name": c.name, "supercategory": c.supercategory}
+        for c in categories
+    ]
+    image_rows = [
+        {
+            **image.metadata,
+            "id": image_ids[image.name],
+            "file_name": image.name,
+            "width": image.width,
+            "height": image.height,
+        }
+        for image in images
+    ]
     out.write(b'{"info":' + _dumps(info) + b',\n"licenses":' + _dumps(list(licenses)))
     out.write(b',\n"categories":' + _dumps(category_rows))
     out.write(b',\n"images":[')
@@ -309,35 +299,57 @@ def write_coco(
     out.write(b'],\n"annotations":[')
     count = fallbacks = 0
     for position, obj in enumerate(annotations, start=1):
-        if obj.image not in image_ids:
-            raise ValueError(f"annotation on unknown image {obj.image!r}")
-        if obj.label not in category_ids:
-            raise ValueError(f"annotation with unknown category {obj.label!r}")
-        attributes = dict(obj.attributes)
-        iscrowd = 1 if attributes.pop("iscrowd", 0) else 0
-        segmentation: Any = None
-        if polygons and not iscrowd:
-            segmentation = exact_polygons(obj)
-            if segmentation is None:
-                fallbacks += 1
-        elif polygons:
-            fallbacks += 1
-        if segmentation is None:
-            segmentation = {"size": list(obj.rle["size"]), "counts": masks.rle_to_string(obj.rle)}
-        row: dict[str, Any] = {
-            "id": obj.id if obj.id is not None else position,
-            "image_id": image_ids[obj.image],
-            "category_id": category_ids[obj.label],
-            "segmentation": segmentation,
-            "area": masks.rle_area(obj.rle),
-            "bbox": list(masks.rle_bbox(obj.rle)),
-            "iscrowd": iscrowd,
-        }
-        if attributes:
-            row["attributes"] = attributes
-        if obj.provenance:
-            row["maskqc"] = obj.provenance
+        row, fell_back = _annotation_row(obj, position, image_ids, category_ids, polygons)
+        fallbacks += int(fell_back)
         out.write((b",\n" if count else b"\n") + _dumps(row))
         count += 1
     out.write(b"\n]}\n")
     return CocoWriteSummary(images=len(image_rows), annotations=count, rle_fallbacks=fallbacks)
+
+
+def _ids_by_name(
+    entries: Sequence[ExportCategory] | Sequence[ExportImage], kind: str
+) -> dict[str, int]:
+    """The COCO id of each category or image by name: its own ``id``, else its 1-based
+    position. A name given twice is refused."""
+    ids: dict[str, int] = {}
+    for position, entry in enumerate(entries, start=1):
+        if entry.name in ids:
+            raise ValueError(f"duplicate {kind} {entry.name!r}")
+        ids[entry.name] = entry.id if entry.id is not None else position
+    return ids
+
+
+def _annotation_row(
+    obj: ExportObject,
+    position: int,
+    image_ids: dict[str, int],
+    category_ids: dict[str, int],
+    polygons: bool,
+) -> tuple[dict[str, Any], bool]:
+    """One annotation's row (id defaulting to ``position``), and whether it fell back to RLE
+    in polygon mode (:class:`CocoWriteSummary`)."""
+    if obj.image not in image_ids:
+        raise ValueError(f"annotation on unknown image {obj.image!r}")
+    if obj.label not in category_ids:
+        raise ValueError(f"annotation with unknown category {obj.label!r}")
+    attributes = dict(obj.attributes)
+    iscrowd = 1 if attributes.pop("iscrowd", 0) else 0
+    segmentation: Any = exact_polygons(obj) if polygons and not iscrowd else None
+    fell_back = polygons and segmentation is None
+    if segmentation is None:
+        segmentation = {"size": list(obj.rle["size"]), "counts": masks.rle_to_string(obj.rle)}
+    row: dict[str, Any] = {
+        "id": obj.id if obj.id is not None else position,
+        "image_id": image_ids[obj.image],
+        "category_id": category_ids[obj.label],
+        "segmentation": segmentation,
+        "area": masks.rle_area(obj.rle),
+        "bbox": list(masks.rle_bbox(obj.rle)),
+        "iscrowd": iscrowd,
+    }
+    if attributes:
+        row["attributes"] = attributes
+    if obj.provenance:
+        row["maskqc"] = obj.provenance
+    return row, fell_back
