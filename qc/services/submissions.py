@@ -25,6 +25,7 @@ from django.utils import timezone
 from projects.audit import audit_event
 from projects.errors import ApplicationError, ConflictError
 from projects.models import Acknowledgement, AuditEvent, LabelClass, Project, Task, TaskStatus
+from projects.permissions import Action, has_permission, may_submit_task
 from projects.selectors import current_versions
 from qc import masks
 from qc.agreement import InstanceFeatures, instance_features
@@ -148,14 +149,17 @@ def submissions_create(
     """Store one submission per draft, each its task's next revision, and mark the tasks
     submitted; all or nothing.
 
-    With ``check_gate`` every annotator must have acknowledged the current version of each
-    published guideline, and rules of severity "block" refuse the drafts that break them,
-    with the list of violations (ApplicationError). Without it (a lead's import) the
-    violations are recorded only. A task that is not open and was not created for its
-    draft is a ConflictError.
+    The actor is the annotator of every task, or a lead or an admin of the project, or None
+    (the server's operator, through a command); anyone else gets a 403. With ``check_gate``
+    every annotator must have acknowledged the current version of each published
+    guideline, and rules of severity "block" refuse the drafts that break them, with the
+    list of violations (ApplicationError); without it (an import) the violations are
+    recorded only. A task that is not open and was not created for its draft
+    is a ConflictError.
     """
     for draft in drafts:
         _require_open(draft)
+    _require_may_submit(actor, project, drafts)
     versions = current_versions(project=project)
     if check_gate:
         _require_acknowledged(versions, {draft.task.annotator_id for draft in drafts})
@@ -218,6 +222,20 @@ def _require_open(draft: SubmissionDraft) -> None:
             f"Task {task.image.name} for {task.annotator} is {task.status}; "
             "only assigned, in-progress or rejected tasks take a submission."
         )
+
+
+def _require_may_submit(actor: Any, project: Project, drafts: Sequence[SubmissionDraft]) -> None:
+    """Annotators submit for their own tasks; a lead or an admin may submit (import) for
+    anyone's, and so may the server's operator through a command (no actor) (DESIGN §10)."""
+    if actor is None or has_permission(user=actor, project=project, action=Action.ASSIGN_TASKS):
+        return
+    for draft in drafts:
+        task = draft.task
+        if not may_submit_task(user=actor, task=task):
+            raise ApplicationError(
+                f"{actor} may not submit for {task.annotator}'s task on {task.image.name}.",
+                status=403,
+            )
 
 
 def _require_acknowledged(versions: Sequence[Any], annotator_ids: set[int]) -> None:

@@ -13,7 +13,7 @@ from django.db.models import Count, Max, Q
 from projects.audit import audit
 from projects.errors import ApplicationError, ConflictError
 from projects.models import Image, Role, Task, TaskStatus
-from projects.permissions import may_review_image
+from projects.permissions import Action, has_permission, may_review_image
 from qc.agreement import boundary_width
 from qc.models import (
     ImageLabel,
@@ -82,12 +82,19 @@ def submission_create(
     return created.submissions[0]
 
 
+def _require(actor: Any, project: Any, action: Action, what: str) -> None:
+    """A member with the right for ``action`` (DESIGN §10), or None: the system itself."""
+    if actor is not None and not has_permission(user=actor, project=project, action=action):
+        raise ApplicationError(f"{actor} may not {what}.", status=403)
+
+
 @transaction.atomic
 def review_assign(*, image: Image, actor: Any, reviewer: Any = None) -> ReviewAssignment:
     """Give the image to `reviewer`, or to the least-loaded project reviewer who did not
     annotate it. A lead's reassignment cancels the open assignment."""
 
     image = Image.objects.select_for_update().select_related("project").get(pk=image.pk)
+    _require(actor, image.project, Action.ASSIGN_TASKS, f"assign reviews in {image.project.slug}")
     annotators = set(image.tasks.values_list("annotator_id", flat=True))
     if reviewer is None:
         reviewer = (
@@ -224,6 +231,8 @@ def image_label_set(
     A consensus label is copied, so later recomputation never changes what was accepted.
     """
     image = Image.objects.select_for_update().select_related("project").get(pk=image.pk)
+    if actor is not None and not may_review_image(user=actor, image=image):
+        raise ApplicationError(f"{actor} may not set the label of {image.name}.", status=403)
     if (submission is None) == (not from_consensus):
         raise ApplicationError("Choose either one submission or the consensus as the label.")
     if ImageLabel.objects.filter(image=image).exists():
@@ -273,6 +282,7 @@ def image_label_set(
 @transaction.atomic
 def image_label_set_gold(*, label: ImageLabel, actor: Any, gold: bool = True) -> ImageLabel:
     label = ImageLabel.objects.select_for_update().select_related("image__project").get(pk=label.pk)
+    _require(actor, label.image.project, Action.MANAGE_PROJECT, "mark gold images")
     if label.is_gold != gold:
         label.is_gold = gold
         label.save(update_fields=["is_gold"])

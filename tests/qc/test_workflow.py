@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 
 from projects.errors import ApplicationError, ConflictError
-from projects.models import AuditEvent, TaskStatus
+from projects.models import AuditEvent, Task, TaskStatus
 from projects.services import guideline_acknowledge, guideline_version_create
 from qc import masks
 from qc.agreement import instance_features
@@ -16,6 +16,7 @@ from qc.services import (
     FlagInput,
     InstanceInput,
     image_label_set,
+    image_label_set_gold,
     review_assign,
     review_decide,
     submission_create,
@@ -278,3 +279,75 @@ def test_review_two_reviewers_at_once_one_wins_one_conflict(project, bubble):
     task.refresh_from_db()
     expected = TaskStatus.ACCEPTED if Review.objects.get().decision == "accept" else "rejected"
     assert task.status == expected
+
+
+# ------------------------------------------------------------- who may do what (DESIGN §10)
+
+
+def test_submission_for_another_annotators_task_is_forbidden(task, bubble, other_annotator):
+    with pytest.raises(ApplicationError) as refused:
+        submission_create(
+            task=task,
+            actor=other_annotator,
+            instances=[InstanceInput(label_class=bubble, rle=disc(20, 20, 6))],
+        )
+
+    assert refused.value.status == 403
+    assert refused.value.message == (
+        f"{other_annotator} may not submit for {task.annotator}'s task on {task.image.name}."
+    )
+    assert (Submission.objects.count(), Instance.objects.count()) == (0, 0)
+    assert Task.objects.get(pk=task.pk).status == TaskStatus.ASSIGNED
+
+
+@pytest.mark.parametrize("who", ["outsider", "reviewer"])
+def test_submission_by_someone_who_does_not_annotate_is_forbidden(request, task, who):
+    actor = request.getfixturevalue(who)
+
+    with pytest.raises(ApplicationError) as refused:
+        submission_create(task=task, actor=actor, instances=[])
+
+    assert refused.value.status == 403
+    assert Submission.objects.count() == 0
+
+
+def test_submission_by_a_lead_for_an_annotator_is_recorded_as_imported_by_the_lead(task, lead):
+    submission = submission_create(task=task, actor=lead, instances=[])
+
+    assert (submission.revision, submission.imported_by) == (1, lead)
+
+
+@pytest.mark.parametrize("who", ["outsider", "annotator", "other_annotator"])
+def test_image_label_by_someone_who_may_not_review_is_forbidden(request, submitted, reviewer, who):
+    review_decide(submission=submitted, reviewer=reviewer, decision="accept")
+    actor = request.getfixturevalue(who)
+
+    with pytest.raises(ApplicationError) as refused:
+        image_label_set(image=submitted.task.image, actor=actor, submission=submitted)
+
+    assert refused.value.status == 403
+    assert ImageLabel.objects.count() == 0
+
+
+@pytest.mark.parametrize("who", ["outsider", "annotator", "reviewer"])
+def test_review_assign_by_someone_who_does_not_lead_is_forbidden(request, task, who):
+    actor = request.getfixturevalue(who)
+
+    with pytest.raises(ApplicationError) as refused:
+        review_assign(image=task.image, actor=actor)
+
+    assert refused.value.status == 403
+    assert ReviewAssignment.objects.count() == 0
+
+
+def test_gold_by_a_reviewer_is_forbidden_and_by_a_lead_allowed(submitted, reviewer, lead):
+    review_decide(submission=submitted, reviewer=reviewer, decision="accept")
+    label = image_label_set(image=submitted.task.image, actor=reviewer, submission=submitted)
+
+    with pytest.raises(ApplicationError) as refused:
+        image_label_set_gold(label=label, actor=reviewer)
+    gold = image_label_set_gold(label=label, actor=lead)
+
+    assert refused.value.status == 403
+    assert gold.is_gold is True
+    assert ImageLabel.objects.get(pk=label.pk).is_gold is True
