@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from qc.formats.base import FormatError, Limits, ParsedImage, ParsedObject, ParseResult
+from qc.formats import coco, cvat, label_studio, labelme, mask_png, supervisely
+from qc.formats.base import (
+    FormatError,
+    Limits,
+    ParsedImage,
+    ParsedObject,
+    ParseResult,
+    ReaderOptions,
+)
 from qc.formats.coco import read_coco, write_coco
 from qc.formats.cvat import read_cvat
 from qc.formats.export import ExportCategory, ExportImage, ExportObject
@@ -27,8 +35,33 @@ READERS: dict[str, Callable[..., ParseResult]] = {
     "mask-png": read_mask_png,
 }
 
+# The options an import of each format takes (``import_annotations(options=...)``), with
+# their types, by format: each reader module's OPTIONS.
+READER_OPTIONS: dict[str, ReaderOptions] = {
+    "supervisely": supervisely.OPTIONS,
+    "coco": coco.OPTIONS,
+    "cvat": cvat.OPTIONS,
+    "labelme": labelme.OPTIONS,
+    "label-studio": label_studio.OPTIONS,
+    "mask-png": mask_png.OPTIONS,
+}
+# Options that name a path on the server: accepted from the command line, never from uploads.
+PATH_OPTIONS: frozenset[str] = coco.PATH_OPTIONS
+# What a reader skips that an option would have imported: the option, by format and by what
+# was skipped (ParseResult.skipped).
+SKIP_REMEDIES: dict[str, dict[str, str]] = {
+    "label-studio": label_studio.SKIP_REMEDIES,
+}
+# Skips that lose no object (ParseResult.skipped): an empty mask file is an annotator's
+# "found nothing here" (DESIGN §4.6).
+NOTHING_DRAWN: frozenset[str] = mask_png.NOTHING_DRAWN
+
 __all__ = [
+    "NOTHING_DRAWN",
+    "PATH_OPTIONS",
     "READERS",
+    "READER_OPTIONS",
+    "SKIP_REMEDIES",
     "ExportCategory",
     "ExportImage",
     "ExportObject",

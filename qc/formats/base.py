@@ -45,6 +45,7 @@ __all__ = [
     "ParseResult",
     "ParsedImage",
     "ParsedObject",
+    "ReaderOptions",
 ]
 
 # --------------------------------------------------------------------------- types
@@ -100,6 +101,11 @@ class Geometry(NamedTuple):
     polygon: list[list[float]] | None = None
     holes: list[list[float]] | None = None
     measured: Any = None
+
+
+ReaderOptions = dict[str, type | tuple[type, ...]]
+"""The options an import of one format takes (``import_annotations(options=...)``), by
+name, with the type or types each accepts: a reader module's ``OPTIONS``."""
 
 
 @dataclass(frozen=True)

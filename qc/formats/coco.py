@@ -27,6 +27,7 @@ from qc.formats.base import (
     Measure,
     ParsedImage,
     ParseResult,
+    ReaderOptions,
     as_int,
     check_type,
     guard,
@@ -38,7 +39,14 @@ from qc.formats.export import ExportCategory, ExportImage, ExportObject, exact_p
 from qc.formats.geometry import check_rle_total, flat_points, polygon_geometry
 from qc.formats.sources import load_json, read_bounded
 
-__all__ = ["CocoWriteSummary", "read_coco", "write_coco"]
+__all__ = ["OPTIONS", "PATH_OPTIONS", "CocoWriteSummary", "read_coco", "write_coco"]
+
+# The options an import of COCO takes, with their types (qc.formats.READER_OPTIONS):
+# ``images_from``, the instances file whose images and categories a results file's ids name
+# (the import reads it into ``images`` and ``categories``), and ``all_mapped_images``.
+OPTIONS: ReaderOptions = {"images_from": (str, Path), "all_mapped_images": bool}
+# Those of them that name a path on the server.
+PATH_OPTIONS = frozenset({"images_from"})
 
 
 def read_coco(

@@ -32,6 +32,7 @@ from qc.formats.base import (
     Measure,
     ParsedImage,
     ParseResult,
+    ReaderOptions,
     as_float,
     as_int,
     guard,
@@ -40,9 +41,12 @@ from qc.formats.builder import ResultBuilder
 from qc.formats.geometry import polygon_geometry, rotated_box_polygon
 from qc.formats.sources import parse_xml, read_bounded
 
-__all__ = ["read_cvat"]
+__all__ = ["OPTIONS", "read_cvat"]
 
 _SHAPES = ("polygon", "box", "mask")
+
+# The options an import of CVAT XML takes, with their types (qc.formats.READER_OPTIONS).
+OPTIONS: ReaderOptions = {"subset": str}
 
 
 def read_cvat(

@@ -37,6 +37,7 @@ from qc.formats.base import (
     Measure,
     ParsedImage,
     ParseResult,
+    ReaderOptions,
     as_float,
     as_int,
     guard,
@@ -48,7 +49,7 @@ from qc.formats.geometry import flat_points, polygon_geometry, rotated_box_polyg
 from qc.formats.png import decode_mask_png
 from qc.formats.sources import b64decode, load_json, read_bounded
 
-__all__ = ["decode_brush_rle", "read_label_studio"]
+__all__ = ["NO_IMAGE_SIZE", "OPTIONS", "SKIP_REMEDIES", "decode_brush_rle", "read_label_studio"]
 
 _KINDS = {
     "polygonlabels": "polygonlabels",
@@ -56,6 +57,20 @@ _KINDS = {
     "brushlabels": "brushlabels",
     "bitmasklabels": "bitmasklabels",
 }
+
+# What is skipped when neither the results nor ``image_size`` give the image's size.
+NO_IMAGE_SIZE = "annotation without image size"
+
+# The options an import of Label Studio JSON takes, with their types
+# (qc.formats.READER_OPTIONS); ``image_size`` is [width, height].
+OPTIONS: ReaderOptions = {
+    "image_key": str,
+    "image_name": str,
+    "image_size": (list, tuple),
+    "include_predictions": bool,
+}
+# The option that would import what this reader skips, by what is skipped.
+SKIP_REMEDIES: dict[str, str] = {NO_IMAGE_SIZE: "--image-size WIDTHxHEIGHT"}
 
 
 def read_label_studio(
@@ -177,7 +192,7 @@ class _Context:
             results = req(entry, "result", list)
         image = self._image(name, results, source)
         if image is None:
-            self.builder.skip("annotation without image size", image=name, obj=source)
+            self.builder.skip(NO_IMAGE_SIZE, image=name, obj=source)
             return
         self.submissions.setdefault((image.name, annotator), None)
         for number, result in enumerate(results):

@@ -29,6 +29,7 @@ from qc.formats.base import (
     Measure,
     ParsedImage,
     ParseResult,
+    ReaderOptions,
     guard,
     opt,
     req,
@@ -38,9 +39,12 @@ from qc.formats.geometry import box_polygon, circle_polygon, flat_points, polygo
 from qc.formats.png import decode_mask_png
 from qc.formats.sources import SourceTree, b64decode, load_json, read_bounded
 
-__all__ = ["IGNORE_LABEL", "read_labelme"]
+__all__ = ["IGNORE_LABEL", "OPTIONS", "read_labelme"]
 
 IGNORE_LABEL = "__ignore__"
+
+# An import of LabelMe files takes no option (qc.formats.READER_OPTIONS).
+OPTIONS: ReaderOptions = {}
 
 
 def read_labelme(path: Path, *, limits: Limits, measure: Measure | None = None) -> ParseResult:

@@ -32,7 +32,15 @@ from typing import Any, Literal
 import numpy as np
 
 from qc import masks
-from qc.formats.base import FormatErrorsAt, Invalid, Limits, Measure, ParseResult, guard
+from qc.formats.base import (
+    FormatErrorsAt,
+    Invalid,
+    Limits,
+    Measure,
+    ParseResult,
+    ReaderOptions,
+    guard,
+)
 from qc.formats.builder import ResultBuilder
 from qc.formats.export import (
     ExportCategory,
@@ -47,10 +55,33 @@ from qc.formats.export import (
 from qc.formats.png import open_png, png_header
 from qc.formats.sources import SourceTree
 
-__all__ = ["MaskPngWriteSummary", "pattern_regex", "read_mask_png", "write_mask_png"]
+__all__ = [
+    "EMPTY_MASK",
+    "NOTHING_DRAWN",
+    "OPTIONS",
+    "MaskPngWriteSummary",
+    "pattern_regex",
+    "read_mask_png",
+    "write_mask_png",
+]
 
 Foreground = Literal["nonzero", "zero"]
 Instances = Literal["single", "components", "ids"]
+
+# The options an import of a mask folder takes, with their types (qc.formats.READER_OPTIONS);
+# the annotator comes from the pattern or the import's ``--annotator``.
+OPTIONS: ReaderOptions = {
+    "pattern": str,
+    "foreground": str,
+    "instances": str,
+    "label": str,
+    "image_name": str,
+}
+# What a mask file with no foreground pixel counts as skipped.
+EMPTY_MASK = "empty_mask"
+# Skips that lose no object: an empty mask is an annotator's "found nothing here", and its
+# image's empty submission is what is read (DESIGN §4.6).
+NOTHING_DRAWN = frozenset({EMPTY_MASK})
 
 
 def pattern_regex(pattern: str) -> re.Pattern[str]:
@@ -126,7 +157,7 @@ def read_mask_png(
                     values = _values(open_png(data, limits), ids=instances == "ids")
                     crops = _instances(values, foreground, instances)
                 if not crops:
-                    builder.skip("empty_mask", image=parsed.name, obj=name)
+                    builder.skip(EMPTY_MASK, image=parsed.name, obj=name)
                 for key, crop, origin in crops:
                     source = name if key is None else f"{name} id {key}"
                     with FormatErrorsAt(file, image, source):

@@ -35,6 +35,7 @@ from qc.formats.base import (
     Measure,
     ParsedImage,
     ParseResult,
+    ReaderOptions,
     as_int,
     guard,
     opt,
@@ -55,7 +56,11 @@ from qc.formats.geometry import flat_points, polygon_geometry
 from qc.formats.png import PNG_SIGNATURE, decode_mask_png
 from qc.formats.sources import SourceTree, b64decode, inflate, load_json
 
-__all__ = ["SuperviselyWriteSummary", "read_supervisely", "write_supervisely"]
+__all__ = ["OPTIONS", "SuperviselyWriteSummary", "read_supervisely", "write_supervisely"]
+
+# An import of a Supervisely project takes no option (qc.formats.READER_OPTIONS); ``files``
+# is how the import reads a large project in shards.
+OPTIONS: ReaderOptions = {}
 
 
 def read_supervisely(
