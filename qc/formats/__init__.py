@@ -1,4 +1,19 @@
-"""Pure readers and writers of annotation formats (DESIGN §8).
+"""Pure readers and writers of annotation formats (DESIGN §8). No Django, no settings.
+
+The package:
+
+* :mod:`~qc.formats.base`: the result types (``ParsedImage``, ``ParsedObject``,
+  ``ParseResult``, ``Geometry``), ``Limits``, ``FormatError`` and typed field access;
+* :mod:`~qc.formats.sources`: bounded file, JSON and XML reading, zlib and base64, folders and
+  zip archives; :mod:`~qc.formats.png`: bounded PNG decoding and the foreground rule;
+* :mod:`~qc.formats.geometry`: polygons, boxes and circles to RLE;
+* :mod:`~qc.formats.builder`: ``ResultBuilder``, which collects one file's images and objects
+  under the limits;
+* one module per format, each with its reader, the ``OPTIONS`` an import of it takes and,
+  where it has them, its writer and its skip knowledge: :mod:`~qc.formats.supervisely`,
+  :mod:`~qc.formats.coco`, :mod:`~qc.formats.cvat`, :mod:`~qc.formats.labelme`,
+  :mod:`~qc.formats.label_studio`, :mod:`~qc.formats.mask_png`;
+* :mod:`~qc.formats.export`: the writers' inputs and helpers, and the mask-to-polygon tracer.
 
 ``READERS`` maps the ``--format`` names of ``import_annotations`` to reader functions
 ``read_<fmt>(path, *, limits, **options) -> ParseResult``; each raises only
