@@ -10,9 +10,9 @@
    (:mod:`qc.services.import_plan`), once before the transaction so that bad input is
    refused without holding locks;
 4. one transaction: lock the project, resolve again, create what is missing (classes,
-   users and members, images, tasks with status submitted), then store one submission per
-   (image, annotator) through :func:`qc.services.submissions.submissions_create`, which
-   owns what a submission means;
+   users and members, images, tasks with status submitted: :mod:`qc.services.import_write`),
+   then store one submission per (image, annotator) through
+   :func:`qc.services.submissions.submissions_create`, which owns what a submission means;
 5. agreement queued on commit, for the images that have two or more submissions.
 
 Any error changes nothing and names the file, the image and the object
@@ -27,15 +27,12 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from projects.audit import audit, audit_event
+from projects.audit import audit
 from projects.errors import ImportRefused
-from projects.models import AuditEvent, Image, Project, Role, Task, TaskStatus
+from projects.models import AuditEvent, Project
 from projects.progress import ProgressCallback, ProgressThrottle
-from projects.services import label_class_create, membership_set
 from qc.formats import ParseResult
 from qc.services.bulk import insert_objects
 from qc.services.import_plan import ImportPlan, import_plan, submission_pairs
@@ -52,6 +49,7 @@ from qc.services.import_source import (
     remember_coco_ids,
 )
 from qc.services.import_summary import ImportSummary, refuse_if_all_skipped
+from qc.services.import_write import create_images, create_labels_and_users, create_tasks
 from qc.services.submissions import LABEL_COLUMN, SubmissionDraft, submissions_create
 
 __all__ = [
@@ -189,8 +187,8 @@ def _write(
 ) -> None:
     """Write everything the plan says, inside the import's transaction."""
     events: list[AuditEvent] = []
-    _create_labels_and_users(project, plan, actor, summary)
-    _create_images(project, plan, result, actor, summary, events)
+    create_labels_and_users(project, plan, actor, summary)
+    create_images(project, plan, result, actor, summary, events)
     remember_coco_ids(
         project,
         result,
@@ -198,7 +196,7 @@ def _write(
         labels={k: v for k, v in plan.labels.items() if v is not None},
         checksum=summary.checksum,
     )
-    new_tasks = _create_tasks(project, plan, actor, summary, events)
+    new_tasks = create_tasks(project, plan, actor, summary, events)
     insert_objects(AuditEvent, events)
     label_ids = {name: label.pk for name, label in plan.labels.items()}
     drafts = []
@@ -234,105 +232,3 @@ def _write(
         project=project,
         after={k: v for k, v in summary.as_dict().items() if k != "project"},
     )
-
-
-def _create_labels_and_users(
-    project: Project, plan: ImportPlan, actor: Any, summary: ImportSummary
-) -> None:
-    """The missing classes and users; new users and existing non-members become
-    annotators of the project."""
-    for name in sorted(n for n, c in plan.labels.items() if c is None):
-        plan.labels[name] = label_class_create(project=project, name=name, actor=actor)
-        summary.labels_created.append(name)
-    for name in sorted(n for n, u in plan.users.items() if u is None):
-        user = get_user_model().objects.create_user(
-            username=name, email=name if "@" in name else ""
-        )
-        plan.users[name] = user
-        audit(
-            actor=actor,
-            verb="user.create",
-            obj=user,
-            project=project,
-            after={"username": name, "by": "import", "source": summary.source_name},
-        )
-        membership_set(project=project, user=user, role=Role.ANNOTATOR, actor=actor)
-        summary.users_created.append(name)
-    for name in plan.new_members:
-        membership_set(project=project, user=plan.users[name], role=Role.ANNOTATOR, actor=actor)
-        summary.members_added.append(name)
-
-
-def _create_images(
-    project: Project,
-    plan: ImportPlan,
-    result: ParseResult,
-    actor: Any,
-    summary: ImportSummary,
-    events: list[AuditEvent],
-) -> None:
-    """The images the file names that the project lacks (metadata only, no pixels)."""
-    new_images = []
-    for image in result.images:
-        if plan.images[image.name] is None:
-            row = Image(project=project, name=image.name, width=image.width, height=image.height)
-            try:
-                # The project is the one locked above: only the image's own fields are checked.
-                row.clean_fields(exclude=["project"])
-            except ValidationError as error:
-                raise ImportRefused(
-                    f"image is invalid: {error}", file=summary.source_name, image=image.name
-                ) from None
-            new_images.append(row)
-    Image.objects.bulk_create(new_images, batch_size=1000)
-    for row in new_images:
-        plan.images[row.name] = row
-        events.append(
-            audit_event(
-                actor=actor,
-                verb="image.create",
-                obj=row,
-                project=project,
-                after={
-                    "name": row.name,
-                    "width": row.width,
-                    "height": row.height,
-                    "source": summary.source_name,
-                },
-            )
-        )
-    summary.images_created = len(new_images)
-
-
-def _create_tasks(
-    project: Project,
-    plan: ImportPlan,
-    actor: Any,
-    summary: ImportSummary,
-    events: list[AuditEvent],
-) -> dict[tuple[str, str], Task]:
-    """A task, already submitted, for each submission without an open task."""
-    new_tasks = {
-        key: Task(
-            image=plan.images[key[0]],
-            annotator=plan.users[key[1]],
-            status=TaskStatus.SUBMITTED,
-            assigned_by=actor if actor is not None and actor.pk else None,
-        )
-        for key in plan.pairs
-        if key not in plan.tasks
-    }
-    Task.objects.bulk_create(list(new_tasks.values()), batch_size=1000)
-    for (image, name), task in new_tasks.items():
-        events.append(
-            audit_event(
-                actor=actor,
-                verb="task.create",
-                obj=task,
-                project=project,
-                after={"image": image, "annotator": name, "source": summary.source_name},
-            )
-        )
-    summary.tasks_created = len(new_tasks)
-    summary.revisions = len(plan.tasks)
-    return new_tasks
