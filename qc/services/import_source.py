@@ -15,15 +15,20 @@ from django.conf import settings
 from projects.errors import ApplicationError, ImportRefused
 from projects.files import file_sha256
 from projects.models import Image, LabelClass, Project
-from qc.formats import READERS, FormatError, Limits, ParsedImage, ParseResult
+from qc.formats import (
+    PATH_OPTIONS,
+    READER_OPTIONS,
+    READERS,
+    FormatError,
+    Limits,
+    ParsedImage,
+    ParseResult,
+)
 from qc.formats.base import FormatErrorsAt, as_int, req
 from qc.formats.sources import load_json, read_bounded
 from qc.models import Submission
 
 __all__ = [
-    "FORMAT_OPTIONS",
-    "PATH_OPTIONS",
-    "SKIP_REMEDIES",
     "display_name",
     "import_checksum",
     "import_limits",
@@ -33,33 +38,6 @@ __all__ = [
     "remember_coco_ids",
 ]
 
-# Reader options each format takes (``import_annotations(options=...)``), with their types.
-FORMAT_OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "supervisely": {},
-    "coco": {"images_from": (str, Path), "all_mapped_images": bool},
-    "cvat": {"subset": str},
-    "labelme": {},
-    "label-studio": {
-        "image_key": str,
-        "image_name": str,
-        "image_size": (list, tuple),
-        "include_predictions": bool,
-    },
-    "mask-png": {
-        "pattern": str,
-        "foreground": str,
-        "instances": str,
-        "label": str,
-        "image_name": str,
-    },
-}
-# Options that name a path on the server: accepted from the command line, never from uploads.
-PATH_OPTIONS = frozenset({"images_from"})
-# What a reader skips that an option would have imported: the option, by format and by what
-# was skipped (ParseResult.skipped), named wherever the skipped objects are reported.
-SKIP_REMEDIES: dict[str, dict[str, str]] = {
-    "label-studio": {"annotation without image size": "--image-size WIDTHxHEIGHT"},
-}
 # The metadata keys of an image's (a class's) id in the COCO file it was imported from,
 # and of that file (its import checksum).
 COCO_ID = "coco_id"
@@ -88,7 +66,7 @@ def import_options_clean(format: str, options: dict[str, Any] | None) -> dict[st
         raise ApplicationError(
             f"Unknown format {format!r}; choose one of {', '.join(sorted(READERS))}."
         )
-    allowed = FORMAT_OPTIONS[format]
+    allowed = READER_OPTIONS[format]
     checked: dict[str, Any] = {}
     for key, value in (options or {}).items():
         if value is None:

@@ -7,14 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from projects.errors import ImportRefused
-from qc.formats import ParseResult
-from qc.services.import_source import SKIP_REMEDIES
+from qc.formats import NOTHING_DRAWN, SKIP_REMEDIES, ParseResult
 
 __all__ = ["ImportSummary", "refuse_if_all_skipped", "skipped_text"]
-
-# Skips that lose no object: an empty mask file is an annotator's "found nothing here", and
-# its image's empty submission is what the import stores (DESIGN §4.6).
-NOTHING_DRAWN = frozenset({"empty_mask"})
 
 
 @dataclass

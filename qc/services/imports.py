@@ -33,13 +33,11 @@ from projects.audit import audit
 from projects.errors import ImportRefused
 from projects.models import AuditEvent, Project
 from projects.progress import ProgressCallback, ProgressThrottle
-from qc.formats import ParseResult
+from qc.formats import PATH_OPTIONS, ParseResult
 from qc.services.bulk import insert_objects
 from qc.services.import_plan import ImportPlan, import_plan, submission_pairs
 from qc.services.import_reading import default_workers, read_and_build
 from qc.services.import_source import (
-    FORMAT_OPTIONS,
-    PATH_OPTIONS,
     display_name,
     import_checksum,
     import_limits,
@@ -53,7 +51,6 @@ from qc.services.import_write import create_images, create_labels_and_users, cre
 from qc.services.submissions import LABEL_COLUMN, SubmissionDraft, submissions_create
 
 __all__ = [
-    "FORMAT_OPTIONS",
     "PATH_OPTIONS",
     "ImportRefused",
     "ImportSummary",
@@ -82,9 +79,10 @@ def import_annotations(
     """Import an annotation file or folder into ``project`` (DESIGN §8), all or nothing.
 
     ``format`` is a key of :data:`qc.formats.READERS`, ``options`` that reader's options
-    (:data:`FORMAT_OPTIONS`). ``annotator`` (a username) overrides the file's annotator for
-    every object. ``create_users`` creates missing users and ``create_labels`` missing
-    classes; an existing user who is not a member becomes an annotator of the project.
+    (:data:`qc.formats.READER_OPTIONS`). ``annotator`` (a username) overrides the file's
+    annotator for every object. ``create_users`` creates missing users and ``create_labels``
+    missing classes; an existing user who is not a member becomes an annotator of the
+    project.
     ``source_name`` names the source in submissions (default: the file or folder name).
     ``workers`` caps the worker processes (default: :func:`default_workers`).
 
