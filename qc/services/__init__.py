@@ -1,7 +1,8 @@
 """Every write of the QC app; import from here.
 
 - :mod:`~qc.services.submissions`: every submission is stored here, one or thousands;
-- :mod:`~qc.services.workflow`: one submission, review assignments, decisions, labels;
+- :mod:`~qc.services.workflow`: one submission, review assignments, decisions;
+- :mod:`~qc.services.labels`: image labels, by a reviewer or by the review policy;
 - :mod:`~qc.services.imports`: annotation files into submissions (with ``import_source``,
   ``import_plan`` and ``import_reading``), in the background through ``import_jobs``;
 - :mod:`~qc.services.exports`: accepted labels out;
@@ -22,6 +23,7 @@ from qc.services.imports import (
     ImportSummary,
     import_annotations,
 )
+from qc.services.labels import image_label_set, image_label_set_gold, review_policy_apply
 from qc.services.submissions import (
     InstanceInput,
     SubmissionDraft,
@@ -30,8 +32,6 @@ from qc.services.submissions import (
 )
 from qc.services.workflow import (
     FlagInput,
-    image_label_set,
-    image_label_set_gold,
     review_assign,
     review_decide,
     submission_create,
@@ -56,6 +56,7 @@ __all__ = [
     "instance_values",
     "review_assign",
     "review_decide",
+    "review_policy_apply",
     "submission_create",
     "submissions_create",
 ]

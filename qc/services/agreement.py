@@ -32,12 +32,14 @@ from qc.models import (
     Submission,
 )
 from qc.selectors import agreement_report, latest_submissions, stored_instance
+from qc.services.labels import review_policy_apply
 from qc.style import style_to_json
 
 
 @transaction.atomic
 def agreement_update_for_image(*, image_id: int) -> ImageAgreement | None:
     """Recompute and store the agreement of one image; None when it has < 2 submissions.
+    Then the project's review policy may accept the image (:func:`review_policy_apply`).
 
     The image row is locked, so two submissions arriving at once recompute one after the
     other and the second sees both.
@@ -53,7 +55,9 @@ def agreement_update_for_image(*, image_id: int) -> ImageAgreement | None:
     result = _image_compare(image=image, by_user=by_user)
     AgreementResult.objects.bulk_create(_pair_rows(image=image, result=result, by_user=by_user))
     ConsensusInstance.objects.bulk_create(_consensus_rows(image=image, result=result))
-    return _image_agreement_store(image=image, result=result)
+    stored = _image_agreement_store(image=image, result=result)
+    review_policy_apply(image=image)
+    return stored
 
 
 def _image_agreement_delete(*, image: Image) -> None:

@@ -1,6 +1,6 @@
 """The QC workflow's writes one at a time: a submission (through
-:mod:`qc.services.submissions`, which stores every submission), review assignments,
-decisions and image labels."""
+:mod:`qc.services.submissions`, which stores every submission), review assignments and
+decisions; image labels are :mod:`qc.services.labels`."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,18 +13,17 @@ from django.db.models import Count, Max, Q
 from projects.audit import audit
 from projects.errors import ApplicationError, ConflictError
 from projects.models import Image, Role, Task, TaskStatus
-from projects.permissions import Action, has_permission, may_review_image
+from projects.permissions import Action, may_review_image
 from qc.agreement import boundary_width
 from qc.models import (
-    ImageLabel,
     Instance,
     InstanceFlag,
-    LabelInstance,
     ReasonCode,
     Review,
     ReviewAssignment,
     Submission,
 )
+from qc.services.labels import require_right
 from qc.services.submissions import (
     InstanceInput,
     SubmissionDraft,
@@ -82,19 +81,15 @@ def submission_create(
     return created.submissions[0]
 
 
-def _require(actor: Any, project: Any, action: Action, what: str) -> None:
-    """A member with the right for ``action`` (DESIGN §10), or None: the system itself."""
-    if actor is not None and not has_permission(user=actor, project=project, action=action):
-        raise ApplicationError(f"{actor} may not {what}.", status=403)
-
-
 @transaction.atomic
 def review_assign(*, image: Image, actor: Any, reviewer: Any = None) -> ReviewAssignment:
     """Give the image to `reviewer`, or to the least-loaded project reviewer who did not
     annotate it. A lead's reassignment cancels the open assignment."""
 
     image = Image.objects.select_for_update().select_related("project").get(pk=image.pk)
-    _require(actor, image.project, Action.ASSIGN_TASKS, f"assign reviews in {image.project.slug}")
+    require_right(
+        actor, image.project, Action.ASSIGN_TASKS, f"assign reviews in {image.project.slug}"
+    )
     annotators = set(image.tasks.values_list("annotator_id", flat=True))
     if reviewer is None:
         reviewer = (
@@ -215,83 +210,3 @@ def review_decide(
     except IntegrityError:
         raise ConflictError(f"{submission} was already decided by someone else.") from None
     return review
-
-
-@transaction.atomic
-def image_label_set(
-    *,
-    image: Image,
-    actor: Any,
-    submission: Submission | None = None,
-    from_consensus: bool = False,
-    gold: bool = False,
-) -> ImageLabel:
-    """Accept a label set for the image: one accepted submission or the current consensus.
-
-    A consensus label is copied, so later recomputation never changes what was accepted.
-    """
-    image = Image.objects.select_for_update().select_related("project").get(pk=image.pk)
-    if actor is not None and not may_review_image(user=actor, image=image):
-        raise ApplicationError(f"{actor} may not set the label of {image.name}.", status=403)
-    if (submission is None) == (not from_consensus):
-        raise ApplicationError("Choose either one submission or the consensus as the label.")
-    if ImageLabel.objects.filter(image=image).exists():
-        raise ConflictError(f"Image {image.name} already has an accepted label.")
-    if submission is not None:
-        if submission.task.image_id != image.pk:
-            raise ApplicationError(f"{submission} is not a submission of {image.name}.")
-        decided = Review.objects.filter(submission=submission).values_list("decision", flat=True)
-        if list(decided) != [Review.Decision.ACCEPT]:
-            raise ApplicationError(f"{submission} has not been accepted.")
-    consensus = list(image.consensus_instances.all()) if from_consensus else []
-    if (
-        from_consensus
-        and not consensus
-        and not image.tasks.filter(submissions__isnull=False).exists()
-    ):
-        raise ApplicationError(f"Image {image.name} has no consensus yet.")
-    label = ImageLabel.objects.create(
-        image=image,
-        submission=submission,
-        from_consensus=from_consensus,
-        accepted_by=actor,
-        is_gold=gold,
-    )
-    LabelInstance.objects.bulk_create(
-        LabelInstance(label=label, label_class_id=c.label_class_id, **c.mask_columns())
-        for c in consensus
-    )
-    image.review_assignments.filter(status=ReviewAssignment.Status.OPEN).update(
-        status=ReviewAssignment.Status.DONE
-    )
-    audit(
-        actor=actor,
-        verb="image_label.set",
-        obj=label,
-        project=image.project,
-        after={
-            "image": image.name,
-            "submission": submission.pk if submission else None,
-            "from_consensus": from_consensus,
-            "gold": gold,
-        },
-    )
-    return label
-
-
-@transaction.atomic
-def image_label_set_gold(*, label: ImageLabel, actor: Any, gold: bool = True) -> ImageLabel:
-    label = ImageLabel.objects.select_for_update().select_related("image__project").get(pk=label.pk)
-    _require(actor, label.image.project, Action.MANAGE_PROJECT, "mark gold images")
-    if label.is_gold != gold:
-        label.is_gold = gold
-        label.save(update_fields=["is_gold"])
-        audit(
-            actor=actor,
-            verb="image_label.gold",
-            obj=label,
-            project=label.image.project,
-            before={"gold": not gold},
-            after={"gold": gold},
-        )
-    return label
