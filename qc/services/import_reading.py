@@ -12,7 +12,7 @@ import os
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -27,6 +27,7 @@ from qc.formats.base import Measure
 from qc.services.submissions import InstanceInput, instance_row
 
 __all__ = [
+    "SourceReading",
     "default_workers",
     "read_and_build",
 ]
@@ -210,29 +211,36 @@ def _merge_results(results: Sequence[ParseResult]) -> ParseResult:
     )
 
 
+@dataclass(frozen=True)
+class SourceReading:
+    """What to read: the format's reader, the file or folder (``display`` names it in
+    errors), the limits, the reader's keyword arguments, and the project's boundary width
+    setting the instances are measured with."""
+
+    format: str
+    path: Path
+    display: str
+    limits: Limits
+    kwargs: dict[str, Any]
+    boundary_px: int | None
+
+
 def read_and_build(
-    *,
-    format: str,
-    path: Path,
-    display: str,
-    limits: Limits,
-    kwargs: dict[str, Any],
-    boundary_px: int | None,
-    workers: int,
-    report: ProgressThrottle,
+    source: SourceReading, *, workers: int, report: ProgressThrottle
 ) -> tuple[ParseResult, list[list[Any]]]:
     """Parse the source and build every object's Instance; the CPU-bound part of an import,
     in worker processes when it is large. Progress runs from 0.05 to 0.90."""
-    if workers > 1 and format == "supervisely" and path.is_dir():
+    if workers > 1 and source.format == "supervisely" and source.path.is_dir():
         # Many small shares: the last ones keep every worker busy to the end.
-        shards = _supervisely_shards(path, count=max(workers, 1) * 32)
+        shards = _supervisely_shards(source.path, count=max(workers, 1) * 32)
         if shards is not None:
-            return _read_shards(
-                format, path, shards, display, limits, kwargs, boundary_px, workers, report
-            )
+            return _read_shards(source, shards, workers=workers, report=report)
+    display, boundary_px = source.display, source.boundary_px
     report(0.05, f"reading {display}")
     try:
-        result = READERS[format](path, limits=limits, measure=_measure(boundary_px), **kwargs)
+        result = READERS[source.format](
+            source.path, limits=source.limits, measure=_measure(boundary_px), **source.kwargs
+        )
     except FormatError as error:
         raise ImportRefused.from_format_error(error) from None
     total = len(result.objects)
@@ -266,26 +274,24 @@ def _raise_build_failure(failure: Any, result: ParseResult, display: str) -> Non
 
 
 def _read_shards(
-    format: str,
-    path: Path,
-    shards: list[list[str]],
-    display: str,
-    limits: Limits,
-    kwargs: dict[str, Any],
-    boundary_px: int | None,
-    workers: int,
-    report: ProgressThrottle,
+    source: SourceReading, shards: list[list[str]], *, workers: int, report: ProgressThrottle
 ) -> tuple[ParseResult, list[list[Any]]]:
     """Read and measure the shards in parallel; the first failing shard's error wins (in
     path order, as a whole read would meet it, but for an image name that recurs in
     several datasets, whose files are read together)."""
+    display = source.display
     report(0.05, f"reading {display} in {len(shards)} parts")
     results: list[ParseResult] = []
     instances: list[list[Any]] = []
     with _pool(workers) as pool:
         futures = [
             pool.submit(
-                _read_shard, format, str(path), limits, {**kwargs, "files": shard}, boundary_px
+                _read_shard,
+                source.format,
+                str(source.path),
+                source.limits,
+                {**source.kwargs, "files": shard},
+                source.boundary_px,
             )
             for shard in shards
         ]

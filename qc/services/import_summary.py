@@ -3,11 +3,13 @@ refusal of a source whose every object was skipped."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from projects.errors import ImportRefused
 from qc.formats import NOTHING_DRAWN, SKIP_REMEDIES, ParseResult
+from qc.text import counted
 
 __all__ = ["ImportSummary", "refuse_if_all_skipped", "skipped_text"]
 
@@ -36,56 +38,34 @@ class ImportSummary:
     agreement_queued: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form (ImportJob.summary, API)."""
-        return {
-            "project": self.project,
-            "format": self.format,
-            "source_name": self.source_name,
-            "checksum": self.checksum,
-            "already_imported": self.already_imported,
-            "images": self.images,
-            "images_created": self.images_created,
-            "annotators": list(self.annotators),
-            "users_created": list(self.users_created),
-            "members_added": list(self.members_added),
-            "labels_created": list(self.labels_created),
-            "tasks_created": self.tasks_created,
-            "revisions": self.revisions,
-            "submissions": self.submissions,
-            "empty_submissions": self.empty_submissions,
-            "instances": self.instances,
-            "skipped": dict(sorted(self.skipped.items())),
-            "agreement_queued": self.agreement_queued,
-        }
+        """JSON-ready form (ImportJob.summary, API), skipped kinds sorted."""
+        return {**dataclasses.asdict(self), "skipped": dict(sorted(self.skipped.items()))}
 
     def line(self) -> str:
         """The one-line summary the command prints."""
         head = f"{self.project}: {self.format} {self.source_name!r} (sha256 {self.checksum[:12]})"
         if self.already_imported:
             return (
-                f"{head} was already imported: {_n(self.submissions, 'submission')} come from "
+                f"{head} was already imported: {counted(self.submissions, 'submission')} come from "
                 "it; nothing changed."
             )
         extras = []
         if self.users_created:
-            extras.append(f"{_n(len(self.users_created), 'user')} created")
+            extras.append(f"{counted(len(self.users_created), 'user')} created")
         if self.members_added:
-            extras.append(f"{_n(len(self.members_added), 'member')} made annotators")
+            extras.append(f"{counted(len(self.members_added), 'member')} made annotators")
         if self.labels_created:
-            extras.append(f"{_n(len(self.labels_created), 'class', 'classes')} created")
+            extras.append(f"{counted(len(self.labels_created), 'class', 'classes')} created")
         skipped = skipped_text(self.format, self.skipped) or "none"
         return (
-            f"{head}: {_n(self.images, 'image')} ({self.images_created} created), "
-            f"{_n(len(self.annotators), 'annotator')}, {_n(self.submissions, 'submission')} "
+            f"{head}: {counted(self.images, 'image')} ({self.images_created} created), "
+            f"{counted(len(self.annotators), 'annotator')}, "
+            f"{counted(self.submissions, 'submission')} "
             f"({self.empty_submissions} empty, {self.revisions} new revisions of open tasks), "
-            f"{_n(self.instances, 'instance')}"
+            f"{counted(self.instances, 'instance')}"
             + (f"; {', '.join(extras)}" if extras else "")
             + f"; skipped: {skipped}."
         )
-
-
-def _n(count: int, word: str, plural: str | None = None) -> str:
-    return f"{count} {word if count == 1 else plural or word + 's'}"
 
 
 def skipped_text(format: str, skipped: dict[str, int]) -> str:

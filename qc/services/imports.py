@@ -36,7 +36,7 @@ from projects.progress import ProgressCallback, ProgressThrottle
 from qc.formats import PATH_OPTIONS, ParseResult
 from qc.services.bulk import insert_objects
 from qc.services.import_plan import ImportPlan, import_plan, submission_pairs
-from qc.services.import_reading import default_workers, read_and_build
+from qc.services.import_reading import SourceReading, default_workers, read_and_build
 from qc.services.import_source import (
     display_name,
     import_checksum,
@@ -153,12 +153,14 @@ def _read(
     display = display_name(path)
     limits = import_limits()
     result, rows = read_and_build(
-        format=format,
-        path=path,
-        display=display,
-        limits=limits,
-        kwargs=reader_kwargs(format, options, limits, project),
-        boundary_px=project.boundary_px,
+        SourceReading(
+            format=format,
+            path=path,
+            display=display,
+            limits=limits,
+            kwargs=reader_kwargs(format, options, limits, project),
+            boundary_px=project.boundary_px,
+        ),
         workers=default_workers() if workers is None else max(1, workers),
         report=report,
     )
