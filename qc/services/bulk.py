@@ -55,16 +55,12 @@ def insert_rows(model: type[models.Model], rows: list[list[Any]]) -> None:
 
 
 def insert_objects(model: type[models.Model], objects: Sequence[models.Model]) -> None:
-    """Insert unsaved ``model`` objects as ``bulk_create`` would (each field's ``pre_save``
-    with ``add``, so ``auto_now_add`` stamps them, then its database preparation), without
-    setting their primary keys: for rows nobody reads back, such as audit events."""
+    """Insert unsaved ``model`` objects as ``bulk_create`` would, without setting their
+    primary keys: for rows nobody reads back, such as audit events. Each field's
+    ``pre_save`` with ``add`` gives its value (so ``auto_now_add`` stamps it), prepared as
+    :func:`insert_rows` prepares values."""
     fields = insert_fields(model)
-    db = transaction.get_connection()
-    _write(
-        model,
-        fields,
-        ([f.get_db_prep_save(f.pre_save(obj, True), db) for f in fields] for obj in objects),
-    )
+    insert_rows(model, [[f.pre_save(obj, True) for f in fields] for obj in objects])
 
 
 def _write(model: type[models.Model], fields: list[Any], rows: Iterable[list[Any]]) -> None:
@@ -74,7 +70,7 @@ def _write(model: type[models.Model], fields: list[Any], rows: Iterable[list[Any
     quote = db.ops.quote_name
     table = quote(model._meta.db_table)
     columns = ", ".join(quote(f.column) for f in fields)
-    with cyclic_gc_paused(), db.cursor() as cursor:
+    with db.cursor() as cursor:
         if db.vendor == "postgresql":
             with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 for row in rows:
@@ -90,7 +86,8 @@ def cyclic_gc_paused() -> Iterator[None]:
 
     Every full collection walks all live objects again: while an import holds hundreds of
     thousands of rows, each one costs a noticeable pause, for no garbage (those objects are
-    freed by reference counting). The previous state is restored on the way out."""
+    freed by reference counting). Processes forked inside the block inherit the pause. The
+    previous state is restored on the way out."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:

@@ -34,7 +34,7 @@ from projects.errors import ImportRefused
 from projects.models import AuditEvent, Project
 from projects.progress import ProgressCallback, ProgressThrottle
 from qc.formats import PATH_OPTIONS, ParseResult
-from qc.services.bulk import insert_objects
+from qc.services.bulk import cyclic_gc_paused, insert_objects
 from qc.services.import_plan import ImportPlan, import_plan, submission_pairs
 from qc.services.import_reading import SourceReading, default_workers, read_and_build
 from qc.services.import_source import (
@@ -82,9 +82,8 @@ def import_annotations(
     (:data:`qc.formats.READER_OPTIONS`). ``annotator`` (a username) overrides the file's
     annotator for every object. ``create_users`` creates missing users and ``create_labels``
     missing classes; an existing user who is not a member becomes an annotator of the
-    project.
-    ``source_name`` names the source in submissions (default: the file or folder name).
-    ``workers`` caps the worker processes (default: :func:`default_workers`).
+    project. ``source_name`` names the source in submissions (default: the file or folder
+    name). ``workers`` caps the worker processes (default: :func:`default_workers`).
 
     Raises :class:`ImportRefused` (an ApplicationError naming file, image and object) or
     ApplicationError; nothing is written then. A source whose every object is skipped is
@@ -94,7 +93,6 @@ def import_annotations(
     """
     path = Path(path)
     display = display_name(path)
-    source_name = source_name or display
     checked = import_options_clean(format, options)
     report = ProgressThrottle(progress)
     report(0.0, f"checking {display}")
@@ -104,37 +102,43 @@ def import_annotations(
         options={**checked, "annotator": annotator, "all_labelers": labelers_saw_all_images},
     )
     summary = ImportSummary(
-        project=project.slug, format=format, source_name=source_name, checksum=checksum
+        project=project.slug, format=format, source_name=source_name or display, checksum=checksum
     )
     if _already_imported(project, summary, report):
         return summary
-    result, rows = _read(
-        path, format=format, options=checked, project=project, workers=workers, report=report
-    )
-    summary.images = len(result.images)
-    summary.skipped = dict(result.skipped)
-    resolve = functools.partial(
-        import_plan,
-        result=result,
-        pairs=submission_pairs(
-            result, display=display, annotator=annotator, labelers_saw_all=labelers_saw_all_images
-        ),
-        display=display,
-        create_users=create_users,
-        create_labels=create_labels,
-    )
-    # Resolve once before the transaction, so bad input is refused without holding locks.
-    resolve(project=project)
-    report(0.9, "writing")
-    with transaction.atomic():
-        # One import per project at a time: a second import of the same source waits here,
-        # then finds the first one's submissions and changes nothing.
-        project = Project.objects.select_for_update().get(pk=project.pk)
-        if _already_imported(project, summary, report):
-            summary.images, summary.skipped = 0, {}
-            return summary
-        plan = resolve(project=project)
-        _write(project=project, plan=plan, result=result, rows=rows, actor=actor, summary=summary)
+    # From the read to the commit, the parse result and rows are long-lived objects that
+    # every full collection would walk again, for no garbage (workers inherit the pause).
+    with cyclic_gc_paused():
+        result, rows = _read(
+            path, options=checked, project=project, workers=workers, summary=summary, report=report
+        )
+        resolve = functools.partial(
+            import_plan,
+            result=result,
+            pairs=submission_pairs(
+                result,
+                display=display,
+                annotator=annotator,
+                labelers_saw_all=labelers_saw_all_images,
+            ),
+            display=display,
+            create_users=create_users,
+            create_labels=create_labels,
+        )
+        # Resolve once before the transaction, so bad input is refused without holding locks.
+        resolve(project=project)
+        report(0.9, "writing")
+        with transaction.atomic():
+            # One import per project at a time: a second import of the same source waits here,
+            # then finds the first one's submissions and changes nothing.
+            project = Project.objects.select_for_update().get(pk=project.pk)
+            if _already_imported(project, summary, report):
+                summary.images, summary.skipped = 0, {}
+                return summary
+            plan = resolve(project=project)
+            _write(
+                project=project, plan=plan, result=result, rows=rows, actor=actor, summary=summary
+            )
     report(1.0, "done")
     return summary
 
@@ -142,15 +146,15 @@ def import_annotations(
 def _read(
     path: Path,
     *,
-    format: str,
     options: dict[str, Any],
     project: Project,
     workers: int | None,
+    summary: ImportSummary,
     report: ProgressThrottle,
 ) -> tuple[ParseResult, list[list[Any]]]:
-    """The parsed source and its instances' rows (:func:`read_and_build`); a source whose
-    every object was skipped is refused."""
-    display = display_name(path)
+    """The parsed source and its instances' rows (:func:`read_and_build`), counted in the
+    summary; a source whose every object was skipped is refused."""
+    display, format = display_name(path), summary.format
     limits = import_limits()
     result, rows = read_and_build(
         SourceReading(
@@ -165,6 +169,7 @@ def _read(
         report=report,
     )
     refuse_if_all_skipped(format, result, display)
+    summary.images, summary.skipped = len(result.images), dict(result.skipped)
     return result, rows
 
 
