@@ -1,0 +1,8 @@
+"""projects: projects, members and roles, label classes, images and their files,
+guidelines with their rules, tasks, permissions (DESIGN §10), the audit log, and what every
+app shares (errors, progress, the management command base). It never imports qc.
+
+Layers, one way: :mod:`projects.models` → :mod:`projects.selectors` and
+:mod:`projects.permissions` → :mod:`projects.services` and :mod:`projects.images` →
+:mod:`projects.serializers` → :mod:`projects.api`, :mod:`projects.views`, the commands.
+"""

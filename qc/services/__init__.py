@@ -3,10 +3,12 @@
 - :mod:`~qc.services.submissions`: every submission is stored here, one or thousands;
 - :mod:`~qc.services.workflow`: one submission, review assignments, decisions;
 - :mod:`~qc.services.labels`: image labels, by a reviewer or by the review policy;
-- :mod:`~qc.services.imports`: annotation files into submissions (with ``import_source``,
-  ``import_plan`` and ``import_reading``), in the background through ``import_jobs``;
+- :mod:`~qc.services.imports`: annotation files into submissions, a sequence of steps
+  (``import_source``, ``import_reading``, ``import_plan``, ``import_write``), in the
+  background through ``import_jobs``;
 - :mod:`~qc.services.exports`: accepted labels out;
 - :mod:`~qc.services.agreement` and ``features``: what is derived from stored masks;
+- :mod:`~qc.services.jobs`: the life of a background job (claim, done or failed);
 - :mod:`~qc.services.bulk`: many rows at once (COPY on PostgreSQL).
 """
 
