@@ -37,6 +37,7 @@ from qc.services import (
     review_decide,
 )
 from qc.services.agreement import agreement_summary_update, agreement_update_for_image
+from qc.services.submissions import SubmissionSource
 from qc.services.workflow import submission_create
 from qc.synthetic import AnnotatorStyle, Scene, annotate, make_scene, render_image
 
@@ -232,7 +233,7 @@ def _annotate(
             submission_create(
                 task=task,
                 actor=task.annotator,
-                source_format="demo",
+                source=SubmissionSource(format="demo"),
                 instances=[InstanceInput(label_class=bubble, rle=i.rle) for i in drawn],
             )
             submissions += 1

@@ -48,7 +48,12 @@ from qc.services.import_source import (
 )
 from qc.services.import_summary import ImportSummary, refuse_if_all_skipped
 from qc.services.import_write import create_images, create_labels_and_users, create_tasks
-from qc.services.submissions import LABEL_COLUMN, SubmissionDraft, submissions_create
+from qc.services.submissions import (
+    LABEL_COLUMN,
+    SubmissionDraft,
+    SubmissionSource,
+    submissions_create,
+)
 
 __all__ = [
     "PATH_OPTIONS",
@@ -220,9 +225,7 @@ def _write(
         project=project,
         drafts=drafts,
         actor=actor,
-        source_format=summary.format,
-        source_name=summary.source_name,
-        source_checksum=summary.checksum,
+        source=SubmissionSource(summary.format, summary.source_name, summary.checksum),
         check_gate=False,
     )
     summary.submissions = len(created.submissions)

@@ -35,12 +35,14 @@ from qc.services.agreement import agreement_update_for_images_task
 from qc.services.bulk import chunks, insert_fields, insert_objects, insert_rows
 
 __all__ = [
+    "API_SOURCE",
     "INSTANCE_FIELDS",
     "LABEL_COLUMN",
     "OPEN_TASK_STATUSES",
     "SUBMISSION_COLUMN",
     "InstanceInput",
     "SubmissionDraft",
+    "SubmissionSource",
     "SubmissionsCreated",
     "instance_row",
     "instance_values",
@@ -127,6 +129,20 @@ class SubmissionDraft:
     new_task: bool = False
 
 
+@dataclass(frozen=True)
+class SubmissionSource:
+    """Where a submission came from: ``api`` (an annotator through the API or a page), or
+    an import's format, the file's name and the import's checksum."""
+
+    format: str = "api"
+    name: str = ""
+    checksum: str = ""
+
+
+# A submission sent by its annotator (the API or a page).
+API_SOURCE = SubmissionSource()
+
+
 @dataclass
 class SubmissionsCreated:
     """What :func:`submissions_create` stored, and the images queued for agreement."""
@@ -141,9 +157,7 @@ def submissions_create(
     project: Project,
     drafts: Sequence[SubmissionDraft],
     actor: Any,
-    source_format: str = "api",
-    source_name: str = "",
-    source_checksum: str = "",
+    source: SubmissionSource = API_SOURCE,
     check_gate: bool = True,
 ) -> SubmissionsCreated:
     """Store one submission per draft, each its task's next revision, and mark the tasks
@@ -171,7 +185,7 @@ def submissions_create(
         drafts,
         violations,
         actor=actor,
-        source=(source_format, source_name[:500], source_checksum),
+        source=source,
     )
     through = Submission.guideline_versions.through
     through.objects.bulk_create(
@@ -203,7 +217,7 @@ def submissions_create(
                     "revision": submission.revision,
                     "instances": len(draft.rows),
                     "violations": len(submission.rule_violations),
-                    "source": source_name,
+                    "source": source.name,
                 },
             )
             for draft, submission, status in zip(drafts, submissions, before, strict=True)
@@ -274,11 +288,10 @@ def _store_submissions(
     violations: Sequence[list[Violation]],
     *,
     actor: Any,
-    source: tuple[str, str, str],
+    source: SubmissionSource,
 ) -> list[Submission]:
     """The Submission rows: each its task's next revision, ``imported_by`` the actor when
     the actor is not the annotator."""
-    source_format, source_name, source_checksum = source
     last_revision: dict[int, int] = {}
     existing = [draft.task.pk for draft in drafts if not draft.new_task]
     for chunk in chunks(existing):
@@ -294,9 +307,9 @@ def _store_submissions(
         Submission(
             task=draft.task,
             revision=last_revision.get(draft.task.pk, 0) + 1,
-            source_format=source_format,
-            source_name=source_name,
-            source_checksum=source_checksum,
+            source_format=source.format,
+            source_name=source.name[:500],
+            source_checksum=source.checksum,
             imported_by=importer if actor_id != draft.task.annotator_id else None,
             rule_violations=[v.as_dict() for v in found],
         )

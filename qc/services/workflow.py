@@ -25,8 +25,10 @@ from qc.models import (
 )
 from qc.services.labels import require_right
 from qc.services.submissions import (
+    API_SOURCE,
     InstanceInput,
     SubmissionDraft,
+    SubmissionSource,
     instance_row,
     submissions_create,
 )
@@ -37,9 +39,7 @@ def submission_create(
     task: Task,
     instances: Sequence[InstanceInput],
     actor: Any,
-    source_format: str = "api",
-    source_name: str = "",
-    source_checksum: str = "",
+    source: SubmissionSource = API_SOURCE,
     check_gate: bool = True,
 ) -> Submission:
     """Store a new revision of the task's masks and mark the task submitted: one draft of
@@ -73,9 +73,7 @@ def submission_create(
             project=project,
             drafts=[draft],
             actor=actor,
-            source_format=source_format,
-            source_name=source_name,
-            source_checksum=source_checksum,
+            source=source,
             check_gate=check_gate,
         )
     return created.submissions[0]
