@@ -1,3 +1,5 @@
+"""Serializers of imports and exports."""
+
 from rest_framework import serializers
 
 from qc.formats import READERS

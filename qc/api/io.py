@@ -1,4 +1,4 @@
-"""REST API for agreement, imports and exports (/api/v1/projects/<slug>/…)."""
+"""REST API: annotation imports (uploads run in the background) and exports."""
 
 from django.db.models import Model
 from django.http import FileResponse
@@ -13,15 +13,13 @@ from rest_framework.views import APIView
 
 from projects.errors import ConflictError
 from projects.models import Project
-from projects.permissions import Action, has_permission, project_for
+from projects.permissions import Action, project_for
 from qc.models import Export, ImportJob
 from qc.selectors import (
-    agreement_report_stored,
     exports_of,
     import_jobs_of,
-    style_reports_visible_to,
 )
-from qc.serializers import (
+from qc.serializers.io import (
     ExportSerializer,
     ExportStartSerializer,
     ImportJobSerializer,
@@ -29,32 +27,6 @@ from qc.serializers import (
 )
 from qc.services.exports import export_create
 from qc.services.import_jobs import import_job_create
-
-
-class AgreementReport(APIView):
-    """The project's agreement report as `compute_agreement --json` prints it, plus
-    breakdowns by class, week and guideline version. Leads, reviewers and admins."""
-
-    @extend_schema(responses=OpenApiTypes.OBJECT)
-    def get(self, request: Request, slug: str) -> Response:
-        project, _ = project_for(user=request.user, slug=slug, action=Action.VIEW_AGREEMENT)
-        return Response(agreement_report_stored(project=project))
-
-
-class StyleReports(APIView):
-    """Each annotator's style, in numbers and in words. Annotators see only their own."""
-
-    @extend_schema(responses=OpenApiTypes.OBJECT)
-    def get(self, request: Request, slug: str) -> Response:
-        project, _ = project_for(user=request.user, slug=slug, action=Action.VIEW_PROJECT)
-        if not (
-            has_permission(user=request.user, project=project, action=Action.VIEW_AGREEMENT)
-            or has_permission(user=request.user, project=project, action=Action.VIEW_OWN_STYLE)
-        ):
-            # A member with neither right gets the agreement's 403.
-            project_for(user=request.user, slug=slug, action=Action.VIEW_AGREEMENT)
-        annotators = style_reports_visible_to(user=request.user, project=project)
-        return Response({"project": project.slug, "annotators": annotators})
 
 
 class _JobList(generics.ListCreateAPIView):
