@@ -164,6 +164,12 @@ STORAGES = {
 }
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(VAR_DIR / "media")))
+# Private files (image pixels, uploaded imports, exports) are sent only after a permission
+# check, by django-sendfile2: by default streamed by Django; a deployment behind nginx
+# sets django_sendfile.backends.nginx, SENDFILE_URL and an internal location.
+SENDFILE_BACKEND = envstr("SENDFILE_BACKEND", "projects.sendfile_backend")
+SENDFILE_ROOT = str(MEDIA_ROOT)
+SENDFILE_URL = envstr("SENDFILE_URL", "/protected")
 
 # Background work: the database backend is the embedded default (run `manage.py db_worker`);
 # "rq" spreads work over many machines through Redis; "immediate" runs tasks inline (tests).

@@ -3,7 +3,10 @@
 import hashlib
 from pathlib import Path
 
-__all__ = ["file_sha256"]
+from django.http import HttpRequest, HttpResponse
+from django_sendfile import sendfile
+
+__all__ = ["file_sha256", "private_file_response"]
 
 
 def file_sha256(path: Path) -> str:
@@ -13,3 +16,23 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def private_file_response(
+    request: HttpRequest,
+    path: Path | str,
+    *,
+    filename: str | None = None,
+    attachment: bool = True,
+    mimetype: str | None = None,
+) -> HttpResponse:
+    """The bytes of a private file under MEDIA_ROOT, through django-sendfile2's backend (the
+    web server may send them). It checks nothing: call it after the permission check.
+    ``filename`` names the download (default: the stored name)."""
+    return sendfile(
+        request,
+        str(path),
+        attachment=attachment,
+        attachment_filename=filename or Path(path).name,
+        mimetype=mimetype,
+    )
