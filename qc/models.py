@@ -198,6 +198,10 @@ class ImageLabel(models.Model):
     )
     accepted_at = models.DateTimeField(auto_now_add=True)
     is_gold = models.BooleanField(default=False)
+    sent_back = models.BooleanField(
+        default=False,
+        help_text="Sent back for rework: in force until a new label is accepted.",
+    )
 
     class Meta:
         constraints = [
@@ -220,6 +224,76 @@ class LabelInstance(StoredMask):
 
     def __str__(self) -> str:
         return f"{self.label_class} in {self.label}"
+
+
+class ImageLabelHistory(models.Model):
+    """A label that was in force and was replaced by a newer one after a send-back: what it
+    was (its source, its consensus instances) is kept, so what an export made while it was
+    in force held stays known."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="label_history")
+    label = models.ForeignKey(ImageLabel, on_delete=models.CASCADE, related_name="history")
+    submission = models.ForeignKey(
+        Submission, on_delete=models.RESTRICT, null=True, blank=True, related_name="+"
+    )
+    from_consensus = models.BooleanField(default=False)
+    instances = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="A consensus label's instances: class id, RLE counts, bbox and area.",
+    )
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    accepted_at = models.DateTimeField()
+    was_gold = models.BooleanField(default=False)
+    replaced_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    replaced_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["image", "replaced_at", "id"]
+
+    def __str__(self) -> str:
+        return f"former label of {self.image}"
+
+
+class SendBack(models.Model):
+    """An accepted image sent back for rework by a reviewer or a lead, with reasons; the
+    tasks it sent back are each one rework round."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="send_backs")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    tasks = models.ManyToManyField(Task, related_name="send_backs")
+    reasons = models.JSONField(default=list, help_text="Reason codes.")
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.image} sent back"
+
+
+class GoldScore(models.Model):
+    """A submission on a gold image scored against the gold label when it was submitted."""
+
+    submission = models.OneToOneField(
+        Submission, on_delete=models.CASCADE, related_name="gold_score"
+    )
+    label = models.ForeignKey(ImageLabel, on_delete=models.CASCADE, related_name="gold_scores")
+    matched = models.PositiveIntegerField()
+    missed = models.PositiveIntegerField(help_text="Gold instances the submission lacks.")
+    extra = models.PositiveIntegerField(help_text="Submitted instances not in the gold label.")
+    mean_iou = models.FloatField(null=True, blank=True)
+    pq = models.FloatField()
+    match_iou = models.FloatField(help_text="The IoU at which instances matched.")
+    computed_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"gold score of {self.submission}"
 
 
 class ImageAgreement(models.Model):

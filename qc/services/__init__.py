@@ -25,7 +25,13 @@ from qc.services.imports import (
     ImportSummary,
     import_annotations,
 )
-from qc.services.labels import image_label_set, image_label_set_gold, review_policy_apply
+from qc.services.labels import (
+    gold_scores_store,
+    image_label_send_back,
+    image_label_set,
+    image_label_set_gold,
+    review_policy_apply,
+)
 from qc.services.submissions import (
     InstanceInput,
     SubmissionDraft,
@@ -37,6 +43,7 @@ from qc.services.workflow import (
     review_assign,
     review_decide,
     submission_create,
+    submission_upload,
 )
 
 __all__ = [
@@ -50,6 +57,8 @@ __all__ = [
     "export_create",
     "export_run",
     "export_write",
+    "gold_scores_store",
+    "image_label_send_back",
     "image_label_set",
     "image_label_set_gold",
     "import_annotations",
@@ -60,5 +69,6 @@ __all__ = [
     "review_decide",
     "review_policy_apply",
     "submission_create",
+    "submission_upload",
     "submissions_create",
 ]

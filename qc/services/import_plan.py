@@ -96,9 +96,12 @@ def import_plan(
     display: str,
     create_users: bool,
     create_labels: bool,
+    own_tasks_only: bool = False,
 ) -> ImportPlan:
     """Resolve the classes, users, images and tasks of the submissions ``pairs`` (from
-    :func:`submission_pairs`); refuse what cannot be imported."""
+    :func:`submission_pairs`); refuse what cannot be imported. ``own_tasks_only`` (an
+    annotator's upload): every image must exist and every submission must go to an open
+    task of its annotator; nothing else is created."""
     labels = _labels(project, result, display, create_labels)
     users = _users(result, pairs, display, create_users)
     members = set(
@@ -107,14 +110,46 @@ def import_plan(
         ).values_list("user_id", flat=True)
     )
     images = _images(project, result, display)
+    tasks = _open_tasks(result, pairs, users, images, display)
+    if own_tasks_only:
+        _require_own_open_tasks(result, pairs, images, tasks, display)
     return ImportPlan(
         pairs=pairs,
         labels=labels,
         users=users,
         new_members=[n for n, u in users.items() if u is not None and u.pk not in members],
         images=images,
-        tasks=_open_tasks(result, pairs, users, images, display),
+        tasks=tasks,
     )
+
+
+def _require_own_open_tasks(
+    result: ParseResult,
+    pairs: Pairs,
+    images: dict[str, Image | None],
+    tasks: dict[tuple[str, str], Task],
+    display: str,
+) -> None:
+    """Every submission of the file goes to an existing image and an open task of its
+    annotator; the first that does not is refused, naming file, image and object."""
+    for key, positions in pairs.items():
+        image, annotator = key
+        source = result.objects[positions[0]].source if positions else None
+        if images.get(image) is None:
+            raise ImportRefused(
+                f"image is not in the project; {annotator} can submit only for their own tasks",
+                file=display,
+                image=image,
+                obj=source,
+            )
+        if key not in tasks:
+            raise ImportRefused(
+                f"{annotator} has no task on this image; an upload submits only for the "
+                "uploader's own open tasks",
+                file=display,
+                image=image,
+                obj=source,
+            )
 
 
 def _first_object(result: ParseResult, test: Callable[[Any], bool]) -> Any:

@@ -80,6 +80,7 @@ def import_annotations(
     progress: ProgressCallback | None = None,
     source_name: str | None = None,
     workers: int | None = None,
+    submitter: Any = None,
 ) -> ImportSummary:
     """Import an annotation file or folder into ``project`` (DESIGN §8), all or nothing.
 
@@ -90,6 +91,11 @@ def import_annotations(
     project. ``source_name`` names the source in submissions (default: the file or folder
     name). ``workers`` caps the worker processes (default: :func:`default_workers`).
 
+    ``submitter``: an annotator uploading their own work. Every object is theirs, nothing
+    but new revisions of their own open tasks is written (no user, class, image or task is
+    created; anything else is refused, naming file, image and object), and the guideline
+    gate holds as for any submission of theirs.
+
     Raises :class:`ImportRefused` (an ApplicationError naming file, image and object) or
     ApplicationError; nothing is written then. A source whose every object is skipped is
     refused too, naming the option that would import them when there is one. An import of a
@@ -98,6 +104,9 @@ def import_annotations(
     """
     path = Path(path)
     display = display_name(path)
+    if submitter is not None:
+        actor, annotator = submitter, submitter.username
+        create_users = create_labels = labelers_saw_all_images = False
     checked = import_options_clean(format, options)
     report = ProgressThrottle(progress)
     report(0.0, f"checking {display}")
@@ -129,6 +138,7 @@ def import_annotations(
             display=display,
             create_users=create_users,
             create_labels=create_labels,
+            own_tasks_only=submitter is not None,
         )
         # Resolve once before the transaction, so bad input is refused without holding locks.
         resolve(project=project)
@@ -142,7 +152,13 @@ def import_annotations(
                 return summary
             plan = resolve(project=project)
             _write(
-                project=project, plan=plan, result=result, rows=rows, actor=actor, summary=summary
+                project=project,
+                plan=plan,
+                result=result,
+                rows=rows,
+                actor=actor,
+                summary=summary,
+                check_gate=submitter is not None,
             )
     report(1.0, "done")
     return summary
@@ -194,8 +210,10 @@ def _write(
     rows: list[list[Any]],
     actor: Any,
     summary: ImportSummary,
+    check_gate: bool = False,
 ) -> None:
-    """Write everything the plan says, inside the import's transaction."""
+    """Write everything the plan says, inside the import's transaction; ``check_gate``
+    for an annotator's own upload (acknowledgements and blocking rules hold)."""
     events: list[AuditEvent] = []
     create_labels_and_users(project, plan, actor, summary)
     create_images(project, plan, result, actor, summary, events)
@@ -226,7 +244,7 @@ def _write(
         drafts=drafts,
         actor=actor,
         source=SubmissionSource(summary.format, summary.source_name, summary.checksum),
-        check_gate=False,
+        check_gate=check_gate,
     )
     summary.submissions = len(created.submissions)
     summary.empty_submissions = sum(1 for positions in plan.pairs.values() if not positions)

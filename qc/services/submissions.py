@@ -33,6 +33,7 @@ from qc.models import ImageAgreement, Instance, Submission
 from qc.rules import Violation, check_rules
 from qc.services.agreement import agreement_update_for_images_task
 from qc.services.bulk import chunks, insert_fields, insert_objects, insert_rows
+from qc.services.labels import gold_scores_store
 
 __all__ = [
     "API_SOURCE",
@@ -202,6 +203,7 @@ def submissions_create(
             row[SUBMISSION_COLUMN] = submission.pk
         rows += draft.rows
     insert_rows(Instance, rows)
+    gold_scores_store(submissions=submissions)
     before = _mark_submitted(drafts)
     insert_objects(
         AuditEvent,

@@ -2,17 +2,20 @@
 :mod:`qc.services.submissions`, which stores every submission), review assignments and
 decisions; image labels are :mod:`qc.services.labels`."""
 
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, Q
 
 from projects.audit import audit
 from projects.errors import ApplicationError, ConflictError
-from projects.models import Image, Role, Task, TaskStatus
+from projects.models import Image, Project, Role, Task, TaskStatus
 from projects.permissions import Action, may_review_image
 from qc.agreement import boundary_width
 from qc.models import (
@@ -23,6 +26,7 @@ from qc.models import (
     ReviewAssignment,
     Submission,
 )
+from qc.services.imports import PATH_OPTIONS, ImportSummary, import_annotations
 from qc.services.labels import require_right
 from qc.services.submissions import (
     API_SOURCE,
@@ -208,3 +212,43 @@ def review_decide(
     except IntegrityError:
         raise ConflictError(f"{submission} was already decided by someone else.") from None
     return review
+
+
+def submission_upload(
+    *,
+    project: Project,
+    actor: Any,
+    upload: Any,
+    format: str,
+    options: dict[str, Any] | None = None,
+) -> ImportSummary:
+    """An annotator's own work uploaded as a file in any importable format (a zip for
+    folder formats): every object is the uploader's, and only new revisions of their own
+    open tasks are written (:func:`qc.services.imports.import_annotations` with
+    ``submitter``); anything else is refused naming file, image and object. Runs at once,
+    under the guideline gate."""
+    require_right(actor, project, Action.SUBMIT, f"submit in {project.slug}")
+    options = dict(options or {})
+    for key in sorted(PATH_OPTIONS & set(options)):
+        raise ApplicationError(f"Option {key!r} names a server path and is not accepted here.")
+    size = getattr(upload, "size", None)
+    if size is not None and size > settings.MASKQC_MAX_UPLOAD_BYTES:
+        raise ApplicationError(
+            f"The file is {size} bytes, over the limit of {settings.MASKQC_MAX_UPLOAD_BYTES}.",
+            status=413,
+        )
+    name = Path(getattr(upload, "name", "") or "upload").name or "upload"
+    with tempfile.TemporaryDirectory(prefix="maskqc-submit-") as tmp:
+        target = Path(tmp) / name
+        with target.open("wb") as out:
+            for block in upload.chunks():
+                out.write(block)
+        return import_annotations(
+            project=project,
+            path=target,
+            format=format,
+            actor=actor,
+            options=options,
+            submitter=actor,
+            workers=1,
+        )
