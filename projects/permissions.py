@@ -11,6 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
+from projects.errors import ApplicationError
 from projects.models import Membership, Project, Role
 
 ADMIN = "admin"
@@ -137,3 +138,28 @@ def may_see_submission(*, user: AbstractBaseUser | AnonymousUser, submission) ->
     if role == Role.REVIEWER:
         return task.image.review_assignments.filter(reviewer=user).exists()
     return task.annotator_id == user.pk
+
+
+def require_action(
+    *, actor: AbstractBaseUser | AnonymousUser | None, project: Project, action: Action, what: str
+) -> str | None:
+    """What services ask before a write: the actor's role when they may do ``action``.
+
+    ``None`` is the server's operator (a command, a background task) and may do anything.
+    An outsider is refused with a 404 (they do not learn the project exists), a member
+    without the right with a 403 saying they may not ``what``.
+    """
+    if actor is None:
+        return None
+    role = project_role(user=actor, project=project)
+    if role is None:
+        raise ApplicationError("No such project.", status=404)
+    if action not in ROLE_ACTIONS[role]:
+        raise ApplicationError(f"{actor} ({role}) may not {what}.", status=403)
+    return role
+
+
+def forget_roles(user: AbstractBaseUser | AnonymousUser | None) -> None:
+    """Drop the roles remembered on ``user`` after a service changed their memberships."""
+    if user is not None:
+        user.__dict__.pop("_maskqc_roles", None)

@@ -150,6 +150,7 @@ def test_guideline_versions_concurrent_writers_get_distinct_numbers():
         pytest.skip("row locks are only meaningful on PostgreSQL")
     project = ProjectFactory()
     author = UserFactory()
+    MembershipFactory(project=project, user=author, role="lead")
     guideline_version_create(project=project, title="G", body="0", author=author)
     errors = []
 

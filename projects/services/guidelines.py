@@ -1,0 +1,173 @@
+"""Guidelines and their versions: drafts written and edited by leads, published with a
+change summary, acknowledged by annotators (DESIGN §3, §6, §7, §10)."""
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from projects.audit import audit
+from projects.errors import ApplicationError, ConflictError
+from projects.markdown import render_markdown
+from projects.models import Acknowledgement, Guideline, GuidelineVersion, Project
+from projects.permissions import Action, require_action
+from projects.rules import RuleError, validate_rules
+
+
+def _rules_checked(title: str, rules: list[dict] | None) -> list[dict]:
+    try:
+        return validate_rules(rules or [])
+    except RuleError as error:
+        raise ApplicationError(
+            f"Guideline {title!r}: {error}", extra={"rules": [str(error)]}
+        ) from None
+
+
+@transaction.atomic
+def guideline_version_create(
+    *,
+    project: Project,
+    title: str,
+    body: str,
+    author: Any,
+    change_summary: str = "",
+    rules: list[dict] | None = None,
+    publish: bool = False,
+) -> GuidelineVersion:
+    """A new version of the guideline ``title`` (created when missing), a draft unless
+    ``publish``. Leads and admins write guidelines; concurrent writers get consecutive
+    numbers."""
+    require_action(
+        actor=author, project=project, action=Action.WRITE_GUIDELINES, what="write guidelines"
+    )
+    rules = _rules_checked(title, rules)
+    guideline, _ = Guideline.objects.get_or_create(project=project, title=title)
+    # Lock the guideline so two leads writing at once get consecutive numbers.
+    guideline = Guideline.objects.select_for_update().get(pk=guideline.pk)
+    last = guideline.versions.order_by("-number").values_list("number", flat=True).first()
+    version = GuidelineVersion.objects.create(
+        guideline=guideline,
+        number=(last or 0) + 1,
+        body=body,
+        body_html=render_markdown(body),
+        change_summary=change_summary,
+        rules=rules,
+        author=author,
+        published_at=timezone.now() if publish else None,
+    )
+    audit(
+        actor=author,
+        verb="guideline_version.create",
+        obj=version,
+        project=project,
+        after={"guideline": title, "number": version.number, "published": publish},
+    )
+    return version
+
+
+def _locked(version: GuidelineVersion) -> GuidelineVersion:
+    return (
+        GuidelineVersion.objects.select_for_update(of=("self",))
+        .select_related("guideline__project")
+        .get(pk=version.pk)
+    )
+
+
+@transaction.atomic
+def guideline_version_update(
+    *,
+    version: GuidelineVersion,
+    actor: Any,
+    body: str | None = None,
+    rules: list[dict] | None = None,
+    change_summary: str | None = None,
+) -> GuidelineVersion:
+    """Edit a draft's body, rules or change summary (leads and admins); a published
+    version never changes (a ConflictError: write a new version instead)."""
+    version = _locked(version)
+    project = version.guideline.project
+    require_action(
+        actor=actor, project=project, action=Action.WRITE_GUIDELINES, what="edit guidelines"
+    )
+    if version.published_at is not None:
+        raise ConflictError(f"{version} is published; write a new version instead.")
+    before = {
+        "body": version.body,
+        "rules": version.rules,
+        "change_summary": version.change_summary,
+    }
+    if body is not None:
+        version.body, version.body_html = body, render_markdown(body)
+    if rules is not None:
+        version.rules = _rules_checked(version.guideline.title, rules)
+    if change_summary is not None:
+        version.change_summary = change_summary
+    version.save(update_fields=["body", "body_html", "rules", "change_summary"])
+    after = {"body": version.body, "rules": version.rules, "change_summary": version.change_summary}
+    changed = [field for field in before if before[field] != after[field]]
+    if changed:
+        audit(
+            actor=actor,
+            verb="guideline_version.update",
+            obj=version,
+            project=project,
+            before={field: before[field] for field in changed},
+            after={field: after[field] for field in changed},
+        )
+    return version
+
+
+@transaction.atomic
+def guideline_version_publish(
+    *, version: GuidelineVersion, actor: Any, change_summary: str | None = None
+) -> GuidelineVersion:
+    """Publish a draft (leads and admins), optionally setting its change summary; from now
+    on annotators must acknowledge it before they submit. Publishing twice is a
+    ConflictError."""
+    version = _locked(version)
+    project = version.guideline.project
+    require_action(
+        actor=actor, project=project, action=Action.WRITE_GUIDELINES, what="publish guidelines"
+    )
+    if version.published_at is not None:
+        raise ConflictError(f"{version} is already published.")
+    version.published_at = timezone.now()
+    if change_summary is not None:
+        version.change_summary = change_summary
+    version.save(update_fields=["published_at", "change_summary"])
+    audit(
+        actor=actor,
+        verb="guideline_version.publish",
+        obj=version,
+        project=project,
+        after={
+            "published_at": version.published_at.isoformat(),
+            "change_summary": version.change_summary,
+        },
+    )
+    return version
+
+
+@transaction.atomic
+def guideline_acknowledge(*, version: GuidelineVersion, user: Any) -> Acknowledgement:
+    """The annotator ``user`` has read ``version`` (published only). Acknowledging twice,
+    or twice at once, returns the one acknowledgement."""
+    project = version.guideline.project
+    require_action(
+        actor=user,
+        project=project,
+        action=Action.ACKNOWLEDGE_GUIDELINES,
+        what="acknowledge guidelines",
+    )
+    if version.published_at is None:
+        raise ApplicationError(f"{version} is not published yet.")
+    ack, created = Acknowledgement.objects.get_or_create(version=version, user=user)
+    if created:
+        audit(
+            actor=user,
+            verb="guideline_version.acknowledge",
+            obj=version,
+            project=project,
+            after={"user": user.username},
+        )
+    return ack

@@ -1,0 +1,349 @@
+"""Task life (DESIGN §6): assignment with the overlap plan, claim-next, start, cancel,
+reassign, and removing a member, which rebalances their open tasks.
+
+A task is *open* while its annotator still owes work on it: assigned, in progress, or
+rejected (rework). Moving an open task to someone else cancels it (it stays, with its
+history and any submissions, for the one who had it) and creates a fresh assigned task
+for the new annotator with the same due date; the unique (image, annotator) pair means
+nobody ever gets the same image twice.
+"""
+
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from projects.audit import audit, audit_event
+from projects.errors import ApplicationError, ConflictError
+from projects.models import AuditEvent, Image, Membership, Project, Role, Task, TaskStatus
+from projects.permissions import ADMIN, Action, forget_roles, require_action
+
+User = get_user_model()
+
+OPEN = (TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS, TaskStatus.REJECTED)
+
+
+def _plan_annotators_per_image(project: Project, count: int, seed: int) -> list[int]:
+    """How many annotators each of `count` images gets: `overlap` for the overlapped share."""
+    overlapped = round(count * project.overlap_fraction)
+    plan = [project.overlap] * overlapped + [1] * (count - overlapped)
+    random.Random(seed).shuffle(plan)
+    return plan
+
+
+def _open_load(annotator_ids: Iterable[int]) -> dict[int, int]:
+    """Each annotator's number of open tasks, over every project."""
+    return dict(
+        User.objects.filter(pk__in=list(annotator_ids))
+        .annotate(open_tasks=Count("tasks", filter=Q(tasks__status__in=OPEN)))
+        .values_list("pk", "open_tasks")
+    )
+
+
+def _annotators_of(project: Project) -> list[Any]:
+    return list(
+        User.objects.filter(
+            memberships__project=project, memberships__role=Role.ANNOTATOR
+        ).order_by("username")
+    )
+
+
+def _check_assignable(project: Project, images: list[Image], annotators: Sequence[Any]) -> None:
+    foreign = sorted(image.name for image in images if image.project_id != project.pk)
+    if foreign:
+        raise ApplicationError(f"Not images of {project.slug}: {', '.join(foreign)}.")
+    members = set(
+        Membership.objects.filter(
+            project=project, role=Role.ANNOTATOR, user__in=[a.pk for a in annotators]
+        ).values_list("user_id", flat=True)
+    )
+    strangers = sorted(str(a) for a in annotators if a.pk not in members)
+    if strangers:
+        raise ApplicationError(f"Not annotators of {project.slug}: {', '.join(strangers)}.")
+
+
+@transaction.atomic
+def task_assign(
+    *,
+    project: Project,
+    images: Iterable[Image],
+    actor: Any,
+    annotators: Sequence[Any] | None = None,
+    due_date: Any = None,
+    seed: int = 0,
+) -> list[Task]:
+    """Create tasks so each image gets 1 or `overlap` annotators per the project's plan
+    (leads and admins).
+
+    Load is balanced: each task goes to the annotator with the fewest open tasks who does not
+    already have the image. Images that already have their planned annotators are left alone.
+    ``annotators`` (default: every annotator of the project) must be annotators of it.
+    """
+    require_action(actor=actor, project=project, action=Action.ASSIGN_TASKS, what="assign tasks")
+    images = list(images)
+    if annotators is None:
+        annotators = _annotators_of(project)
+    else:
+        _check_assignable(project, images, annotators)
+    if not annotators:
+        raise ApplicationError(f"Project {project.slug} has no annotators to assign tasks to.")
+    # Lock the images to serialise concurrent assignment of the same ones.
+    Image.objects.select_for_update().filter(pk__in=[image.pk for image in images]).exists()
+    load = _open_load(a.pk for a in annotators)
+    existing: dict[int, set[int]] = {}
+    for image_id, annotator_id in Task.objects.filter(image__in=images).values_list(
+        "image_id", "annotator_id"
+    ):
+        existing.setdefault(image_id, set()).add(annotator_id)
+    plan = _plan_annotators_per_image(project, len(images), seed)
+    by_pk = {a.pk: a for a in annotators}
+    created: list[Task] = []
+    for image, wanted in zip(images, plan, strict=True):
+        have = existing.get(image.pk, set())
+        wanted = min(wanted, len(annotators))
+        candidates = sorted(
+            (pk for pk in by_pk if pk not in have), key=lambda pk: (load[pk], by_pk[pk].username)
+        )
+        for pk in candidates[: max(0, wanted - len(have))]:
+            created.append(
+                Task(image=image, annotator=by_pk[pk], assigned_by=actor, due_date=due_date)
+            )
+            load[pk] += 1
+    Task.objects.bulk_create(created)
+    AuditEvent.objects.bulk_create(
+        audit_event(
+            actor=actor,
+            verb="task.assign",
+            obj=task,
+            project=project,
+            after={"image": task.image.name, "annotator": task.annotator.username},
+        )
+        for task in created
+    )
+    return created
+
+
+def _claimable(*, user: Any, project: Project):
+    """The caller's own assigned (not yet started) tasks, soonest due first, then oldest."""
+    return Task.objects.filter(
+        image__project=project, annotator=user, status=TaskStatus.ASSIGNED
+    ).order_by(F("due_date").asc(nulls_last=True), "created_at", "pk")
+
+
+@transaction.atomic
+def task_claim_next(*, project: Project, actor: Any) -> Task:
+    """Hand the annotator ``actor`` their next task and move it to in progress.
+
+    Claimable: the caller's own tasks that are still ``assigned`` (tasks always have an
+    annotator; a lead's assignment is the pool each annotator pulls from), the soonest due
+    first, then the oldest. One task never goes to two callers: on PostgreSQL the row is
+    taken with ``SELECT … FOR UPDATE SKIP LOCKED`` (a concurrent caller skips it and takes
+    the next); elsewhere with a conditional UPDATE (``WHERE status = 'assigned'``) that only
+    one caller can win. Nothing left to claim is a ConflictError (HTTP 409).
+    """
+    require_action(actor=actor, project=project, action=Action.SUBMIT, what="claim tasks")
+    claimable = _claimable(user=actor, project=project)
+    task = None
+    if connection.features.has_select_for_update_skip_locked:
+        task = claimable.select_for_update(skip_locked=True, of=("self",)).first()
+        if task is not None:
+            task.status = TaskStatus.IN_PROGRESS
+            task.save(update_fields=["status", "updated_at"])
+    else:
+        for pk in claimable.values_list("pk", flat=True)[:20]:
+            if _advance(pk, TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS):
+                task = Task.objects.get(pk=pk)
+                break
+    if task is None:
+        raise ConflictError(f"No assigned task is waiting for you in {project.slug}.")
+    audit(
+        actor=actor,
+        verb="task.claim",
+        obj=task,
+        project=project,
+        before={"status": TaskStatus.ASSIGNED},
+        after={"status": TaskStatus.IN_PROGRESS},
+    )
+    return task
+
+
+def _advance(pk: int, source: str, target: str) -> bool:
+    """Move one task from ``source`` to ``target`` status if it is still in ``source``."""
+    return bool(
+        Task.objects.filter(pk=pk, status=source).update(status=target, updated_at=timezone.now())
+    )
+
+
+@transaction.atomic
+def task_start(*, task: Task, actor: Any) -> Task:
+    """Its annotator starts an assigned task (assigned → in progress). Someone else's task
+    is refused (403); a task no longer assigned is a ConflictError."""
+    project = task.image.project
+    require_action(actor=actor, project=project, action=Action.SUBMIT, what="start tasks")
+    if actor is not None and task.annotator_id != actor.pk:
+        raise ApplicationError(f"{actor} may not start {task.annotator}'s task.", status=403)
+    if not _advance(task.pk, TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS):
+        task.refresh_from_db(fields=["status"])
+        raise ConflictError(f"Task {task.image.name} is {task.status}; only assigned tasks start.")
+    task.refresh_from_db()
+    audit(
+        actor=actor,
+        verb="task.start",
+        obj=task,
+        project=project,
+        before={"status": TaskStatus.ASSIGNED},
+        after={"status": TaskStatus.IN_PROGRESS},
+    )
+    return task
+
+
+def _locked_open(task: Task, *, verb: str) -> Task:
+    task = (
+        Task.objects.select_for_update(of=("self",))
+        .select_related("image__project", "annotator")
+        .get(pk=task.pk)
+    )
+    if task.status not in OPEN:
+        raise ConflictError(
+            f"Task {task.image.name} for {task.annotator} is {task.status}; "
+            f"only open tasks (assigned, in progress, rejected) can be {verb}."
+        )
+    return task
+
+
+def _cancel(task: Task, *, actor: Any, reason: str) -> None:
+    before = task.status
+    task.status = TaskStatus.CANCELLED
+    task.save(update_fields=["status", "updated_at"])
+    audit(
+        actor=actor,
+        verb="task.cancel",
+        obj=task,
+        project=task.image.project,
+        before={"status": before},
+        after={"status": TaskStatus.CANCELLED, "reason": reason},
+    )
+
+
+@transaction.atomic
+def task_cancel(*, task: Task, actor: Any) -> Task:
+    """A lead or an admin cancels an open task; any other status is a ConflictError."""
+    require_action(
+        actor=actor, project=task.image.project, action=Action.ASSIGN_TASKS, what="cancel tasks"
+    )
+    task = _locked_open(task, verb="cancelled")
+    _cancel(task, actor=actor, reason="cancelled")
+    return task
+
+
+def _hand_over(task: Task, *, to: Any, actor: Any, reason: str) -> Task:
+    """Cancel ``task`` and give its image to ``to`` as a new assigned task."""
+    _cancel(task, actor=actor, reason=reason)
+    new = Task(image=task.image, annotator=to, assigned_by=actor, due_date=task.due_date)
+    try:
+        with transaction.atomic():
+            new.save(force_insert=True)
+    except IntegrityError:
+        raise ConflictError(f"{to} already has a task on {task.image.name}.") from None
+    audit(
+        actor=actor,
+        verb="task.assign",
+        obj=new,
+        project=task.image.project,
+        after={"image": task.image.name, "annotator": to.username, "from_task": task.pk},
+    )
+    return new
+
+
+@transaction.atomic
+def task_reassign(*, task: Task, annotator: Any, actor: Any) -> Task:
+    """A lead or an admin moves an open task to another annotator of the project who has
+    no task on that image (refused otherwise). Returns the new task; the old one is
+    cancelled."""
+    project = task.image.project
+    require_action(actor=actor, project=project, action=Action.ASSIGN_TASKS, what="reassign tasks")
+    task = _locked_open(task, verb="reassigned")
+    if not Membership.objects.filter(project=project, user=annotator, role=Role.ANNOTATOR).exists():
+        raise ApplicationError(
+            f"{annotator} is not an annotator of {project.slug}.", extra={"annotator": ["invalid"]}
+        )
+    if Task.objects.filter(image=task.image, annotator=annotator).exists():
+        raise ConflictError(f"{annotator} already has a task on {task.image.name}.")
+    return _hand_over(task, to=annotator, actor=actor, reason=f"reassigned to {annotator}")
+
+
+@dataclass
+class MembershipRemoved:
+    """What removing a member did to their open tasks: each moved one with its new task,
+    and those nobody could take (cancelled)."""
+
+    moved: list[tuple[Task, Task]] = field(default_factory=list)
+    cancelled: list[Task] = field(default_factory=list)
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership, actor: Any) -> MembershipRemoved:
+    """Remove a member (leads and admins; nobody but site staff removes themselves).
+
+    Their open tasks are rebalanced onto the project's other annotators, each to the least
+    loaded one (open tasks over every project, then username) who has no task on that image;
+    a task nobody can take is cancelled. Both are reported in the result.
+    """
+    membership = (
+        Membership.objects.select_for_update(of=("self",))
+        .select_related("project", "user")
+        .get(pk=membership.pk)
+    )
+    project, user = membership.project, membership.user
+    role = require_action(
+        actor=actor, project=project, action=Action.MANAGE_PROJECT, what="remove members"
+    )
+    if actor is not None and role != ADMIN and user.pk == actor.pk:
+        raise ApplicationError("You may not remove yourself from a project.", status=403)
+    result = _rebalance(project=project, user=user, actor=actor)
+    audit(
+        actor=actor,
+        verb="membership.delete",
+        obj=membership,
+        project=project,
+        before={"user": user.username, "role": membership.role},
+        after={"moved": len(result.moved), "cancelled": len(result.cancelled)},
+    )
+    membership.delete()
+    forget_roles(user)
+    return result
+
+
+def _rebalance(*, project: Project, user: Any, actor: Any) -> MembershipRemoved:
+    tasks = list(
+        Task.objects.select_for_update(of=("self",))
+        .filter(image__project=project, annotator=user, status__in=OPEN)
+        .select_related("image__project", "annotator")
+        .order_by("image__name")
+    )
+    others = [a for a in _annotators_of(project) if a.pk != user.pk]
+    load = _open_load(a.pk for a in others)
+    have: dict[int, set[int]] = {}
+    for image_id, annotator_id in Task.objects.filter(
+        image__in=[task.image_id for task in tasks]
+    ).values_list("image_id", "annotator_id"):
+        have.setdefault(image_id, set()).add(annotator_id)
+    result = MembershipRemoved()
+    for task in tasks:
+        free = [a for a in others if a.pk not in have.get(task.image_id, set())]
+        if not free:
+            _cancel(task, actor=actor, reason=f"{user} left the project; nobody can take it")
+            result.cancelled.append(task)
+            continue
+        to = min(free, key=lambda a: (load[a.pk], a.username))
+        result.moved.append(
+            (task, _hand_over(task, to=to, actor=actor, reason=f"{user} left the project"))
+        )
+        load[to.pk] += 1
+        have.setdefault(task.image_id, set()).add(to.pk)
+    return result
