@@ -11,10 +11,20 @@ from projects.models import AuditEvent, Task, TaskStatus
 from projects.services import guideline_acknowledge, guideline_version_create
 from qc import masks
 from qc.agreement import instance_features
-from qc.models import ImageLabel, Instance, Review, ReviewAssignment, Submission
+from qc.models import (
+    GoldScore,
+    ImageLabel,
+    ImageLabelHistory,
+    Instance,
+    Review,
+    ReviewAssignment,
+    Submission,
+)
+from qc.selectors import rework_rounds_expression
 from qc.services import (
     FlagInput,
     InstanceInput,
+    image_label_send_back,
     image_label_set,
     image_label_set_gold,
     review_assign,
@@ -351,3 +361,124 @@ def test_gold_by_a_reviewer_is_forbidden_and_by_a_lead_allowed(submitted, review
     assert refused.value.status == 403
     assert gold.is_gold is True
     assert ImageLabel.objects.get(pk=label.pk).is_gold is True
+
+
+# ------------------------------------------------------ send-back, rework rounds and gold
+
+
+def _accepted_label(submitted, reviewer):
+    review_decide(submission=submitted, reviewer=reviewer, decision="accept")
+    return image_label_set(image=submitted.task.image, actor=reviewer, submission=submitted)
+
+
+def _rework_rounds(task) -> int:
+    return Task.objects.annotate(n=rework_rounds_expression()).get(pk=task.pk).n
+
+
+def test_send_back_rejects_the_tasks_and_keeps_the_label_in_force(submitted, reviewer):
+    label = _accepted_label(submitted, reviewer)
+
+    send_back = image_label_send_back(
+        image=submitted.task.image, actor=reviewer, reasons=["missed_instance"], comment="left"
+    )
+
+    task = Task.objects.get(pk=submitted.task_id)
+    label.refresh_from_db()
+    assert (task.status, _rework_rounds(task)) == (TaskStatus.REJECTED, 1)
+    assert (label.submission, label.sent_back) == (submitted, True)
+    assert list(send_back.tasks.all()) == [task]
+    event = AuditEvent.objects.get(verb="image_label.send_back")
+    assert (event.actor, event.after["reasons"]) == (reviewer, ["missed_instance"])
+
+
+def test_send_back_twice_is_a_conflict_and_without_label_too(submitted, reviewer, lead):
+    with pytest.raises(ConflictError, match="no accepted label"):
+        image_label_send_back(image=submitted.task.image, actor=lead, reasons=["other"])
+    _accepted_label(submitted, reviewer)
+    image_label_send_back(image=submitted.task.image, actor=lead, reasons=["other"])
+
+    with pytest.raises(ConflictError, match="already sent back"):
+        image_label_send_back(image=submitted.task.image, actor=lead, reasons=["other"])
+
+
+@pytest.mark.parametrize("who", ["annotator", "other_annotator", "outsider"])
+def test_send_back_by_someone_who_may_not_review_is_forbidden(request, submitted, reviewer, who):
+    _accepted_label(submitted, reviewer)
+
+    with pytest.raises(ApplicationError) as refused:
+        image_label_send_back(
+            image=submitted.task.image, actor=request.getfixturevalue(who), reasons=["other"]
+        )
+
+    assert refused.value.status == 403
+    assert Task.objects.get(pk=submitted.task_id).status == TaskStatus.ACCEPTED
+
+
+def test_rework_after_send_back_replaces_the_label_and_keeps_the_old_in_history(
+    submitted, reviewer, lead, annotator, bubble
+):
+    label = _accepted_label(submitted, reviewer)
+    image = submitted.task.image
+    image_label_send_back(image=image, actor=lead, reasons=["boundary_too_loose"])
+    rework = submission_create(
+        task=submitted.task,
+        actor=annotator,
+        instances=[InstanceInput(label_class=bubble, rle=disc(20, 20, 5))],
+    )
+    review_assign(image=image, actor=lead, reviewer=reviewer)
+    review_decide(submission=rework, reviewer=reviewer, decision="accept")
+
+    replaced = image_label_set(image=image, actor=reviewer, submission=rework)
+
+    assert (replaced.pk, replaced.submission, replaced.sent_back) == (label.pk, rework, False)
+    history = ImageLabelHistory.objects.get(image=image)
+    assert (history.submission, history.accepted_by, history.replaced_by) == (
+        submitted,
+        reviewer,
+        reviewer,
+    )
+    assert _rework_rounds(submitted.task) == 1
+
+
+def test_a_label_not_sent_back_is_not_replaced(submitted, reviewer, lead):
+    _accepted_label(submitted, reviewer)
+
+    with pytest.raises(ConflictError, match="already has an accepted label"):
+        image_label_set(image=submitted.task.image, actor=lead, from_consensus=True)
+
+
+def test_rework_rounds_count_rejections(submitted, reviewer, annotator):
+    review_decide(submission=submitted, reviewer=reviewer, decision="reject", reasons=["other"])
+    second = submission_create(task=submitted.task, actor=annotator, instances=[])
+    review_decide(submission=second, reviewer=reviewer, decision="reject", reasons=["other"])
+
+    assert _rework_rounds(submitted.task) == 2
+
+
+def test_submission_on_a_gold_image_is_scored_against_the_gold_label(
+    submitted, reviewer, lead, other_annotator, bubble
+):
+    label = _accepted_label(submitted, reviewer)
+    image_label_set_gold(label=label, actor=lead)
+    later = TaskFactory(image=submitted.task.image, annotator=other_annotator)
+
+    scored = submission_create(
+        task=later,
+        actor=other_annotator,
+        instances=[
+            InstanceInput(label_class=bubble, rle=disc(20, 20, 6)),
+            InstanceInput(label_class=bubble, rle=disc(50, 35, 4)),
+        ],
+    )
+
+    score = GoldScore.objects.get(submission=scored)
+    assert (score.label, score.matched, score.missed, score.extra) == (label, 1, 0, 1)
+    assert (score.mean_iou, score.pq, score.match_iou) == (1.0, pytest.approx(2 / 3), 0.5)
+
+
+def test_submission_on_an_image_without_gold_is_not_scored(submitted, other_annotator):
+    later = TaskFactory(image=submitted.task.image, annotator=other_annotator)
+
+    submission_create(task=later, actor=other_annotator, instances=[])
+
+    assert GoldScore.objects.count() == 0
