@@ -2,10 +2,11 @@
 its routes (projects/api_urls.py, qc/api_urls.py)."""
 
 from django.urls import include, path
-from rest_framework.authtoken.views import obtain_auth_token
+
+from config.auth_views import TokenView
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", TokenView.as_view(), name="api-token"),
     path("", include("projects.api_urls")),
     path("", include("qc.api_urls")),
 ]

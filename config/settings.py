@@ -202,11 +202,31 @@ MASKQC_IMPORT_WORKERS = envint("MASKQC_IMPORT_WORKERS", 0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 50 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = envint("FILE_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
 
+# Sign-in limits against password guessing: the token endpoint (DRF throttling, per client
+# address) and the login page (failed attempts per address and per username, in the cache).
+MASKQC_LOGIN_RATE = envstr("MASKQC_LOGIN_RATE", "10/minute")
+MASKQC_LOGIN_FAILURES = envint("MASKQC_LOGIN_FAILURES", 10)
+MASKQC_LOGIN_WINDOW_SECONDS = envint("MASKQC_LOGIN_WINDOW_SECONDS", 300)
+# Bounded work: imports and exports a project may have queued or running at once, and the
+# wait a refused client is told to try again after.
+MASKQC_MAX_PENDING_JOBS = envint("MASKQC_MAX_PENDING_JOBS", 5)
+MASKQC_JOB_RETRY_AFTER_SECONDS = envint("MASKQC_JOB_RETRY_AFTER_SECONDS", 60)
+
 REST_FRAMEWORK = {
+    # Token first: DRF answers an anonymous request with the first class's
+    # WWW-Authenticate challenge, and so with 401 rather than 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
+    "DEFAULT_PARSER_CLASSES": [
+        "projects.api_errors.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_THROTTLE_RATES": {"login": MASKQC_LOGIN_RATE},
+    # Proxies in front that append to X-Forwarded-For: the client's address for the limits.
+    "NUM_PROXIES": envint("MASKQC_NUM_PROXIES", 0) or None,
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -222,6 +242,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Every operation documents the errors it can answer with (400, 401, 403, 404, 409,
+    # 413, 429), in the API's one error shape.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.api_schema.error_responses",
+    ],
 }
 
 # Production hardening; every switch can be turned off from the environment behind a proxy.

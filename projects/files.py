@@ -1,12 +1,26 @@
 """Files as MaskQC stores and checks them."""
 
 import hashlib
-from pathlib import Path
+import secrets
+from pathlib import Path, PurePath
 
-from django.http import HttpRequest, HttpResponse
+from django.core.files.storage import FileSystemStorage
+from django.db.models.fields.files import FieldFile
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django_sendfile import sendfile
 
-__all__ = ["file_sha256", "private_file_response"]
+__all__ = ["file_sha256", "private_field_response", "private_file_response", "unguessable_name"]
+
+
+def unguessable_name(filename: str, *, keep: int = 60) -> str:
+    """``<random token>/<filename>``: a name to store a private file under that nobody can
+    guess (DESIGN §10), in a folder of its own so the file keeps its name. The name keeps
+    its suffix and at most ``keep`` characters, so the whole fits a FileField's 100."""
+    name = PurePath(filename).name or "file"
+    if len(name) > keep:
+        suffix = PurePath(name).suffix[:10]
+        name = name[: keep - len(suffix)] + suffix
+    return f"{secrets.token_urlsafe(16)}/{name}"
 
 
 def file_sha256(path: Path) -> str:
@@ -36,3 +50,17 @@ def private_file_response(
         attachment_filename=filename or Path(path).name,
         mimetype=mimetype,
     )
+
+
+def private_field_response(
+    request: HttpRequest, field_file: FieldFile, *, filename: str | None = None
+) -> HttpResponse:
+    """The bytes of a stored file (a FileField's value) as a download, after the caller's
+    permission check. A file on the local file system goes through
+    :func:`private_file_response` (so the web server may send it); a file in another storage
+    (in-memory, object storage) is streamed by Django. ``filename`` names the download
+    (default: the stored name's last part)."""
+    name = filename or field_file.name.rsplit("/", 1)[-1]
+    if not isinstance(field_file.storage, FileSystemStorage):
+        return FileResponse(field_file.open("rb"), as_attachment=True, filename=name)
+    return private_file_response(request, field_file.path, filename=name)

@@ -1,30 +1,47 @@
+"""The admin shows qc's data and changes none of it: submissions, reviews, labels and
+their instances are the record of who did what (each write has its rules and audit event in
+the services), and agreement, consensus and exports are computed from them. No add, change
+or delete here."""
+
 from django.contrib import admin
 
 from qc.models import (
     AgreementResult,
     ConsensusInstance,
     Export,
+    GoldScore,
     ImageAgreement,
     ImageLabel,
+    ImageLabelHistory,
+    ImportJob,
     Instance,
     InstanceFlag,
+    LabelInstance,
     Review,
     ReviewAssignment,
+    SendBack,
     Submission,
 )
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Submissions and computed results are immutable or derived: shown, never edited here."""
+class ReadOnlyMixin:
+    """No add, change or delete in the admin: a model's writes go through its services."""
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False
 
-class InstanceInline(admin.TabularInline):
+
+class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    pass
+
+
+class InstanceInline(ReadOnlyMixin, admin.TabularInline):
     model = Instance
     fields = ["label_class", "area", "bbox_x", "bbox_y", "bbox_w", "bbox_h", "perimeter"]
     readonly_fields = fields
@@ -50,14 +67,14 @@ class InstanceAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ReviewAssignment)
-class ReviewAssignmentAdmin(admin.ModelAdmin):
+class ReviewAssignmentAdmin(ReadOnlyAdmin):
     list_display = ["image", "reviewer", "status", "assigned_by", "created_at"]
     list_filter = ["status", "image__project"]
     search_fields = ["image__name", "reviewer__username"]
     raw_id_fields = ["image"]
 
 
-class InstanceFlagInline(admin.TabularInline):
+class InstanceFlagInline(ReadOnlyMixin, admin.TabularInline):
     model = InstanceFlag
     extra = 0
     raw_id_fields = ["instance"]
@@ -72,7 +89,7 @@ class ReviewAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ImageLabel)
-class ImageLabelAdmin(admin.ModelAdmin):
+class ImageLabelAdmin(ReadOnlyAdmin):
     list_display = [
         "image",
         "submission",
@@ -83,7 +100,6 @@ class ImageLabelAdmin(admin.ModelAdmin):
     ]
     list_filter = ["is_gold", "from_consensus", "image__project"]
     search_fields = ["image__name"]
-    readonly_fields = ["image", "submission", "from_consensus", "accepted_by", "accepted_at"]
 
 
 @admin.register(ImageAgreement)
@@ -117,4 +133,36 @@ class ConsensusInstanceAdmin(ReadOnlyAdmin):
 @admin.register(Export)
 class ExportAdmin(ReadOnlyAdmin):
     list_display = ["project", "format", "status", "created_by", "created_at", "sha256"]
+    list_filter = ["format", "status", "project"]
+
+
+@admin.register(LabelInstance)
+class LabelInstanceAdmin(ReadOnlyAdmin):
+    list_display = ["id", "label", "label_class", "area"]
+    list_filter = ["label_class"]
+    list_select_related = ["label__image", "label_class"]
+
+
+@admin.register(ImageLabelHistory)
+class ImageLabelHistoryAdmin(ReadOnlyAdmin):
+    list_display = ["image", "submission", "from_consensus", "accepted_at", "replaced_at"]
+    list_filter = ["image__project"]
+    search_fields = ["image__name"]
+
+
+@admin.register(SendBack)
+class SendBackAdmin(ReadOnlyAdmin):
+    list_display = ["image", "actor", "created_at"]
+    list_filter = ["image__project"]
+    search_fields = ["image__name"]
+
+
+@admin.register(GoldScore)
+class GoldScoreAdmin(ReadOnlyAdmin):
+    list_display = ["submission", "label", "matched", "missed", "extra", "pq", "computed_at"]
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(ReadOnlyAdmin):
+    list_display = ["project", "format", "source_name", "status", "created_by", "created_at"]
     list_filter = ["format", "status", "project"]

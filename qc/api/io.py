@@ -1,7 +1,7 @@
 """REST API: annotation imports (uploads run in the background) and exports."""
 
 from django.db.models import Model
-from django.http import FileResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from projects.errors import ConflictError
+from projects.files import private_field_response
 from projects.models import Project
 from projects.permissions import Action, project_for
 from qc.models import Export, ImportJob
@@ -81,15 +82,29 @@ class ImportList(_JobList):
         return self._started(job)
 
 
+def _import_of(request: Request, slug: str, pk: int) -> ImportJob:
+    project, _ = project_for(user=request.user, slug=slug, action=Action.MANAGE_PROJECT)
+    return get_object_or_404(import_jobs_of(project=project), pk=pk)
+
+
 class ImportDetail(generics.RetrieveAPIView):
     serializer_class = ImportJobSerializer
     queryset = ImportJob.objects.none()
 
     def get_object(self) -> ImportJob:
-        project, _ = project_for(
-            user=self.request.user, slug=self.kwargs["slug"], action=Action.MANAGE_PROJECT
-        )
-        return get_object_or_404(import_jobs_of(project=project), pk=self.kwargs["pk"])
+        return _import_of(self.request, self.kwargs["slug"], self.kwargs["pk"])
+
+
+class ImportFile(APIView):
+    """The uploaded file an import read, under the name it was uploaded with. Leads and
+    admins."""
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    def get(self, request: Request, slug: str, pk: int) -> HttpResponse:
+        job = _import_of(request, slug, pk)
+        if not job.file:
+            raise ConflictError(f"Import {job.pk} has no stored file.")
+        return private_field_response(request, job.file, filename=job.source_name or None)
 
 
 class ExportList(_JobList):
@@ -129,12 +144,10 @@ class ExportDownload(APIView):
     """The export's file (COCO JSON, or a zip for Supervisely and PNG masks)."""
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
-    def get(self, request: Request, slug: str, pk: int) -> FileResponse:
+    def get(self, request: Request, slug: str, pk: int) -> HttpResponse:
         export = _export_of(request, slug, pk)
         if export.status != Export.Status.DONE:
             raise ConflictError(f"Export {export.pk} is {export.status}, not done yet.")
-        response = FileResponse(
-            export.file.open("rb"), as_attachment=True, filename=export.file.name.rsplit("/", 1)[-1]
-        )
+        response = private_field_response(request, export.file)
         response["X-Checksum-SHA256"] = export.sha256
         return response

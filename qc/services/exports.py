@@ -36,14 +36,14 @@ from django_tasks import task
 
 from projects.audit import audit
 from projects.errors import ApplicationError
-from projects.files import file_sha256
+from projects.files import file_sha256, unguessable_name
 from projects.models import LabelClass, Project
 from projects.progress import ProgressCallback, ProgressThrottle
 from projects.selectors import current_versions
 from qc.formats import ExportObject, write_coco, write_mask_png, write_supervisely
 from qc.models import Export
 from qc.selectors.exports import ExportSelection, export_objects, export_selection
-from qc.services.jobs import job_run
+from qc.services.jobs import job_run, job_slot_take
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -113,6 +113,8 @@ def _check(
         )
     if polygons and format != "coco":
         raise ApplicationError("Polygon output applies to COCO exports only.")
+    if filters is not None and not isinstance(filters, dict):
+        raise ApplicationError("Export filters must be an object of classes, images and gold.")
     clean: dict[str, Any] = {}
     for key, value in (filters or {}).items():
         if key not in FILTERS:
@@ -407,9 +409,11 @@ def export_create(
     filters: dict[str, Any] | None = None,
 ) -> Export:
     """Record an export and queue it (:func:`export_run` after commit). The caller checks
-    that ``actor`` may export (DESIGN §10)."""
+    that ``actor`` may export (DESIGN §10). A project with ``MASKQC_MAX_PENDING_JOBS``
+    exports pending or running refuses another with 429."""
     clean = _check(project=project, format=format, polygons=polygons, filters=filters)
     with transaction.atomic():
+        job_slot_take(Export, project=project, noun="exports")
         export = Export.objects.create(
             project=project,
             created_by=actor,
@@ -469,7 +473,7 @@ def _export_file(export: Export, *, progress: ProgressCallback) -> dict[str, Any
                 progress=progress,
             )
             with target.open("rb") as handle:
-                export.file.save(name, File(handle, name=name), save=False)
+                export.file.save(unguessable_name(name), File(handle, name=name), save=False)
     except ApplicationError:
         raise  # a refusal comes before anything is stored
     except Exception:

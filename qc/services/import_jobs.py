@@ -19,11 +19,12 @@ from django_tasks import task
 
 from projects.audit import audit
 from projects.errors import ApplicationError
+from projects.files import unguessable_name
 from projects.models import Project
 from projects.progress import ProgressCallback
 from qc.models import ImportJob
 from qc.services.imports import PATH_OPTIONS, import_annotations, import_options_clean
-from qc.services.jobs import job_run
+from qc.services.jobs import job_run, job_slot_take
 
 __all__ = ["JOB_OPTIONS", "import_job_create", "import_job_run"]
 
@@ -49,7 +50,9 @@ def import_job_create(
     ``options`` may hold the import options (``annotator``, ``create_users``,
     ``create_labels``, ``labelers_saw_all_images``) and the format's reader options, except
     those naming server paths (``images_from``). The caller checks that ``actor`` may manage
-    the project. The job runs after commit (:func:`import_job_run`).
+    the project. A file over ``MASKQC_MAX_UPLOAD_BYTES`` is refused with 413, a project with
+    ``MASKQC_MAX_PENDING_JOBS`` imports pending with 429. The job runs after commit
+    (:func:`import_job_run`); the file is stored under a name nobody can guess.
     """
     options = dict(options or {})
     job_options = {}
@@ -67,10 +70,12 @@ def import_job_create(
     size = getattr(upload, "size", None)
     if size is not None and size > settings.MASKQC_MAX_UPLOAD_BYTES:
         raise ApplicationError(
-            f"The file is {size} bytes, over the limit of {settings.MASKQC_MAX_UPLOAD_BYTES}."
+            f"The file is {size} bytes, over the limit of {settings.MASKQC_MAX_UPLOAD_BYTES}.",
+            status=413,
         )
     name = Path(getattr(upload, "name", "") or "upload").name
     with transaction.atomic():
+        job_slot_take(ImportJob, project=project, noun="imports")
         job = ImportJob(
             project=project,
             created_by=actor,
@@ -78,7 +83,7 @@ def import_job_create(
             options={**job_options, **_jsonable(reader_options)},
             source_name=name,
         )
-        job.file.save(name, upload, save=False)
+        job.file.save(unguessable_name(name), upload, save=False)
         job.save()
         audit(
             actor=actor,

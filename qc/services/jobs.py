@@ -6,13 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.db.models import Model
 from django.utils import timezone
 
 from projects.errors import ApplicationError
+from projects.models import Project
 from qc.models import JobStatus
 
-__all__ = ["job_run"]
+__all__ = ["job_run", "job_slot_take"]
 
 Job = TypeVar("Job", bound=Model)
 
@@ -59,3 +61,25 @@ def job_run(
         row.update(status=JobStatus.DONE, progress=1.0, **done, finished_at=timezone.now())
     job.refresh_from_db()
     return job
+
+
+def job_slot_take(model: type[Model], *, project: Project, noun: str) -> None:
+    """Refuse (HTTP 429, with a ``retry_after`` hint in seconds) a new job of ``model`` when
+    the project already has ``MASKQC_MAX_PENDING_JOBS`` of them pending or running.
+
+    Call it inside the transaction that creates the job: it locks the project's row, so
+    two concurrent starts are counted one after the other and the limit holds.
+    """
+    Project.objects.select_for_update().filter(pk=project.pk).values_list("pk").get()
+    limit = settings.MASKQC_MAX_PENDING_JOBS
+    pending = model.objects.filter(
+        project=project, status__in=(JobStatus.PENDING, JobStatus.RUNNING)
+    ).count()
+    if pending >= limit:
+        retry_after = settings.MASKQC_JOB_RETRY_AFTER_SECONDS
+        raise ApplicationError(
+            f"{project.slug} already has {pending} {noun} queued or running (at most {limit}); "
+            f"try again when one has finished.",
+            extra={"pending": pending, "limit": limit, "retry_after": retry_after},
+            status=429,
+        )

@@ -522,7 +522,8 @@ def test_export_run_stores_the_file_with_sha256_manifest_and_counts(
     with export.file.open("rb") as handle:
         data = handle.read()
     assert (export.status, export.progress, export.error) == (JobStatus.DONE, 1.0, "")
-    assert export.file.name == f"exports/bubbles-export-{export.pk}.zip"
+    folder, token, name = export.file.name.split("/")
+    assert (folder, len(token), name) == ("exports", 22, f"bubbles-export-{export.pk}.zip")
     assert export.sha256 == hashlib.sha256(data).hexdigest()
     assert export.counts == {
         "images": 4,
