@@ -15,6 +15,11 @@ urlpatterns = [
     ),
     path("projects/<slug:slug>/imports/", io.ImportList.as_view(), name="api-imports"),
     path("projects/<slug:slug>/imports/<int:pk>/", io.ImportDetail.as_view(), name="api-import"),
+    path(
+        "projects/<slug:slug>/imports/<int:pk>/file/",
+        io.ImportFile.as_view(),
+        name="api-import-file",
+    ),
     path("projects/<slug:slug>/exports/", io.ExportList.as_view(), name="api-exports"),
     path("projects/<slug:slug>/exports/<int:pk>/", io.ExportDetail.as_view(), name="api-export"),
     path(
