@@ -1,5 +1,7 @@
 """Reads shared by views, the API and commands; always scoped to a user and a project."""
 
+import difflib
+import json
 from typing import Any
 
 from django.db.models import (
@@ -16,8 +18,18 @@ from django.db.models import (
     When,
 )
 
-from projects.models import GuidelineVersion, Image, Membership, Project, Role, Task, TaskStatus
-from projects.permissions import ADMIN, project_role
+from projects.models import (
+    Acknowledgement,
+    Guideline,
+    GuidelineVersion,
+    Image,
+    Membership,
+    Project,
+    Role,
+    Task,
+    TaskStatus,
+)
+from projects.permissions import ADMIN, Action, has_permission, project_role
 
 
 class QCState:
@@ -130,7 +142,7 @@ def tasks_of_annotator(*, user: Any, project: Project) -> QuerySet[Task]:
     return (
         Task.objects.filter(image__project=project, annotator=user)
         .exclude(status=TaskStatus.CANCELLED)
-        .select_related("image")
+        .select_related("image", "annotator")
         .annotate(revisions=Count("submissions"), open_order=order)
         .order_by("open_order", "due_date", "image__name")
     )
@@ -166,3 +178,105 @@ def current_versions(*, project: Project) -> list[GuidelineVersion]:
     for version in versions:
         newest.setdefault(version.guideline_id, version)
     return list(newest.values())
+
+
+def members_of(*, project: Project) -> QuerySet[Membership]:
+    """The project's members with their users, by role then username."""
+    return (
+        Membership.objects.filter(project=project)
+        .select_related("user")
+        .order_by("role", "user__username")
+    )
+
+
+def tasks_of_project(*, project: Project) -> QuerySet[Task]:
+    """Every task of the project with its image and annotator, by image then annotator."""
+    return (
+        Task.objects.filter(image__project=project)
+        .select_related("image", "annotator")
+        .order_by("image__name", "annotator__username", "pk")
+    )
+
+
+def guidelines_of(*, project: Project, user: Any) -> QuerySet[Guideline]:
+    """The project's guidelines by title, each annotated with ``published_number`` (its
+    newest published version, or None) and ``version_count`` (what ``user`` may see:
+    drafts only for those who write guidelines)."""
+    published = GuidelineVersion.objects.filter(
+        guideline=OuterRef("pk"), published_at__isnull=False
+    ).order_by("-number")
+    seen = Q() if _writes_guidelines(user, project) else Q(versions__published_at__isnull=False)
+    return (
+        Guideline.objects.filter(project=project)
+        .annotate(
+            published_number=Subquery(published.values("number")[:1]),
+            version_count=Count("versions", filter=seen),
+        )
+        .order_by("title")
+    )
+
+
+def _writes_guidelines(user: Any, project: Project) -> bool:
+    return has_permission(user=user, project=project, action=Action.WRITE_GUIDELINES)
+
+
+def guideline_versions_visible_to(*, user: Any, guideline: Guideline) -> QuerySet[GuidelineVersion]:
+    """The guideline's versions, newest first, with their authors; drafts only for those who
+    write guidelines."""
+    versions = GuidelineVersion.objects.filter(guideline=guideline).select_related(
+        "author", "guideline"
+    )
+    if not _writes_guidelines(user, guideline.project):
+        versions = versions.filter(published_at__isnull=False)
+    return versions.order_by("-number")
+
+
+def acknowledgements_of(*, version: GuidelineVersion) -> QuerySet[Acknowledgement]:
+    """Who acknowledged ``version``, first first, with their users."""
+    return (
+        Acknowledgement.objects.filter(version=version)
+        .select_related("user")
+        .order_by("acknowledged_at", "pk")
+    )
+
+
+def guideline_version_diff(*, old: GuidelineVersion, new: GuidelineVersion) -> dict[str, str]:
+    """Unified text diffs from ``old`` to ``new``: of the markdown body, and of the rules
+    (one rule a line, as sorted-key JSON, so moving a key is no change)."""
+
+    def body_lines(version: GuidelineVersion) -> list[str]:
+        return [line.rstrip("\r\n") + "\n" for line in version.body.splitlines()]
+
+    def rules_lines(version: GuidelineVersion) -> list[str]:
+        return [json.dumps(rule, sort_keys=True) + "\n" for rule in version.rules]
+
+    def unified(a: list[str], b: list[str], what: str) -> str:
+        return "".join(
+            difflib.unified_diff(
+                a,
+                b,
+                fromfile=f"v{old.number}/{what}",
+                tofile=f"v{new.number}/{what}",
+            )
+        )
+
+    return {
+        "body": unified(body_lines(old), body_lines(new), "body"),
+        "rules": unified(rules_lines(old), rules_lines(new), "rules"),
+    }
+
+
+def assignment_of(*, images: list[Image]) -> list[dict[str, Any]]:
+    """For each of ``images`` in order, who has a live (not cancelled) task on it."""
+    holders: dict[int, list[str]] = {image.pk: [] for image in images}
+    for image_id, username in (
+        Task.objects.filter(image__in=images)
+        .exclude(status=TaskStatus.CANCELLED)
+        .order_by("annotator__username")
+        .values_list("image_id", "annotator__username")
+    ):
+        holders[image_id].append(username)
+    return [
+        {"image": image.pk, "image_name": image.name, "annotators": holders[image.pk]}
+        for image in images
+    ]
