@@ -2,9 +2,49 @@
 
 from django.urls import path
 
-from qc.api import io, reports
+from qc.api import images, io, reports, reviews, submissions
+
+P = "projects/<slug:slug>/"
 
 urlpatterns = [
+    path(P + "images/", images.ImageList.as_view(), name="api-images"),
+    path(P + "images/<int:pk>/", images.ImageDetail.as_view(), name="api-image"),
+    path(P + "images/<int:pk>/pixels/", images.ImagePixels.as_view(), name="api-image-pixels"),
+    path(
+        P + "images/<int:pk>/agreement/",
+        reports.ImageAgreementView.as_view(),
+        name="api-image-agreement",
+    ),
+    path(
+        P + "images/<int:pk>/review-assignment/",
+        images.ImageReviewAssign.as_view(),
+        name="api-image-review-assignment",
+    ),
+    path(P + "images/<int:pk>/label/", images.ImageLabelView.as_view(), name="api-image-label"),
+    path(
+        P + "images/<int:pk>/send-back/",
+        images.ImageSendBack.as_view(),
+        name="api-image-send-back",
+    ),
+    path(P + "images/<int:pk>/gold/", images.ImageGold.as_view(), name="api-image-gold"),
+    path(P + "submissions/", submissions.SubmissionList.as_view(), name="api-submissions"),
+    path(
+        P + "submissions/upload/",
+        submissions.SubmissionUpload.as_view(),
+        name="api-submission-upload",
+    ),
+    path(
+        P + "submissions/<int:pk>/",
+        submissions.SubmissionDetail.as_view(),
+        name="api-submission",
+    ),
+    path(
+        P + "submissions/<int:pk>/review/",
+        submissions.SubmissionReview.as_view(),
+        name="api-submission-review",
+    ),
+    path(P + "review-queue/", reviews.ReviewQueue.as_view(), name="api-review-queue"),
+    path(P + "audit/", reviews.AuditLog.as_view(), name="api-audit"),
     path(
         "projects/<slug:slug>/agreement/", reports.AgreementReport.as_view(), name="api-agreement"
     ),

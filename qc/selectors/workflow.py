@@ -98,17 +98,18 @@ def images_visible_to(*, user: Any, project: Project) -> QuerySet[Image]:
     return _with_state(images).order_by("name", "pk")
 
 
-def rework_rounds_expression() -> Coalesce:
+def rework_rounds_expression(task: str = "pk") -> Coalesce:
     """How often a task went back to its annotator: its rejected reviews plus the
-    send-backs of its accepted image that included it."""
+    send-backs of its accepted image that included it. ``task`` names the outer query's
+    task id (``pk`` on tasks, ``task_id`` on submissions)."""
     rejected = (
-        Review.objects.filter(submission__task=OuterRef("pk"), decision=Review.Decision.REJECT)
+        Review.objects.filter(submission__task=OuterRef(task), decision=Review.Decision.REJECT)
         .values("submission__task")
         .annotate(n=Count("pk"))
         .values("n")
     )
     sent = (
-        SendBack.tasks.through.objects.filter(task=OuterRef("pk"))
+        SendBack.tasks.through.objects.filter(task=OuterRef(task))
         .values("task")
         .annotate(n=Count("pk"))
         .values("n")
@@ -146,7 +147,7 @@ def submissions_visible_to(*, user: Any, project: Project) -> QuerySet[Submissio
         )
         .annotate(
             instance_count=Count("instances", distinct=True),
-            rework_rounds=rework_rounds_expression(),
+            rework_rounds=rework_rounds_expression("task_id"),
         )
         .order_by("task__image__name", "task__annotator__username", "revision")
     )
