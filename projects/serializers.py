@@ -76,7 +76,16 @@ class ProjectCreateSerializer(serializers.ModelSerializer):
             "consensus_method",
             "quorum",
         ]
-        extra_kwargs = {"name": {"required": False}}
+        extra_kwargs = {
+            "name": {"required": False},
+            "overlap": {"min_value": 1, "max_value": 100},
+            "boundary_px": {"min_value": 1, "max_value": 10_000},
+            "overlap_fraction": {"min_value": 0, "max_value": 1},
+            "match_iou": {"min_value": 0, "max_value": 1},
+            "auto_accept_pq": {"min_value": 0, "max_value": 1},
+            "sample_rate": {"min_value": 0, "max_value": 1},
+            "quorum": {"min_value": 0, "max_value": 1},
+        }
 
 
 class LabelClassWriteSerializer(serializers.ModelSerializer):
@@ -165,7 +174,7 @@ class TaskAssignSerializer(serializers.Serializer):
     optionally only among the named annotators."""
 
     images = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), min_length=1, max_length=10_000
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), min_length=1, max_length=10_000
     )
     annotators = serializers.ListField(
         child=serializers.CharField(max_length=150), required=False, max_length=1000

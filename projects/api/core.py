@@ -1,6 +1,7 @@
 """REST API: projects, label classes and members (/api/v1/projects/…)."""
 
 from django.db.models import QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
@@ -136,7 +137,10 @@ class MemberDetail(ProjectScoped, generics.RetrieveAPIView):
 
     def get_object(self) -> Membership:
         members = selectors.members_of(project=self.project(Action.MANAGE_PROJECT))
-        return get_object_or_404(members, user__username=self.kwargs["username"])
+        username = self.kwargs["username"]
+        if "\x00" in username:  # no user has one, and PostgreSQL refuses it in a query
+            raise Http404("No such member.")
+        return get_object_or_404(members, user__username=username)
 
     @extend_schema(request=MemberRoleSerializer, responses=MemberSerializer)
     def patch(self, request: Request, slug: str, username: str) -> Response:

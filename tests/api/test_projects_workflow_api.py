@@ -339,6 +339,56 @@ def test_task_of_another_project_is_404(as_lead, project):
     assert as_lead.post(BASE + "tasks/999999999/cancel/").status_code == 404
 
 
+# ----------------------------------------------------------------- no input is a 5xx
+
+BIG = 10**30
+
+
+@pytest.mark.parametrize(
+    "method,path,body",
+    [
+        ("post", f"tasks/{BIG}/cancel/", None),
+        ("post", f"tasks/{BIG}/reassign/", {"annotator": "x"}),
+        ("get", f"label-classes/{BIG}/", None),
+        ("patch", f"label-classes/{BIG}/", {"name": "a"}),
+        ("get", f"guidelines/{BIG}/versions/{BIG}/", None),
+        ("get", f"guidelines/{BIG}/diff/?from={BIG}&to=1", None),
+        ("get", f"tasks/?image={BIG}", None),
+        ("get", "tasks/?image=nan", None),
+        ("post", "tasks/assign/", {"images": [BIG]}),
+        ("post", "tasks/assign/", {"images": [1], "annotators": ["\x00"]}),
+        ("post", "members/", {"username": "\x00", "role": "lead"}),
+        ("get", "members/%00/", None),
+        ("delete", "members/%00/", None),
+        ("patch", "members/lead/", {"role": ["lead"]}),
+        ("post", "guidelines/", {"title": "\x00", "body": "\x00"}),
+        ("post", "guidelines/", {"title": "t", "body": "b", "rules": [{"rule": "max_overlap"}]}),
+        ("post", "guidelines/", {"title": "t", "body": "b", "rules": [[1]]}),
+        ("post", "label-classes/", {"name": "\x00"}),
+    ],
+)
+def test_hostile_input_is_a_4xx(as_lead, bubble, method, path, body):
+    response = getattr(as_lead, method)(BASE + path, body, format="json")
+
+    assert 400 <= response.status_code < 500
+    assert response["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"slug": "a", "name": "\x00"},
+        {"slug": "b", "overlap": 10**10},
+        {"slug": "c", "boundary_px": 10**6},
+        {"slug": "d", "quorum": 0},
+    ],
+)
+def test_hostile_project_settings_are_400(api, annotator, body):
+    api.force_authenticate(annotator)
+
+    assert api.post("/api/v1/projects/", body, format="json").status_code == 400
+
+
 # --------------------------------------------------------- concurrency, PostgreSQL
 
 
