@@ -152,6 +152,7 @@ def guideline_version_publish(
 def guideline_acknowledge(*, version: GuidelineVersion, user: Any) -> Acknowledgement:
     """The annotator ``user`` has read ``version`` (published only). Acknowledging twice,
     or twice at once, returns the one acknowledgement."""
+    version = GuidelineVersion.objects.select_related("guideline__project").get(pk=version.pk)
     project = version.guideline.project
     require_action(
         actor=user,
