@@ -151,7 +151,7 @@ class MemberDetail(ProjectScoped, generics.RetrieveAPIView):
         )
         return Response(MemberSerializer(membership).data)
 
-    @extend_schema(request=None, responses=MembershipRemovedSerializer)
+    @extend_schema(request=None, responses={200: MembershipRemovedSerializer})
     def delete(self, request: Request, slug: str, username: str) -> Response:
         result = services.membership_remove(membership=self.get_object(), actor=request.user)
         return Response(MembershipRemovedSerializer(result).data)
