@@ -18,13 +18,13 @@ from projects.services.setup import (
     label_class_create,
     label_class_update,
     membership_add,
-    membership_role_change,
     membership_set,
     project_create,
 )
 from projects.services.tasks import (
     MembershipRemoved,
     membership_remove,
+    membership_role_change,
     task_assign,
     task_cancel,
     task_claim_next,

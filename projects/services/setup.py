@@ -15,7 +15,7 @@ from django.db.models import Model, QuerySet
 from projects.audit import audit
 from projects.errors import ApplicationError, ConflictError
 from projects.models import Image, LabelClass, Membership, Project, Role
-from projects.permissions import ADMIN, Action, forget_roles, require_action
+from projects.permissions import Action, forget_roles, require_action
 
 _PALETTE = [
     "#e6194b",
@@ -186,7 +186,7 @@ def label_class_update(*, label_class: LabelClass, actor: Any, **changes: Any) -
     return label_class
 
 
-def _role_check(role: str) -> None:
+def role_check(role: str) -> None:
     if role not in Role.values:
         raise ApplicationError(f"Unknown role {role!r}; choose one of {', '.join(Role.values)}.")
 
@@ -196,7 +196,7 @@ def membership_set(*, project: Project, user: Any, role: str, actor: Any = None)
     """Make ``user`` a member of ``project`` with ``role``, or change an existing member's
     role (leads and admins). Setting a role twice changes nothing; when two callers add the
     same user at once, the one whose insert loses gets the winner's row (with ``role`` set)."""
-    _role_check(role)
+    role_check(role)
     require_action(actor=actor, project=project, action=Action.MANAGE_PROJECT, what="add members")
     membership = Membership.objects.select_for_update().filter(project=project, user=user).first()
     if membership is None:
@@ -204,14 +204,14 @@ def membership_set(*, project: Project, user: Any, role: str, actor: Any = None)
             return _membership_insert(project=project, user=user, role=role, actor=actor)
         except ConflictError:
             membership = Membership.objects.select_for_update().get(project=project, user=user)
-    return _membership_role_change(membership, role=role, actor=actor)
+    return membership_role_apply(membership, role=role, actor=actor)
 
 
 @transaction.atomic
 def membership_add(*, project: Project, user: Any, role: str, actor: Any = None) -> Membership:
     """Add a new member (leads and admins); a user who is a member already (or was added at
     the same moment) is a ConflictError."""
-    _role_check(role)
+    role_check(role)
     require_action(actor=actor, project=project, action=Action.MANAGE_PROJECT, what="add members")
     if Membership.objects.filter(project=project, user=user).exists():
         raise ConflictError(f"{user} is already a member of {project.slug}.")
@@ -232,7 +232,8 @@ def _membership_insert(*, project: Project, user: Any, role: str, actor: Any) ->
     return membership
 
 
-def _membership_role_change(membership: Membership, *, role: str, actor: Any) -> Membership:
+def membership_role_apply(membership: Membership, *, role: str, actor: Any) -> Membership:
+    """Set a locked membership's role and audit the change (no check of the actor)."""
     if membership.role == role:
         return membership
     before = {"role": membership.role}
@@ -248,20 +249,6 @@ def _membership_role_change(membership: Membership, *, role: str, actor: Any) ->
     )
     forget_roles(membership.user)
     return membership
-
-
-@transaction.atomic
-def membership_role_change(*, membership: Membership, role: str, actor: Any) -> Membership:
-    """Change a member's role (leads and admins). Nobody changes their own role unless they
-    are site staff, so a project is never left without the lead who ran it by mistake."""
-    _role_check(role)
-    membership = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
-    acting_role = require_action(
-        actor=actor, project=membership.project, action=Action.MANAGE_PROJECT, what="change roles"
-    )
-    if actor is not None and acting_role != ADMIN and membership.user_id == actor.pk:
-        raise ApplicationError("You may not change your own role.", status=403)
-    return _membership_role_change(membership, role=role, actor=actor)
 
 
 @transaction.atomic

@@ -22,6 +22,7 @@ from projects.audit import audit, audit_event
 from projects.errors import ApplicationError, ConflictError
 from projects.models import AuditEvent, Image, Membership, Project, Role, Task, TaskStatus
 from projects.permissions import ADMIN, Action, forget_roles, require_action
+from projects.services.setup import membership_role_apply, role_check
 
 User = get_user_model()
 
@@ -275,6 +276,36 @@ def task_reassign(*, task: Task, annotator: Any, actor: Any) -> Task:
     if Task.objects.filter(image=task.image, annotator=annotator).exists():
         raise ConflictError(f"{annotator} already has a task on {task.image.name}.")
     return _hand_over(task, to=annotator, actor=actor, reason=f"reassigned to {annotator}")
+
+
+@transaction.atomic
+def membership_role_change(*, membership: Membership, role: str, actor: Any) -> Membership:
+    """Change a member's role (leads and admins; nobody but site staff changes their own).
+    An annotator who becomes a reviewer or a lead no longer annotates: their open tasks
+    are rebalanced as when they leave (:func:`membership_remove`), and the audit event of
+    the change counts what moved and what was cancelled."""
+    role_check(role)
+    membership = (
+        Membership.objects.select_for_update(of=("self",))
+        .select_related("project", "user")
+        .get(pk=membership.pk)
+    )
+    acting = require_action(
+        actor=actor, project=membership.project, action=Action.MANAGE_PROJECT, what="change roles"
+    )
+    if actor is not None and acting != ADMIN and membership.user_id == actor.pk:
+        raise ApplicationError("You may not change your own role.", status=403)
+    if membership.role == Role.ANNOTATOR and role != Role.ANNOTATOR:
+        result = _rebalance(project=membership.project, user=membership.user, actor=actor)
+        audit(
+            actor=actor,
+            verb="membership.rebalance",
+            obj=membership,
+            project=membership.project,
+            before={"user": membership.user.username, "role": membership.role},
+            after={"moved": len(result.moved), "cancelled": len(result.cancelled)},
+        )
+    return membership_role_apply(membership, role=role, actor=actor)
 
 
 @dataclass

@@ -8,6 +8,7 @@ from projects.errors import ApplicationError, ConflictError
 from projects.models import AuditEvent, Membership, Task, TaskStatus
 from projects.services import (
     membership_remove,
+    membership_role_change,
     task_assign,
     task_cancel,
     task_claim_next,
@@ -252,3 +253,37 @@ def test_claim_after_reassign_goes_to_new_annotator(task, lead, annotator, other
     claimed = task_claim_next(project=task.image.project, actor=other_annotator)
 
     assert (claimed.image_id, claimed.status) == (task.image_id, TaskStatus.IN_PROGRESS)
+
+
+def test_annotator_made_reviewer_has_open_tasks_rebalanced(
+    project, lead, annotator, other_annotator
+):
+    open_task = TaskFactory(image=ImageFactory(project=project, name="o.png"), annotator=annotator)
+    done = TaskFactory(image=ImageFactory(project=project), annotator=annotator, status="submitted")
+
+    membership_role_change(
+        membership=Membership.objects.get(project=project, user=annotator),
+        role="reviewer",
+        actor=lead,
+    )
+
+    assert Membership.objects.get(project=project, user=annotator).role == "reviewer"
+    assert Task.objects.get(pk=open_task.pk).status == TaskStatus.CANCELLED
+    assert Task.objects.get(image=open_task.image, annotator=other_annotator).status == "assigned"
+    assert Task.objects.get(pk=done.pk).status == TaskStatus.SUBMITTED
+    event = AuditEvent.objects.get(verb="membership.rebalance")
+    assert event.after == {"moved": 1, "cancelled": 0}
+
+
+def test_own_role_change_refused(project, lead):
+    with pytest.raises(ApplicationError) as refused:
+        membership_role_change(
+            membership=Membership.objects.get(project=project, user=lead),
+            role="annotator",
+            actor=lead,
+        )
+
+    assert (refused.value.status, refused.value.message) == (
+        403,
+        "You may not change your own role.",
+    )
