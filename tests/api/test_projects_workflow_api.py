@@ -434,3 +434,19 @@ def test_twenty_identical_creates_one_201_nineteen_409(url, body):
     codes = _post_at_once(leads, url, body)
 
     assert codes == Counter({201: 1, 409: 19})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_claims_through_the_api_on_ten_tasks_ten_200_ten_409():
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL (SQLite serialises every writer)")
+    project = Project.objects.create(slug="bubbles", name="Pool boiling")
+    annotator = UserFactory(username="puller")
+    MembershipFactory(project=project, user=annotator, role="annotator")
+    for _ in range(10):
+        TaskFactory(image=ImageFactory(project=project), annotator=annotator)
+
+    codes = _post_at_once([annotator] * 20, BASE + "tasks/claim-next/", None)
+
+    assert codes == Counter({200: 10, 409: 10})
+    assert Task.objects.filter(status=TaskStatus.IN_PROGRESS).count() == 10
