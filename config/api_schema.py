@@ -1,10 +1,14 @@
 """The OpenAPI schema's error responses: a drf-spectacular postprocessing hook that gives
 every operation the errors it can answer with, all in the one shape the exception handler
-writes (``projects.api_errors``: ``{"message": ..., "details": {...}}``)."""
+writes (``projects.api_errors``: ``{"message": ..., "details": {...}}``); and an extension
+that marks serializers refusing unknown keys as closed objects. ``config.urls`` imports this
+module, which registers the extension before any schema is generated."""
 
 from typing import Any
 
-__all__ = ["error_responses"]
+from drf_spectacular.extensions import OpenApiSerializerExtension
+
+__all__ = ["ClosedObjectExtension", "error_responses"]
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _ERROR_SCHEMA = {
@@ -21,7 +25,7 @@ _ERROR_SCHEMA = {
 }
 _DESCRIPTIONS = {
     "400": "Invalid input: the message says what, the details name the fields.",
-    "401": "Not authenticated (no or a bad token).",
+    "401": "Not authenticated (no token, a bad token, or credentials that do not log in).",
     "403": "A member without the right to do this.",
     "404": "Not found, or in a project the user is not a member of.",
     "409": "The object changed first, or is not in a state that allows this.",
@@ -31,12 +35,15 @@ _DESCRIPTIONS = {
 _WRITES = {"post", "put", "patch", "delete"}
 
 
-def _codes(method: str, operation: dict[str, Any], secured: bool) -> list[str]:
-    codes = ["400", "404", "429"]
+def _codes(method: str, secured: bool) -> list[str]:
+    """Any operation may meet invalid input, a missing object, a conflict (a download not
+    ready yet, a changed row), throttling and bad credentials (a stale token, or the token
+    endpoint's wrong password); a secured one a missing right too; a write a large body."""
+    codes = ["400", "401", "404", "409", "429"]
     if secured:
-        codes += ["401", "403"]
+        codes.append("403")
     if method in _WRITES:
-        codes += ["409", "413"]
+        codes.append("413")
     return sorted(codes)
 
 
@@ -52,7 +59,7 @@ def error_responses(result: dict[str, Any], generator, request, public) -> dict[
             security = operation.get("security", default_security)
             secured = bool(security) and security != [{}]
             responses = operation.setdefault("responses", {})
-            for code in _codes(method, operation, secured):
+            for code in _codes(method, secured):
                 responses.setdefault(
                     code,
                     {
@@ -61,3 +68,15 @@ def error_responses(result: dict[str, Any], generator, request, public) -> dict[
                     },
                 )
     return result
+
+
+class ClosedObjectExtension(OpenApiSerializerExtension):
+    """Serializers that refuse keys they do not name: their schema says so
+    (``additionalProperties: false``), so a client learns it from the schema."""
+
+    target_class = "qc.serializers.io.ExportFiltersSerializer"
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        return {**schema, "additionalProperties": False}

@@ -14,9 +14,12 @@ from django.contrib.auth import views as auth_views
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
+from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 
@@ -24,7 +27,8 @@ __all__ = ["LoginView", "TokenView"]
 
 
 class TokenView(ObtainAuthToken):
-    """Trade a username and password for the user's API token."""
+    """Trade a username and password for the user's API token: 401 when they do not
+    authenticate, 400 when the request lacks them."""
 
     # The settings' parsers (the depth-bounded JSON parser among them), not the view's own;
     # no authentication: a stale token in the request must not stop a new sign-in.
@@ -38,8 +42,19 @@ class TokenView(ObtainAuthToken):
         responses={200: inline_serializer("Token", {"token": serializers.CharField()})},
         auth=[],
     )
-    def post(self, request, *args, **kwargs):
-        return super().post(request, *args, **kwargs)
+    def post(self, request: Request, *args, **kwargs) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        if not serializer.is_valid():
+            codes = serializer.errors.get("non_field_errors")
+            if codes and all(getattr(e, "code", None) == "authorization" for e in codes):
+                # The request is well formed; the credentials do not authenticate.
+                raise exceptions.AuthenticationFailed(str(codes[0]))
+            raise exceptions.ValidationError(serializer.errors)
+        token, _ = Token.objects.get_or_create(user=serializer.validated_data["user"])
+        return Response({"token": token.key})
+
+    def get_authenticate_header(self, request: Request) -> str:
+        return "Token"
 
 
 def _keys(request: HttpRequest) -> list[str]:

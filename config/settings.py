@@ -242,6 +242,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name for each choice set that several serializers share.
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "qc.models.JobStatus",
+        "ReasonCodeEnum": "qc.models.ReasonCode",
+        "ImportFormatEnum": "qc.formats.READERS",
+    },
     # Every operation documents the errors it can answer with (400, 401, 403, 404, 409,
     # 413, 429), in the API's one error shape.
     "POSTPROCESSING_HOOKS": [

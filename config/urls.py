@@ -8,6 +8,7 @@ from django.urls import include, path
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+import config.api_schema  # noqa: F401  (registers the schema extension)
 from config.auth_views import LoginView
 from projects import api_errors
 

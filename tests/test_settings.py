@@ -73,3 +73,42 @@ def test_env_file_fills_unset_variables_only(tmp_path, monkeypatch):
     )
     monkeypatch.delenv("MASKQC_T1")
     monkeypatch.delenv("MASKQC_T2")
+
+
+# --------------------------------------------------------------------------- the admin
+
+
+def test_admin_changes_nothing_for_a_superuser(client, admin_user):
+    """Every model in the admin is read-only: the changelist shows, add, change and delete
+    are refused, so no write bypasses the services' rules and audit events."""
+    from django.contrib import admin
+
+    request = type("Request", (), {"user": admin_user})()
+    writable = {
+        model._meta.label: [
+            name
+            for name, allowed in (
+                ("add", model_admin.has_add_permission(request)),
+                ("change", model_admin.has_change_permission(request)),
+                ("delete", model_admin.has_delete_permission(request)),
+            )
+            if allowed
+        ]
+        for model, model_admin in admin.site._registry.items()
+        if model._meta.app_label in {"projects", "qc"}
+    }
+
+    assert {label: rights for label, rights in writable.items() if rights} == {}
+    assert {"qc.Submission", "qc.Review", "qc.ImageLabel", "qc.LabelInstance"} <= set(writable)
+    assert {"projects.GuidelineVersion", "projects.AuditEvent"} <= set(writable)
+
+
+def test_admin_add_and_delete_pages_are_refused(client, admin_user, project):
+    client.force_login(admin_user)
+
+    listed = client.get("/admin/projects/project/")
+    add = client.get("/admin/projects/project/add/")
+    delete = client.post(f"/admin/projects/project/{project.pk}/delete/", {"post": "yes"})
+
+    assert (listed.status_code, add.status_code, delete.status_code) == (200, 403, 403)
+    assert type(project).objects.filter(pk=project.pk).exists()

@@ -297,7 +297,7 @@ def test_token_endpoint_is_throttled_per_address(api, annotator, settings):
         for _ in range(11)
     ]
 
-    assert statuses == [400] * 10 + [429]
+    assert statuses == [401] * 10 + [429]
     refused = api.post("/api/v1/auth/token/", {"username": "annotator", "password": "password"})
     assert refused.status_code == 429
     assert int(refused["Retry-After"]) > 0
@@ -342,3 +342,12 @@ def test_login_page_success_is_not_counted(client, annotator, settings):
     second = client.post("/login/", {"username": "annotator", "password": "password"})
 
     assert (first.status_code, second.status_code) == (302, 302)
+
+
+def test_token_with_wrong_password_is_401_and_without_fields_400(api, annotator):
+    wrong = api.post("/api/v1/auth/token/", {"username": "annotator", "password": "nope"})
+    empty = api.post("/api/v1/auth/token/", {}, format="json")
+
+    assert (wrong.status_code, wrong["WWW-Authenticate"]) == (401, "Token")
+    assert wrong.json() == {"message": "Unable to log in with provided credentials.", "details": {}}
+    assert (empty.status_code, sorted(empty.json()["details"])) == (400, ["password", "username"])
