@@ -9,6 +9,7 @@ from django_sendfile.utils import _get_sendfile
 
 from projects.files import unguessable_name
 from qc.models import Export, ImportJob
+from tests.factories import ImageFactory, TaskFactory
 
 ROLES = ["admin_user", "lead", "reviewer", "annotator", "other_annotator", "outsider"]
 
@@ -159,3 +160,40 @@ def test_download_from_the_file_system_is_handed_to_the_web_server(
     assert response.status_code == 200
     assert response["X-Accel-Redirect"] == f"/protected/{export.file.name}"
     assert (nginx_sendfile / export.file.name).read_bytes() == b"{}"
+
+
+PIXELS_EXPECTED = {
+    "admin_user": 200,
+    "lead": 200,
+    "reviewer": 200,
+    "annotator": 200,  # has a task on the image
+    "other_annotator": 404,  # has none: the image is not theirs to see
+    "outsider": 404,
+}
+
+
+@pytest.fixture
+def image_with_pixels(project, annotator):
+    image = ImageFactory(project=project, name="frame-7.png")
+    image.file.save(unguessable_name("frame-7.png"), ContentFile(b"\x89PNG-bytes"))
+    TaskFactory(image=image, annotator=annotator)
+    return image
+
+
+@pytest.mark.parametrize("who", ROLES)
+def test_image_pixels_only_for_who_may_see_the_image(api, request, project, image_with_pixels, who):
+    for role in ("lead", "reviewer", "annotator", "other_annotator"):
+        request.getfixturevalue(role)
+    api.force_authenticate(request.getfixturevalue(who))
+
+    response = api.get(f"/api/v1/projects/{project.slug}/images/{image_with_pixels.pk}/pixels/")
+
+    assert response.status_code == PIXELS_EXPECTED[who]
+    if response.status_code == 200:
+        assert b"".join(response.streaming_content) == b"\x89PNG-bytes"
+
+
+def test_image_pixels_refuse_anonymous_with_401(api, project, image_with_pixels):
+    response = api.get(f"/api/v1/projects/{project.slug}/images/{image_with_pixels.pk}/pixels/")
+
+    assert (response.status_code, response["WWW-Authenticate"]) == (401, "Token")
