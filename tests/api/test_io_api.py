@@ -191,3 +191,37 @@ def test_export_annotator_forbidden(api, imported, annotator):
 
     assert response.status_code == 403
     assert Export.objects.count() == 0
+
+
+IO_MATRIX = {
+    "admin_user": (200, 200, 200, 200, 202),
+    "lead": (200, 200, 200, 200, 202),
+    "reviewer": (403, 403, 403, 403, 403),
+    "annotator": (403, 403, 403, 403, 403),
+    "other_annotator": (403, 403, 403, 403, 403),
+    "outsider": (404, 404, 404, 404, 404),
+    None: (401, 401, 401, 401, 401),
+}
+
+
+@pytest.mark.parametrize("who", list(IO_MATRIX))
+def test_io_permission_matrix(api, request, project, lead, who, settings):
+    """Import list and detail, export list and detail, export start, for every role."""
+    for role in ("reviewer", "annotator", "other_annotator"):
+        request.getfixturevalue(role)
+    settings.MASKQC_MAX_PENDING_JOBS = 100
+    job = ImportJob.objects.create(project=project, created_by=lead, format="coco")
+    export = Export.objects.create(project=project, created_by=lead, format="coco")
+    if who is not None:
+        api.force_authenticate(request.getfixturevalue(who))
+    base = f"/api/v1/projects/{project.slug}"
+
+    statuses = (
+        api.get(f"{base}/imports/").status_code,
+        api.get(f"{base}/imports/{job.pk}/").status_code,
+        api.get(f"{base}/exports/").status_code,
+        api.get(f"{base}/exports/{export.pk}/").status_code,
+        api.post(f"{base}/exports/", {"format": "coco"}, format="json").status_code,
+    )
+
+    assert statuses == IO_MATRIX[who]
