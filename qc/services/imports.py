@@ -24,6 +24,7 @@ Any error changes nothing and names the file, the image and the object
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,10 +92,8 @@ def import_annotations(
     project. ``source_name`` names the source in submissions (default: the file or folder
     name). ``workers`` caps the worker processes (default: :func:`default_workers`).
 
-    ``submitter``: an annotator uploading their own work. Every object is theirs, nothing
-    but new revisions of their own open tasks is written (no user, class, image or task is
-    created; anything else is refused, naming file, image and object), and the guideline
-    gate holds as for any submission of theirs.
+    ``submitter``: an annotator's own upload -- every object theirs, only new revisions of
+    their open tasks, under the guideline gate (:func:`_submitter_options`).
 
     Raises :class:`ImportRefused` (an ApplicationError naming file, image and object) or
     ApplicationError; nothing is written then. A source whose every object is skipped is
@@ -105,8 +104,7 @@ def import_annotations(
     path = Path(path)
     display = display_name(path)
     if submitter is not None:
-        actor, annotator = submitter, submitter.username
-        create_users = create_labels = labelers_saw_all_images = False
+        actor, annotator, create_users, create_labels = _submitter_options(submitter)
     checked = import_options_clean(format, options)
     report = ProgressThrottle(progress)
     report(0.0, f"checking {display}")
@@ -143,25 +141,41 @@ def import_annotations(
         # Resolve once before the transaction, so bad input is refused without holding locks.
         resolve(project=project)
         report(0.9, "writing")
-        with transaction.atomic():
-            # One import per project at a time: a second import of the same source waits here,
-            # then finds the first one's submissions and changes nothing.
-            project = Project.objects.select_for_update().get(pk=project.pk)
-            if _already_imported(project, summary, report):
-                summary.images, summary.skipped = 0, {}
-                return summary
-            plan = resolve(project=project)
-            _write(
-                project=project,
-                plan=plan,
-                result=result,
-                rows=rows,
-                actor=actor,
-                summary=summary,
-                check_gate=submitter is not None,
-            )
-    report(1.0, "done")
+        write = functools.partial(
+            _write, result=result, rows=rows, actor=actor, check_gate=submitter is not None
+        )
+        if _commit(project, resolve=resolve, write=write, summary=summary, report=report):
+            report(1.0, "done")
     return summary
+
+
+def _submitter_options(submitter: Any) -> tuple[Any, str, bool, bool]:
+    """An annotator's own upload: the actor and the annotator of every object (so every
+    image the file lists) are the uploader; no user or class is created (and no image or
+    task: the plan refuses any submission that is not a new revision of the uploader's
+    open task, naming file, image and object)."""
+    return submitter, submitter.username, False, False
+
+
+def _commit(
+    project: Project,
+    *,
+    resolve: Callable[..., ImportPlan],
+    write: Callable[..., None],
+    summary: ImportSummary,
+    report: ProgressThrottle,
+) -> bool:
+    """The import's one transaction: lock the project, resolve the plan again and write it;
+    False when the source turned out to be imported meanwhile (nothing written)."""
+    with transaction.atomic():
+        # One import per project at a time: a second import of the same source waits here,
+        # then finds the first one's submissions and changes nothing.
+        project = Project.objects.select_for_update().get(pk=project.pk)
+        if _already_imported(project, summary, report):
+            summary.images, summary.skipped = 0, {}
+            return False
+        write(project=project, plan=resolve(project=project), summary=summary)
+    return True
 
 
 def _read(
