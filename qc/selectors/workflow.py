@@ -80,7 +80,7 @@ def _open_reviewer() -> Subquery:
 
 
 def _with_state(images: QuerySet[Image]) -> QuerySet[Image]:
-    return images.select_related("label", "agreement").annotate(
+    return images.select_related("project", "label", "agreement").annotate(
         qc_state=qc_state_expression(), reviewer_name=_open_reviewer()
     )
 

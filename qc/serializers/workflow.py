@@ -42,7 +42,7 @@ class ImageSerializer(serializers.ModelSerializer):
     annotators = serializers.SerializerMethodField()
     reviewer = serializers.CharField(source="reviewer_name", read_only=True, allow_null=True)
     label = serializers.SerializerMethodField()
-    has_pixels = serializers.SerializerMethodField()
+    pixels_url = serializers.SerializerMethodField()
 
     class Meta:
         model = Image
@@ -58,7 +58,7 @@ class ImageSerializer(serializers.ModelSerializer):
             "annotators",
             "reviewer",
             "label",
-            "has_pixels",
+            "pixels_url",
         ]
 
     def get_pq(self, image: Image) -> float | None:
@@ -81,8 +81,11 @@ class ImageSerializer(serializers.ModelSerializer):
             "accepted_at": label.accepted_at,
         }
 
-    def get_has_pixels(self, image: Image) -> bool:
-        return bool(image.file)
+    def get_pixels_url(self, image: Image) -> str | None:
+        """Where the pixels are served after the permission check (None: none stored)."""
+        if not image.file:
+            return None
+        return f"/api/v1/projects/{image.project.slug}/images/{image.pk}/pixels/"
 
 
 class TaskBriefSerializer(serializers.Serializer):

@@ -535,6 +535,10 @@ def test_image_upload_by_a_lead_and_pixels_to_those_who_may_see_the_image(
             assert body == buffer.getvalue()
 
     assert (uploaded.status_code, uploaded.data["created"]) == (201, 1)
+    api.force_authenticate(lead)
+    assert api.get(url(project, f"images/{image.pk}/")).data["pixels_url"] == url(
+        project, f"images/{image.pk}/pixels/"
+    )
     assert statuses == {"lead": 200, "annotator": 200, "other_annotator": 404}
 
 
