@@ -87,6 +87,11 @@ class ProjectCreateSerializer(serializers.ModelSerializer):
             "quorum": {"min_value": 0, "max_value": 1},
         }
 
+    def validate_labels(self, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise serializers.ValidationError("A label is listed twice.")
+        return value
+
 
 class LabelClassWriteSerializer(serializers.ModelSerializer):
     """A label class's name, colour (#rrggbb) and optional match IoU in (0, 1]."""
@@ -174,7 +179,9 @@ class TaskAssignSerializer(serializers.Serializer):
     optionally only among the named annotators."""
 
     images = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), min_length=1, max_length=10_000
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        min_length=1,
+        max_length=10_000,
     )
     annotators = serializers.ListField(
         child=serializers.CharField(max_length=150), required=False, max_length=1000

@@ -6,6 +6,7 @@ never an IntegrityError. :func:`membership_set` is the exception by meaning: it 
 role, so a caller that loses the race is handed the row the winner inserted.
 """
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -85,7 +86,7 @@ def project_create(
     slug: str,
     name: str | None = None,
     description: str = "",
-    labels: Any = (),
+    labels: Sequence[str] = (),
     actor: Any = None,
     **settings: Any,
 ) -> Project:

@@ -156,7 +156,7 @@ def task_claim_next(*, project: Project, actor: Any) -> Task:
             task.status = TaskStatus.IN_PROGRESS
             task.save(update_fields=["status", "updated_at"])
     else:
-        for pk in claimable.values_list("pk", flat=True)[:20]:
+        for pk in claimable.values_list("pk", flat=True):
             if _advance(pk, TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS):
                 task = Task.objects.get(pk=pk)
                 break

@@ -48,6 +48,7 @@ def test_project_create_makes_creator_lead_and_duplicate_conflicts(api, db):
         {"slug": "bad slug"},
         {"slug": "ok", "overlap_fraction": 2},
         {"slug": "ok", "labels": "bubble"},
+        {"slug": "ok", "labels": ["cell", "cell"]},
         {"slug": ["x"]},
         [1, 2],
         "text",
