@@ -592,3 +592,32 @@ def test_audit_log_filters_by_verb_and_actor(api, project, bubble, task, annotat
     assert [e["verb"] for e in by_annotator] == ["submission.create"]
     assert bad.status_code == 400
     assert AuditEvent.objects.filter(project=project).count() == 2
+
+
+def test_image_detail_shows_an_annotator_only_their_own_task_and_submission(
+    api, project, bubble, task, other_task, annotator, other_annotator
+):
+    _submit(task, annotator, bubble, (20, 20, 6))
+    own = _submit(other_task, other_annotator, bubble, (20, 20, 7))
+    api.force_authenticate(other_annotator)
+
+    detail = api.get(url(project, f"images/{task.image_id}/")).data
+
+    assert [t["annotator"] for t in detail["tasks"]] == ["other_annotator"]
+    assert [s["id"] for s in detail["submissions"]] == [own.pk]
+
+
+def test_reviewer_cannot_see_or_decide_on_an_image_not_assigned_to_them(
+    api, project, bubble, task, annotator, reviewer
+):
+    submission = _submit(task, annotator, bubble, (20, 20, 6))
+    api.force_authenticate(reviewer)
+
+    seen = api.get(url(project, f"submissions/{submission.pk}/"))
+    decided = api.post(
+        url(project, f"submissions/{submission.pk}/review/"), {"decision": "accept"}, format="json"
+    )
+    queue = api.get(url(project, "review-queue/")).data
+
+    assert (seen.status_code, decided.status_code, queue["count"]) == (404, 404, 0)
+    assert Review.objects.count() == 0
