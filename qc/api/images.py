@@ -25,11 +25,12 @@ from projects.images import images_import
 from projects.models import Image, Project, Task
 from projects.permissions import Action, project_for
 from qc.models import ImageLabel, Submission
-from qc.selectors import QCState, image_detail, images_visible_to
+from qc.selectors import QCState, image_detail, image_label_of, images_visible_to
 from qc.serializers.workflow import (
     GoldSerializer,
     ImageSerializer,
     ImagesUploadSerializer,
+    LabelDetailSerializer,
     LabelOutSerializer,
     LabelSetSerializer,
     ReviewAssignmentSerializer,
@@ -193,8 +194,18 @@ class ImageReviewAssign(APIView):
 
 
 class ImageLabelView(APIView):
-    """Set the image's label (a reviewer assigned to it, a lead or an admin): one accepted
-    submission or the consensus. A sent-back image's label is replaced."""
+    """The image's label: GET shows the label in force (a consensus label's instances, the
+    labels it replaced) to reviewers, leads and admins; POST sets it (a reviewer assigned
+    to the image, a lead or an admin): one accepted submission or the consensus. A
+    sent-back image's label is replaced."""
+
+    @extend_schema(responses={200: LabelDetailSerializer, **NOT_FOUND, 403: OpenApiTypes.OBJECT})
+    def get(self, request: Request, slug: str, pk: int) -> Response:
+        project_for(user=request.user, slug=slug, action=Action.REVIEW)
+        label = image_label_of(image=visible_image(request, slug, pk))
+        if label is None:
+            raise ApplicationError("This image has no accepted label.", status=404)
+        return Response(LabelDetailSerializer(label).data)
 
     @extend_schema(
         request=LabelSetSerializer,

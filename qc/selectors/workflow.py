@@ -27,8 +27,10 @@ from qc.models import (
     AgreementResult,
     ConsensusInstance,
     ImageLabel,
+    ImageLabelHistory,
     Instance,
     InstanceFlag,
+    LabelInstance,
     Review,
     ReviewAssignment,
     SendBack,
@@ -207,6 +209,23 @@ def image_agreement(*, image: Image) -> dict[str, Any]:
     )
     summary = getattr(image, "agreement", None)
     return {"summary": summary, "results": results, "consensus": consensus}
+
+
+def image_label_of(*, image: Image) -> ImageLabel | None:
+    """The image's label in force, with its consensus instances and the labels it
+    replaced (oldest first), or None."""
+    return (
+        ImageLabel.objects.filter(image=image)
+        .select_related("accepted_by", "image")
+        .prefetch_related(
+            Prefetch("instances", queryset=LabelInstance.objects.select_related("label_class")),
+            Prefetch(
+                "history",
+                queryset=ImageLabelHistory.objects.select_related("accepted_by", "replaced_by"),
+            ),
+        )
+        .first()
+    )
 
 
 def audit_events_of(*, project: Project) -> QuerySet[AuditEvent]:

@@ -409,6 +409,40 @@ class LabelOutSerializer(serializers.Serializer):
     accepted_at = serializers.DateTimeField()
 
 
+class LabelDetailSerializer(LabelOutSerializer):
+    """The label in force, a consensus label's instances, and the labels it replaced."""
+
+    instances = serializers.SerializerMethodField()
+    history = serializers.SerializerMethodField()
+
+    def get_instances(self, label: Any) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": i.pk,
+                "label_class": i.label_class.name,
+                "rle": _rle_out(i, label.image),
+                "bbox": _bbox(i),
+                "area": i.area,
+            }
+            for i in label.instances.all()
+        ]
+
+    def get_history(self, label: Any) -> list[dict[str, Any]]:
+        return [
+            {
+                "submission": h.submission_id,
+                "from_consensus": h.from_consensus,
+                "instances": len(h.instances),
+                "accepted_by": h.accepted_by.username if h.accepted_by else None,
+                "accepted_at": h.accepted_at,
+                "was_gold": h.was_gold,
+                "replaced_by": h.replaced_by.username if h.replaced_by else None,
+                "replaced_at": h.replaced_at,
+            }
+            for h in label.history.all()
+        ]
+
+
 # ---------------------------------------------------------------------------- agreement
 
 

@@ -101,6 +101,14 @@ CASES = [
         [201, 201, 201, 403, 403, 404, 401],
     ),
     (
+        "label detail",
+        "get",
+        "images/{image}/label/",
+        None,
+        _accept,
+        [200, 200, 200, 403, 403, 404, 401],
+    ),
+    (
         "send-back",
         "post",
         "images/{image}/send-back/",

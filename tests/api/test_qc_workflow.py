@@ -621,3 +621,52 @@ def test_reviewer_cannot_see_or_decide_on_an_image_not_assigned_to_them(
 
     assert (seen.status_code, decided.status_code, queue["count"]) == (404, 404, 0)
     assert Review.objects.count() == 0
+
+
+def test_label_shows_the_labels_it_replaced(api, project, bubble, task, annotator, lead):
+    first = _submit(task, annotator, bubble, (20, 20, 6))
+    review_decide(submission=first, reviewer=lead, decision="accept")
+    api.force_authenticate(lead)
+    path = url(project, f"images/{task.image_id}/label/")
+    api.post(path, {"submission": first.pk}, format="json")
+    api.post(
+        url(project, f"images/{task.image_id}/send-back/"), {"reasons": ["other"]}, format="json"
+    )
+    rework = _submit(task, annotator, bubble, (20, 20, 5))
+    review_decide(submission=rework, reviewer=lead, decision="accept")
+
+    replaced = api.post(path, {"submission": rework.pk}, format="json")
+    shown = api.get(path).data
+
+    assert replaced.status_code == 201
+    assert (shown["submission"], shown["sent_back"], shown["instances"]) == (rework.pk, False, [])
+    assert [(h["submission"], h["accepted_by"], h["replaced_by"]) for h in shown["history"]] == [
+        (first.pk, "lead", "lead")
+    ]
+    assert api.get(url(project, f"images/{task.image_id}/")).data["qc_state"] == "accepted"
+
+
+def test_consensus_label_shows_its_copied_instances(
+    api,
+    project,
+    bubble,
+    task,
+    other_task,
+    annotator,
+    other_annotator,
+    lead,
+    django_capture_on_commit_callbacks,
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        _submit(task, annotator, bubble, (20, 20, 6))
+        _submit(other_task, other_annotator, bubble, (20, 20, 6))
+    api.force_authenticate(lead)
+    path = url(project, f"images/{task.image_id}/label/")
+
+    api.post(path, {"consensus": True}, format="json")
+    shown = api.get(path).data
+
+    assert (shown["from_consensus"], shown["history"]) == (True, [])
+    assert [(i["label_class"], i["area"]) for i in shown["instances"]] == [
+        ("bubble", masks.rle_area(disc(20, 20, 6)))
+    ]
