@@ -670,3 +670,34 @@ def test_consensus_label_shows_its_copied_instances(
     assert [(i["label_class"], i["area"]) for i in shown["instances"]] == [
         ("bubble", masks.rle_area(disc(20, 20, 6)))
     ]
+
+
+@pytest.mark.parametrize(
+    ("files", "status"),
+    [([("notes.png", b"not an image")], 400), ([], 400)],
+)
+def test_image_upload_of_bad_files_is_400_and_stores_nothing(api, project, lead, files, status):
+    api.force_authenticate(lead)
+
+    response = api.post(
+        url(project, "images/"),
+        {"files": [SimpleUploadedFile(name, data, "image/png") for name, data in files]},
+        format="multipart",
+    )
+
+    assert response.status_code == status
+    assert project.images.count() == 0
+
+
+@pytest.mark.parametrize("who", ["reviewer", "annotator"])
+def test_image_upload_by_a_member_who_does_not_lead_is_403(request, api, project, who):
+    api.force_authenticate(request.getfixturevalue(who))
+
+    response = api.post(
+        url(project, "images/"),
+        {"files": [SimpleUploadedFile("f.png", b"x", "image/png")]},
+        format="multipart",
+    )
+
+    assert response.status_code == 403
+    assert project.images.count() == 0
