@@ -4,7 +4,9 @@ holds when the test runs), authenticated as a lead of a seeded project."""
 
 import pytest
 from django.core.cache import cache
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given, seed, settings
 from rest_framework.authtoken.models import Token
 
@@ -64,6 +66,18 @@ def test_every_operation_documents_its_errors(client, db):
 
 
 @pytest.fixture
+def wsgi_app():
+    """The deployment's WSGI application, called in the test's transaction: like Django's
+    test client, it must not close the connection at each request's start and end (on
+    PostgreSQL that would end the test's transaction)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield get_wsgi_application()
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
 def seeded(db):
     """A project with a lead (whose token the run uses), every other role, two classes,
     images and tasks."""
@@ -84,10 +98,9 @@ def seeded(db):
     return Token.objects.create(user=lead).key
 
 
-def test_schemathesis_all_checks_find_no_failure(seeded):
+def test_schemathesis_all_checks_find_no_failure(seeded, wsgi_app):
     cache.clear()
-    app = get_wsgi_application()
-    schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", app, config=CONFIG)
+    schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", wsgi_app, config=CONFIG)
     headers = {"Authorization": f"Token {seeded}"}
     checks = CHECKS.get_all()
     failures: dict[str, str] = {}
