@@ -85,6 +85,23 @@ def test_claim_next_twenty_workers_ten_tasks_each_claimed_once():
     assert AuditEvent.objects.filter(verb="task.claim").count() == 10
 
 
+def test_claim_next_conditional_update_path_claims_each_task_once(monkeypatch):
+    """The path for databases without SKIP LOCKED, raced for real on PostgreSQL."""
+    features = type(connection.features)
+    monkeypatch.setattr(features, "has_select_for_update_skip_locked", False)
+    project = ProjectFactory()
+    annotator = UserFactory()
+    MembershipFactory(project=project, user=annotator, role="annotator")
+    for _ in range(10):
+        TaskFactory(image=ImageFactory(project=project), annotator=annotator)
+
+    outcomes = run_at_once(lambda: task_claim_next(project=project, actor=annotator))
+
+    claimed = [o.pk for o in outcomes if isinstance(o, Task)]
+    assert _kinds(outcomes) == Counter({"Task": 10, "ConflictError": 10})
+    assert len(set(claimed)) == 10
+
+
 def test_project_create_twenty_at_once_one_row():
     outcomes = run_at_once(lambda: project_create(slug="race", name="Race"))
 
