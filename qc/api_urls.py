@@ -44,6 +44,7 @@ urlpatterns = [
         name="api-submission-review",
     ),
     path(P + "review-queue/", reviews.ReviewQueue.as_view(), name="api-review-queue"),
+    path(P + "gold-scores/", reviews.GoldScoreList.as_view(), name="api-gold-scores"),
     path(P + "audit/", reviews.AuditLog.as_view(), name="api-audit"),
     path(
         "projects/<slug:slug>/agreement/", reports.AgreementReport.as_view(), name="api-agreement"

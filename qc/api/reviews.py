@@ -1,5 +1,5 @@
-"""REST API: the review queue (images waiting for review, lowest agreement first) and the
-project's audit log."""
+"""REST API: the review queue (images waiting for review, lowest agreement first), the
+submissions scored against gold labels, and the project's audit log."""
 
 import django_filters
 from django.db.models import Exists, OuterRef, QuerySet
@@ -7,9 +7,9 @@ from rest_framework import generics
 
 from projects.models import AuditEvent, Image
 from projects.permissions import Action, project_for
-from qc.models import ReviewAssignment
-from qc.selectors import audit_events_of, review_queue
-from qc.serializers.workflow import AuditEventSerializer, ImageSerializer
+from qc.models import GoldScore, ReviewAssignment
+from qc.selectors import audit_events_of, gold_scores_visible_to, review_queue
+from qc.serializers.workflow import AuditEventSerializer, GoldScoreSerializer, ImageSerializer
 
 
 class QueueFilter(django_filters.FilterSet):
@@ -43,6 +43,31 @@ class ReviewQueue(generics.ListAPIView):
             user=self.request.user, slug=self.kwargs["slug"], action=Action.REVIEW
         )
         return review_queue(user=self.request.user, project=project)
+
+
+class GoldScoreFilter(django_filters.FilterSet):
+    annotator = django_filters.CharFilter(
+        field_name="submission__task__annotator__username", help_text="Username."
+    )
+    image = django_filters.NumberFilter(field_name="submission__task__image_id")
+
+    class Meta:
+        model = GoldScore
+        fields = ["annotator", "image"]
+
+
+class GoldScoreList(generics.ListAPIView):
+    """Submissions on gold images scored against the gold label when they were submitted
+    (matched, missed, extra, mean IoU, pq at the project's match IoU), newest first: all
+    for leads, reviewers and admins, an annotator's own for them. Paginated."""
+
+    serializer_class = GoldScoreSerializer
+    queryset = GoldScore.objects.none()
+    filterset_class = GoldScoreFilter
+
+    def get_queryset(self) -> QuerySet[GoldScore]:
+        project, _ = project_for(user=self.request.user, slug=self.kwargs["slug"])
+        return gold_scores_visible_to(user=self.request.user, project=project)
 
 
 class AuditFilter(django_filters.FilterSet):

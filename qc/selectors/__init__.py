@@ -22,6 +22,7 @@ from qc.selectors.submissions import latest_submissions, stored_instance
 from qc.selectors.workflow import (
     QCState,
     audit_events_of,
+    gold_scores_visible_to,
     image_agreement,
     image_detail,
     image_label_of,
@@ -40,6 +41,7 @@ __all__ = [
     "agreement_report_stored",
     "audit_events_of",
     "exports_of",
+    "gold_scores_visible_to",
     "image_agreement",
     "image_detail",
     "image_label_of",

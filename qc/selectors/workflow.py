@@ -26,6 +26,7 @@ from projects.permissions import Action, has_permission, project_role
 from qc.models import (
     AgreementResult,
     ConsensusInstance,
+    GoldScore,
     ImageLabel,
     ImageLabelHistory,
     Instance,
@@ -225,6 +226,17 @@ def image_label_of(*, image: Image) -> ImageLabel | None:
             ),
         )
         .first()
+    )
+
+
+def gold_scores_visible_to(*, user: Any, project: Project) -> QuerySet[GoldScore]:
+    """Submissions scored against gold labels: all of them for those who may view the
+    agreement, an annotator's own otherwise (the blind rule), newest first."""
+    scores = GoldScore.objects.filter(submission__task__image__project=project)
+    if not has_permission(user=user, project=project, action=Action.VIEW_AGREEMENT):
+        scores = scores.filter(submission__task__annotator=user)
+    return scores.select_related("submission__task__annotator", "submission__task__image").order_by(
+        "-computed_at", "-pk"
     )
 
 

@@ -12,7 +12,7 @@ from rest_framework import serializers
 from projects.models import AuditEvent, Image, LabelClass
 from qc import masks
 from qc.formats import READERS
-from qc.models import ReasonCode, Review, Submission
+from qc.models import GoldScore, ReasonCode, Review, Submission
 from qc.selectors import QCState
 from qc.services.submissions import InstanceInput
 
@@ -511,6 +511,30 @@ def image_agreement_data(*, image: Image, found: dict[str, Any]) -> dict[str, An
             for c in found["consensus"]
         ],
     }
+
+
+class GoldScoreSerializer(serializers.ModelSerializer):
+    image = serializers.IntegerField(source="submission.task.image_id")
+    image_name = serializers.CharField(source="submission.task.image.name")
+    annotator = serializers.CharField(source="submission.task.annotator.username")
+    revision = serializers.IntegerField(source="submission.revision")
+
+    class Meta:
+        model = GoldScore
+        fields = [
+            "submission",
+            "image",
+            "image_name",
+            "annotator",
+            "revision",
+            "matched",
+            "missed",
+            "extra",
+            "mean_iou",
+            "pq",
+            "match_iou",
+            "computed_at",
+        ]
 
 
 # -------------------------------------------------------------------------------- audit

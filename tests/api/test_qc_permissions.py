@@ -158,6 +158,7 @@ CASES = [
         [201, 201, 201, 403, 404, 404, 401],
     ),
     ("review queue", "get", "review-queue/", None, None, [200, 200, 200, 403, 403, 404, 401]),
+    ("gold scores", "get", "gold-scores/", None, None, [200, 200, 200, 200, 200, 404, 401]),
     ("audit", "get", "audit/", None, None, [200, 200, 403, 403, 403, 404, 401]),
 ]
 

@@ -3,7 +3,13 @@
 import pytest
 from django.contrib.auth import get_user_model
 
-from qc.services import InstanceInput, review_decide, submission_create
+from qc.services import (
+    InstanceInput,
+    image_label_set,
+    image_label_set_gold,
+    review_decide,
+    submission_create,
+)
 from tests.factories import ImageFactory, TaskFactory
 
 
@@ -85,5 +91,26 @@ def test_audit_log_query_count(api, project, bubble, lead, annotator, n, django_
     # project, role, count, page of events with their actors
     with django_assert_num_queries(4):
         response = api.get(f"/api/v1/projects/{project.slug}/audit/")
+
+    assert response.data["count"] == n
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_gold_scores_list_query_count(
+    api, project, bubble, lead, annotator, other_annotator, n, django_assert_num_queries
+):
+    _images(project, annotator, bubble, n)
+    for image in project.images.all():
+        submission = image.tasks.get().submissions.get()
+        review_decide(submission=submission, reviewer=lead, decision="accept")
+        label = image_label_set(image=image, actor=lead, submission=submission)
+        image_label_set_gold(label=label, actor=lead)
+        later = TaskFactory(image=image, annotator=other_annotator)
+        submission_create(task=later, actor=other_annotator, instances=[])
+    api.force_authenticate(_fresh(lead))
+
+    # project, role, count, page of scores with their submissions, tasks, images, annotators
+    with django_assert_num_queries(4):
+        response = api.get(f"/api/v1/projects/{project.slug}/gold-scores/")
 
     assert response.data["count"] == n

@@ -1,17 +1,27 @@
 """/api/v1/projects/<slug>/ images, submissions, reviews, labels, gold, send-back, agreement
 per image and the audit log: behaviour, the blind rule and validation."""
 
+import io
 import json
 
 import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image as PILImage
 
 from projects.models import AuditEvent, TaskStatus
+from projects.services import guideline_acknowledge, guideline_version_create
 from qc import masks
-from qc.models import GoldScore, ImageLabel, Review, Submission
-from qc.services import InstanceInput, review_assign, review_decide, submission_create
-from tests.factories import ImageFactory, TaskFactory
+from qc.models import GoldScore, ImageAgreement, ImageLabel, Review, Submission
+from qc.services import (
+    InstanceInput,
+    image_label_set,
+    image_label_set_gold,
+    review_assign,
+    review_decide,
+    submission_create,
+)
+from tests.factories import ImageFactory, MembershipFactory, TaskFactory, UserFactory
 
 H, W = 48, 64
 
@@ -151,8 +161,6 @@ def test_submission_for_another_annotators_task_is_404(api, project, other_task,
 def test_submission_refused_by_a_blocking_rule_lists_the_violations(
     api, project, bubble, task, annotator, lead
 ):
-    from projects.services import guideline_acknowledge, guideline_version_create
-
     version = guideline_version_create(
         project=project,
         title="Bubbles",
@@ -365,8 +373,6 @@ def test_second_decision_on_a_submission_is_409(api, project, bubble, task, anno
 def test_lead_assigns_and_reassigns_the_review(
     api, project, bubble, task, annotator, reviewer, lead
 ):
-    from tests.factories import MembershipFactory, UserFactory
-
     second = UserFactory(username="second_reviewer")
     MembershipFactory(project=project, user=second, role="reviewer")
     _submit(task, annotator, bubble)
@@ -487,8 +493,6 @@ def test_annotator_sees_only_images_they_have_a_task_on(api, project, task, anno
 def test_review_queue_lowest_pq_first_and_only_own_assignments_for_reviewers(
     api, project, bubble, annotator, other_annotator, reviewer, lead
 ):
-    from qc.models import ImageAgreement
-
     images = []
     for name, pq in [("hi.png", 0.9), ("lo.png", 0.2), ("none.png", None)]:
         image = ImageFactory(project=project, name=name, width=W, height=H)
@@ -509,10 +513,6 @@ def test_review_queue_lowest_pq_first_and_only_own_assignments_for_reviewers(
 def test_image_upload_by_a_lead_and_pixels_to_those_who_may_see_the_image(
     api, project, lead, annotator, other_annotator, settings, tmp_path
 ):
-    import io
-
-    from PIL import Image as PILImage
-
     settings.MEDIA_ROOT = tmp_path
     buffer = io.BytesIO()
     PILImage.new("L", (W, H)).save(buffer, format="PNG")
@@ -701,3 +701,27 @@ def test_image_upload_by_a_member_who_does_not_lead_is_403(request, api, project
 
     assert response.status_code == 403
     assert project.images.count() == 0
+
+
+def test_gold_scores_all_for_leads_own_for_annotators(
+    api, project, bubble, image, annotator, other_annotator, lead
+):
+    gold = _submit(TaskFactory(image=image, annotator=annotator), annotator, bubble, (20, 20, 6))
+    review_decide(submission=gold, reviewer=lead, decision="accept")
+    image_label_set_gold(
+        label=image_label_set(image=image, actor=lead, submission=gold), actor=lead
+    )
+    third = UserFactory(username="third")
+    MembershipFactory(project=project, user=third, role="annotator")
+    mine = _submit(TaskFactory(image=image, annotator=other_annotator), other_annotator, bubble)
+    _submit(TaskFactory(image=image, annotator=third), third, bubble, (20, 20, 6))
+    api.force_authenticate(lead)
+    everyone = api.get(url(project, "gold-scores/")).data["results"]
+    api.force_authenticate(other_annotator)
+    own = api.get(url(project, "gold-scores/")).data["results"]
+
+    assert sorted((s["annotator"], s["matched"], s["missed"], s["pq"]) for s in everyone) == [
+        ("other_annotator", 0, 1, 0.0),
+        ("third", 1, 0, 1.0),
+    ]
+    assert [(s["submission"], s["missed"]) for s in own] == [(mine.pk, 1)]
