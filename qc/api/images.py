@@ -50,6 +50,9 @@ from qc.services import (
 ERRORS = {400: OpenApiTypes.OBJECT, 401: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT}
 NOT_FOUND = {404: OpenApiTypes.OBJECT}
 CONFLICT = {409: OpenApiTypes.OBJECT}
+# The largest id a filter takes (ids are 64-bit): a larger number is a 400, not a database
+# overflow.
+MAX_ID = 2**63 - 1
 
 
 class ImageFilter(django_filters.FilterSet):

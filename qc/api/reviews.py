@@ -7,6 +7,7 @@ from rest_framework import generics
 
 from projects.models import AuditEvent, Image
 from projects.permissions import Action, project_for
+from qc.api.images import MAX_ID
 from qc.models import GoldScore, ReviewAssignment
 from qc.selectors import audit_events_of, gold_scores_visible_to, review_queue
 from qc.serializers.workflow import AuditEventSerializer, GoldScoreSerializer, ImageSerializer
@@ -49,7 +50,9 @@ class GoldScoreFilter(django_filters.FilterSet):
     annotator = django_filters.CharFilter(
         field_name="submission__task__annotator__username", help_text="Username."
     )
-    image = django_filters.NumberFilter(field_name="submission__task__image_id")
+    image = django_filters.NumberFilter(
+        field_name="submission__task__image_id", min_value=1, max_value=MAX_ID
+    )
 
     class Meta:
         model = GoldScore

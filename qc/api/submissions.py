@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from projects.errors import ApplicationError
 from projects.models import Project, Task
 from projects.permissions import Action, has_permission, project_for
-from qc.api.images import CONFLICT, ERRORS, NOT_FOUND
+from qc.api.images import CONFLICT, ERRORS, MAX_ID, NOT_FOUND
 from qc.models import Instance, Submission
 from qc.selectors import submission_detail_prefetches, submissions_visible_to
 from qc.serializers.workflow import (
@@ -31,8 +31,8 @@ from qc.services import FlagInput, review_decide, submission_create, submission_
 
 
 class SubmissionFilter(django_filters.FilterSet):
-    image = django_filters.NumberFilter(field_name="task__image_id")
-    task = django_filters.NumberFilter(field_name="task_id")
+    image = django_filters.NumberFilter(field_name="task__image_id", min_value=1, max_value=MAX_ID)
+    task = django_filters.NumberFilter(field_name="task_id", min_value=1, max_value=MAX_ID)
     annotator = django_filters.CharFilter(field_name="task__annotator__username")
     decision = django_filters.ChoiceFilter(
         field_name="review__decision", choices=[("accept", "accept"), ("reject", "reject")]

@@ -725,3 +725,19 @@ def test_gold_scores_all_for_leads_own_for_annotators(
         ("third", 1, 0, 1.0),
     ]
     assert [(s["submission"], s["missed"]) for s in own] == [(mine.pk, 1)]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "submissions/?image=-2.08e%2B150",
+        "submissions/?task=99999999999999999999",
+        "gold-scores/?image=-2.08e%2B150",
+    ],
+)
+def test_an_id_filter_out_of_range_is_400(api, project, lead, query):
+    api.force_authenticate(lead)
+
+    response = api.get(url(project, query))
+
+    assert response.status_code == 400
