@@ -9,7 +9,13 @@ from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django_sendfile import sendfile
 
-__all__ = ["file_sha256", "private_field_response", "private_file_response", "unguessable_name"]
+__all__ = [
+    "file_sha256",
+    "image_upload_to",
+    "private_field_response",
+    "private_file_response",
+    "unguessable_name",
+]
 
 
 def unguessable_name(filename: str, *, keep: int = 60) -> str:
@@ -21,6 +27,11 @@ def unguessable_name(filename: str, *, keep: int = 60) -> str:
         suffix = PurePath(name).suffix[:10]
         name = name[: keep - len(suffix)] + suffix
     return f"{secrets.token_urlsafe(16)}/{name}"
+
+
+def image_upload_to(_image: object, filename: str) -> str:
+    """Where an image's pixels are stored: ``images/<random token>/<filename>``."""
+    return f"images/{unguessable_name(filename)}"
 
 
 def file_sha256(path: Path) -> str:

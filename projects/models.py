@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from projects.files import image_upload_to
+
 
 class Role(models.TextChoices):
     LEAD = "lead", "Lead"
@@ -139,7 +141,7 @@ class Image(models.Model):
     name = models.CharField(max_length=255)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
-    file = models.FileField(upload_to="images/%Y/%m/", blank=True)
+    file = models.FileField(upload_to=image_upload_to, blank=True)
     source = models.CharField(
         max_length=1000, blank=True, help_text="Path or URL when the pixels live elsewhere."
     )

@@ -733,6 +733,12 @@ def test_import_images_creates_images_with_header_sizes(shared_data, db):
     image = Image.objects.get(project=project, name=files[0].name)
     with image.file.open("rb") as handle:
         assert handle.read() == files[0].read_bytes()
+    # Stored under a name nobody can guess: images/<random token>/<file name>
+    names = [i.file.name.split("/") for i in Image.objects.filter(project=project)]
+    assert all(len(parts) == 3 and parts[0] == "images" for parts in names)
+    assert sorted(parts[2] for parts in names) == sorted(p.name for p in files)
+    assert len({parts[1] for parts in names}) == len(files)
+    assert all(len(parts[1]) >= 20 for parts in names)
 
 
 def test_import_images_size_disagreeing_is_refused_and_changes_nothing(shared_data, db):
