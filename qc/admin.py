@@ -5,6 +5,7 @@ or delete here."""
 
 from django.contrib import admin
 
+from projects.admin import ReadOnlyAdmin, ReadOnlyMixin
 from qc.models import (
     AgreementResult,
     ConsensusInstance,
@@ -22,23 +23,6 @@ from qc.models import (
     SendBack,
     Submission,
 )
-
-
-class ReadOnlyMixin:
-    """No add, change or delete in the admin: a model's writes go through its services."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    pass
 
 
 class InstanceInline(ReadOnlyMixin, admin.TabularInline):

@@ -135,13 +135,7 @@ def _label_create(
         accepted_by=actor,
         is_gold=gold,
     )
-    LabelInstance.objects.bulk_create(
-        LabelInstance(label=label, label_class_id=c.label_class_id, **c.mask_columns())
-        for c in consensus
-    )
-    image.review_assignments.filter(status=ReviewAssignment.Status.OPEN).update(
-        status=ReviewAssignment.Status.DONE
-    )
+    _label_instances_store(label, consensus=consensus, image=image)
     audit(
         actor=actor,
         verb="image_label.set",
@@ -155,6 +149,20 @@ def _label_create(
         },
     )
     return label
+
+
+def _label_instances_store(
+    label: ImageLabel, *, consensus: Sequence[ConsensusInstance], image: Image
+) -> None:
+    """Copy the consensus instances into the label (none for a submission's label), and
+    close the image's open review: the label is decided."""
+    LabelInstance.objects.bulk_create(
+        LabelInstance(label=label, label_class_id=c.label_class_id, **c.mask_columns())
+        for c in consensus
+    )
+    image.review_assignments.filter(status=ReviewAssignment.Status.OPEN).update(
+        status=ReviewAssignment.Status.DONE
+    )
 
 
 def review_policy_apply(*, image: Image) -> ImageLabel | None:
@@ -264,13 +272,7 @@ def _label_replace(
     label.sent_back = False
     label.is_gold = label.is_gold or gold
     label.save()
-    LabelInstance.objects.bulk_create(
-        LabelInstance(label=label, label_class_id=c.label_class_id, **c.mask_columns())
-        for c in consensus
-    )
-    image.review_assignments.filter(status=ReviewAssignment.Status.OPEN).update(
-        status=ReviewAssignment.Status.DONE
-    )
+    _label_instances_store(label, consensus=consensus, image=image)
     audit(
         actor=actor,
         verb="image_label.replace",
