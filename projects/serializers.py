@@ -93,6 +93,16 @@ class ProjectCreateSerializer(serializers.ModelSerializer):
         return value
 
 
+class ProjectUpdateSerializer(ProjectCreateSerializer):
+    """Changed settings of a project (any subset); the slug and classes are not settings."""
+
+    slug = None
+    labels = None
+
+    class Meta(ProjectCreateSerializer.Meta):
+        fields = [f for f in ProjectCreateSerializer.Meta.fields if f not in ("slug", "labels")]
+
+
 class LabelClassWriteSerializer(serializers.ModelSerializer):
     """A label class's name, colour (#rrggbb) and optional match IoU in (0, 1]."""
 

@@ -20,6 +20,7 @@ from projects.serializers import (
     MembershipRemovedSerializer,
     ProjectCreateSerializer,
     ProjectSerializer,
+    ProjectUpdateSerializer,
 )
 
 
@@ -62,12 +63,25 @@ class ProjectList(generics.ListAPIView):
 
 
 class ProjectDetail(generics.RetrieveAPIView):
+    """A project with the caller's role; its settings changed (leads and admins)."""
+
     serializer_class = ProjectSerializer
 
     def get_object(self) -> Project:
         project, role = project_for(user=self.request.user, slug=self.kwargs["slug"])
         project.user_role = role
         return project
+
+    @extend_schema(request=ProjectUpdateSerializer, responses={200: ProjectSerializer})
+    def patch(self, request: Request, slug: str) -> Response:
+        project, role = project_for(user=request.user, slug=slug, action=Action.MANAGE_PROJECT)
+        serializer = ProjectUpdateSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        project = services.project_update(
+            project=project, actor=request.user, **serializer.validated_data
+        )
+        project.user_role = role
+        return Response(ProjectSerializer(project).data)
 
 
 class LabelClassList(ProjectScoped, generics.ListAPIView):

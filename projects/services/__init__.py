@@ -20,6 +20,7 @@ from projects.services.setup import (
     membership_add,
     membership_set,
     project_create,
+    project_update,
 )
 from projects.services.tasks import (
     MembershipRemoved,
@@ -46,6 +47,7 @@ __all__ = [
     "membership_role_change",
     "membership_set",
     "project_create",
+    "project_update",
     "task_assign",
     "task_cancel",
     "task_claim_next",

@@ -118,6 +118,52 @@ def project_create(
     return project
 
 
+# The settings a lead may change after the project is created (the slug names it for good).
+PROJECT_SETTINGS = (
+    "name",
+    "description",
+    "overlap",
+    "overlap_fraction",
+    "match_iou",
+    "boundary_px",
+    "review_policy",
+    "auto_accept_pq",
+    "sample_rate",
+    "consensus_method",
+    "quorum",
+)
+
+
+@transaction.atomic
+def project_update(*, project: Project, actor: Any, **changes: Any) -> Project:
+    """Change a project's settings (:data:`PROJECT_SETTINGS`; leads and admins), checked as
+    the model checks them. A new review policy or threshold applies to images whose
+    agreement is computed from now on."""
+    project = Project.objects.select_for_update().get(pk=project.pk)
+    require_action(
+        actor=actor, project=project, action=Action.MANAGE_PROJECT, what="change its settings"
+    )
+    unknown = set(changes) - set(PROJECT_SETTINGS)
+    if unknown:
+        raise ApplicationError(f"Projects have no setting {', '.join(sorted(unknown))}.")
+    before = {field: getattr(project, field) for field in changes}
+    for field, value in changes.items():
+        setattr(project, field, value)
+    full_clean(project)
+    changed = {field: value for field, value in changes.items() if before[field] != value}
+    if changed:
+        project.save(update_fields=list(changed))
+        audit(
+            actor=actor,
+            verb="project.update",
+            obj=project,
+            project=project,
+            before={field: before[field] for field in changed},
+            after=changed,
+        )
+    return project
+
+
 @transaction.atomic
 def label_class_create(
     *,

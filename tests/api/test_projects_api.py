@@ -169,3 +169,67 @@ def test_openapi_schema_and_offline_docs(client, db):
     assert b"/api/v1/projects/" in schema.content
     assert docs.status_code == 200
     assert b"//cdn" not in docs.content and b"https://" not in docs.content
+
+
+def test_project_settings_change_by_a_lead_is_stored_and_audited(api, project, lead):
+    from projects.models import AuditEvent, Project
+
+    api.force_authenticate(lead)
+
+    response = api.patch(
+        "/api/v1/projects/bubbles/",
+        {"review_policy": "below_threshold", "auto_accept_pq": 0.9, "name": "Bubbles in a pool"},
+        format="json",
+    )
+
+    assert response.status_code == 200
+    assert (response.data["review_policy"], response.data["auto_accept_pq"]) == (
+        "below_threshold",
+        0.9,
+    )
+    assert response.data["role"] == "lead"
+    stored = Project.objects.get(pk=project.pk)
+    assert (stored.review_policy, stored.auto_accept_pq, stored.name) == (
+        "below_threshold",
+        0.9,
+        "Bubbles in a pool",
+    )
+    event = AuditEvent.objects.get(verb="project.update")
+    assert event.actor == lead
+    assert event.after == {
+        "review_policy": "below_threshold",
+        "auto_accept_pq": 0.9,
+        "name": "Bubbles in a pool",
+    }
+
+
+@pytest.mark.parametrize(
+    ("who", "code"),
+    [("annotator", 403), ("reviewer", 403), ("outsider", 404), (None, 401)],
+)
+def test_project_settings_change_by_others_is_refused(request, api, project, who, code):
+    from projects.models import Project
+
+    if who is not None:
+        api.force_authenticate(request.getfixturevalue(who))
+
+    response = api.patch("/api/v1/projects/bubbles/", {"overlap": 3}, format="json")
+
+    assert response.status_code == code
+    assert Project.objects.get(pk=project.pk).overlap == project.overlap
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"auto_accept_pq": 2}, {"review_policy": "never"}, {"overlap": 0}, {"quorum": "x"}],
+)
+def test_project_settings_change_out_of_range_is_a_400(api, project, lead, body):
+    from projects.models import Project
+
+    api.force_authenticate(lead)
+
+    response = api.patch("/api/v1/projects/bubbles/", body, format="json")
+
+    assert response.status_code == 400
+    assert list(response.data["details"]) == list(body)
+    assert Project.objects.get(pk=project.pk).overlap == project.overlap
