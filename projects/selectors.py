@@ -41,35 +41,32 @@ class QCState:
     ORDER = (UNASSIGNED, ANNOTATING, IN_REVIEW, NEEDS_REWORK, ACCEPTED)
 
 
-def images_with_qc_state(*, project: Project) -> QuerySet[Image]:
-    """The project's images annotated with `qc_state` (DESIGN §6), derived in one query.
+def qc_state_expression(*, without_tasks: str = QCState.UNASSIGNED) -> Case:
+    """An image's QC state (DESIGN §6), derived in SQL from EXISTS subqueries (no GROUP BY,
+    so a result can itself be grouped by state): accepted while a label is in force and not
+    sent back; needs_rework while a task is rejected; ``without_tasks`` when no task is
+    live; annotating while a task is still assigned or in progress; else in_review.
 
-    accepted: an ImageLabel exists; needs_rework: a task was rejected; annotating: a task is
-    still assigned or in progress; in_review: every live task is submitted or decided;
-    unassigned: no live task. Built from EXISTS subqueries (no GROUP BY), so the result can
-    itself be grouped by state.
-    """
+    The label is qc's ImageLabel, reached through its one-to-one relation (``Image.label``),
+    so this module needs nothing of qc."""
     tasks = Task.objects.filter(image=OuterRef("pk"))
-    # The accepted label is qc's ImageLabel, reached through its one-to-one relation
-    # (``Image.label``), so this module needs nothing of qc.
     labelled = Image.objects.filter(pk=OuterRef("pk"), label__isnull=False)
-    return Image.objects.filter(project=project).annotate(
-        qc_state=Case(
-            When(Exists(labelled), then=Value(QCState.ACCEPTED)),
-            When(
-                Exists(tasks.filter(status=TaskStatus.REJECTED)), then=Value(QCState.NEEDS_REWORK)
-            ),
-            When(
-                ~Exists(tasks.exclude(status=TaskStatus.CANCELLED)), then=Value(QCState.UNASSIGNED)
-            ),
-            When(
-                Exists(tasks.filter(status__in=[TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS])),
-                then=Value(QCState.ANNOTATING),
-            ),
-            default=Value(QCState.IN_REVIEW),
-            output_field=CharField(),
-        )
+    return Case(
+        When(Exists(labelled.filter(label__sent_back=False)), then=Value(QCState.ACCEPTED)),
+        When(Exists(tasks.filter(status=TaskStatus.REJECTED)), then=Value(QCState.NEEDS_REWORK)),
+        When(~Exists(tasks.exclude(status=TaskStatus.CANCELLED)), then=Value(without_tasks)),
+        When(
+            Exists(tasks.filter(status__in=[TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS])),
+            then=Value(QCState.ANNOTATING),
+        ),
+        default=Value(QCState.IN_REVIEW),
+        output_field=CharField(),
     )
+
+
+def images_with_qc_state(*, project: Project) -> QuerySet[Image]:
+    """The project's images annotated with ``qc_state`` (:func:`qc_state_expression`)."""
+    return Image.objects.filter(project=project).annotate(qc_state=qc_state_expression())
 
 
 def project_overview(*, project: Project) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from projects.images import images_import
 from projects.models import Image, Project, Task
 from projects.permissions import Action, project_for
 from qc.models import ImageLabel, Submission
-from qc.selectors import QCState, image_detail, image_label_of, images_visible_to
+from qc.selectors import API_QC_STATES, image_detail, image_label_of, images_visible_to
 from qc.serializers.workflow import (
     GoldSerializer,
     ImageSerializer,
@@ -57,7 +57,7 @@ MAX_ID = 2**63 - 1
 
 class ImageFilter(django_filters.FilterSet):
     state = django_filters.ChoiceFilter(
-        field_name="qc_state", choices=[(s, s) for s in QCState.ALL]
+        field_name="qc_state", choices=[(s, s) for s in API_QC_STATES]
     )
     name = django_filters.CharFilter(field_name="name", lookup_expr="icontains")
     annotator = django_filters.CharFilter(method="filter_annotator", help_text="Username.")

@@ -20,7 +20,7 @@ from qc.selectors.reports import (
 )
 from qc.selectors.submissions import latest_submissions, stored_instance
 from qc.selectors.workflow import (
-    QCState,
+    API_QC_STATES,
     audit_events_of,
     gold_scores_visible_to,
     image_agreement,
@@ -35,8 +35,8 @@ from qc.selectors.workflow import (
 
 __all__ = [
     "ANNOTATOR_KEYS",
+    "API_QC_STATES",
     "BOOTSTRAP_SEED",
-    "QCState",
     "agreement_report",
     "agreement_report_stored",
     "audit_events_of",

@@ -6,7 +6,6 @@ from typing import Any
 
 from django.db.models import (
     Case,
-    CharField,
     Count,
     Exists,
     F,
@@ -16,13 +15,12 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
-    Value,
-    When,
 )
 from django.db.models.functions import Coalesce
 
-from projects.models import AuditEvent, Image, Project, Role, Task, TaskStatus
+from projects.models import AuditEvent, Image, Project, Role, Task
 from projects.permissions import Action, has_permission, project_role
+from projects.selectors import QCState, qc_state_expression
 from qc.models import (
     AgreementResult,
     ConsensusInstance,
@@ -38,40 +36,12 @@ from qc.models import (
     Submission,
 )
 
-
-class QCState:
-    ANNOTATING = "annotating"
-    IN_REVIEW = "in_review"
-    ACCEPTED = "accepted"
-    NEEDS_REWORK = "needs_rework"
-    ALL = (ANNOTATING, IN_REVIEW, ACCEPTED, NEEDS_REWORK)
+# The states the API shows: an image without a live task is still being annotated.
+API_QC_STATES = (QCState.ANNOTATING, QCState.IN_REVIEW, QCState.ACCEPTED, QCState.NEEDS_REWORK)
 
 
-_OPEN = (TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS)
-
-
-def _live_tasks() -> QuerySet[Task]:
-    return Task.objects.filter(image=OuterRef("pk")).exclude(status=TaskStatus.CANCELLED)
-
-
-def qc_state_expression() -> Case:
-    """An image's QC state (DESIGN §6), derived: ``accepted`` while a label is in force and
-    not sent back; ``needs_rework`` while a task is rejected; ``annotating`` while a task
-    is open (or there is none); else ``in_review``."""
-    return Case(
-        When(
-            Exists(ImageLabel.objects.filter(image=OuterRef("pk"), sent_back=False)),
-            then=Value(QCState.ACCEPTED),
-        ),
-        When(
-            Exists(_live_tasks().filter(status=TaskStatus.REJECTED)),
-            then=Value(QCState.NEEDS_REWORK),
-        ),
-        When(Exists(_live_tasks().filter(status__in=_OPEN)), then=Value(QCState.ANNOTATING)),
-        When(~Exists(_live_tasks()), then=Value(QCState.ANNOTATING)),
-        default=Value(QCState.IN_REVIEW),
-        output_field=CharField(),
-    )
+def _qc_state() -> Case:
+    return qc_state_expression(without_tasks=QCState.ANNOTATING)
 
 
 def _open_reviewer() -> Subquery:
@@ -84,7 +54,7 @@ def _open_reviewer() -> Subquery:
 
 def _with_state(images: QuerySet[Image]) -> QuerySet[Image]:
     return images.select_related("project", "label", "agreement").annotate(
-        qc_state=qc_state_expression(), reviewer_name=_open_reviewer()
+        qc_state=_qc_state(), reviewer_name=_open_reviewer()
     )
 
 

@@ -13,7 +13,7 @@ from projects.models import AuditEvent, Image, LabelClass
 from qc import masks
 from qc.formats import READERS
 from qc.models import GoldScore, ReasonCode, Review, Submission
-from qc.selectors import QCState
+from qc.selectors import API_QC_STATES
 from qc.services.submissions import InstanceInput
 
 
@@ -37,7 +37,7 @@ def _bbox(row: Any) -> list[int]:
 
 
 class ImageSerializer(serializers.ModelSerializer):
-    qc_state = serializers.ChoiceField(choices=QCState.ALL, read_only=True)
+    qc_state = serializers.ChoiceField(choices=API_QC_STATES, read_only=True)
     pq = serializers.SerializerMethodField()
     annotators = serializers.SerializerMethodField()
     reviewer = serializers.CharField(source="reviewer_name", read_only=True, allow_null=True)

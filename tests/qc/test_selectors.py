@@ -92,3 +92,26 @@ def test_jobs_of_a_project_newest_first_without_other_projects(project, lead):
     exports = [e.pk for e in exports_of(project=project)]
 
     assert (jobs, exports) == (["b.json", "a.json"], [second.pk, first.pk])
+
+
+def test_qc_state_is_one_derivation_for_the_pages_and_the_api(project, lead, annotator):
+    # A label in force is accepted; a sent-back label, with its task back to rework, is
+    # needs_rework on the project's pages and in the API alike; an image without a live
+    # task is "unassigned" on the pages and "annotating" in the API.
+    from projects.models import TaskStatus
+    from projects.selectors import images_with_qc_state
+    from qc.models import ImageLabel, Submission
+    from qc.selectors import images_visible_to
+    from tests.factories import ImageFactory, TaskFactory
+
+    accepted, sent_back, _ = (ImageFactory(project=project, name=n) for n in "abc")
+    for image, status in ((accepted, TaskStatus.ACCEPTED), (sent_back, TaskStatus.REJECTED)):
+        task = TaskFactory(image=image, annotator=annotator, status=status)
+        submission = Submission.objects.create(task=task, revision=1)
+        ImageLabel.objects.create(image=image, submission=submission, sent_back=image is sent_back)
+
+    pages = dict(images_with_qc_state(project=project).values_list("name", "qc_state"))
+    api = dict(images_visible_to(user=lead, project=project).values_list("name", "qc_state"))
+
+    assert pages == {"a": "accepted", "b": "needs_rework", "c": "unassigned"}
+    assert api == {"a": "accepted", "b": "needs_rework", "c": "annotating"}
