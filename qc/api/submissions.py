@@ -69,7 +69,11 @@ class SubmissionList(generics.ListCreateAPIView):
         project, _ = project_for(user=request.user, slug=slug)
         data = SubmissionCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        task = Task.objects.filter(image__project=project, pk=data.validated_data["task"]).first()
+        task = (
+            Task.objects.select_related("image__project")
+            .filter(image__project=project, pk=data.validated_data["task"])
+            .first()
+        )
         # Someone else's task is as unknown to an annotator as a missing one (the blind
         # rule); the service refuses everyone who may not submit for it with a 403.
         if task is None or (
@@ -79,7 +83,6 @@ class SubmissionList(generics.ListCreateAPIView):
             )
         ):
             raise ApplicationError("No such task.", status=404)
-        task = Task.objects.select_related("image__project").get(pk=task.pk)
         classes = {c.name: c for c in project.label_classes.all()}
         inputs = instance_inputs(
             data.validated_data["instances"], image=task.image, classes=classes
