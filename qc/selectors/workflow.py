@@ -8,7 +8,6 @@ from django.db.models import (
     Case,
     Count,
     Exists,
-    F,
     IntegerField,
     OuterRef,
     Prefetch,
@@ -21,6 +20,7 @@ from django.db.models.functions import Coalesce
 from projects.models import AuditEvent, Image, Project, Role, Task
 from projects.permissions import Action, has_permission, project_role
 from projects.selectors import QCState, qc_state_expression
+from projects.selectors import review_queue as images_to_review
 from qc.models import (
     AgreementResult,
     ConsensusInstance,
@@ -152,19 +152,14 @@ def image_detail(*, user: Any, image: Image) -> dict[str, Any]:
 
 
 def review_queue(*, user: Any, project: Project) -> QuerySet[Image]:
-    """Images waiting for review (QC state ``in_review``), lowest pq first (images without
-    agreement last), then by name: every such image for admins and leads, a reviewer's
-    those assigned to them."""
-    images = _with_state(Image.objects.filter(project=project)).filter(qc_state=QCState.IN_REVIEW)
-    if not has_permission(user=user, project=project, action=Action.SEE_ALL_SUBMISSIONS):
-        images = images.filter(
-            Exists(
-                ReviewAssignment.objects.filter(
-                    image=OuterRef("pk"), reviewer=user, status=ReviewAssignment.Status.OPEN
-                )
-            )
-        )
-    return images.order_by(F("agreement__pq").asc(nulls_last=True), "name", "pk")
+    """The review queue the pages show (:func:`projects.selectors.review_queue`: images in
+    review the user may review and did not annotate, lowest pq first, those without
+    agreement last), with what the API shows of each image."""
+    return (
+        images_to_review(user=user, project=project)
+        .select_related("project", "label")
+        .annotate(reviewer_name=_open_reviewer())
+    )
 
 
 def image_agreement(*, image: Image) -> dict[str, Any]:

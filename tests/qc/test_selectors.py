@@ -115,3 +115,23 @@ def test_qc_state_is_one_derivation_for_the_pages_and_the_api(project, lead, ann
 
     assert pages == {"a": "accepted", "b": "needs_rework", "c": "unassigned"}
     assert api == {"a": "accepted", "b": "needs_rework", "c": "annotating"}
+
+
+def test_review_queue_is_the_pages_queue_for_the_api_too(project, lead, annotator):
+    # Both show the images in review the user did not annotate, lowest pq first.
+    from projects.models import TaskStatus
+    from projects.selectors import review_queue as page_queue
+    from qc.models import ImageAgreement
+    from qc.selectors import review_queue as api_queue
+    from tests.factories import ImageFactory, TaskFactory
+
+    for name, pq, by in (("a", 0.9, annotator), ("b", 0.2, annotator), ("c", 0.1, lead)):
+        image = ImageFactory(project=project, name=name)
+        TaskFactory(image=image, annotator=by, status=TaskStatus.SUBMITTED)
+        ImageAgreement.objects.create(image=image, annotators=2, pq=pq, consensus_method="majority")
+
+    pages = [i.name for i in page_queue(user=lead, project=project)]
+    api = [(i.name, i.qc_state) for i in api_queue(user=lead, project=project)]
+
+    assert pages == ["b", "a"]
+    assert api == [("b", "in_review"), ("a", "in_review")]
