@@ -248,6 +248,10 @@ class TaskStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+# A task is open while its annotator still owes work on it; an open task takes a submission.
+OPEN_TASK_STATUSES = (TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS, TaskStatus.REJECTED)
+
+
 class Task(models.Model):
     """One annotator's job on one image; an annotator never gets the same image twice."""
 

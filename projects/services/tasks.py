@@ -20,13 +20,22 @@ from django.utils import timezone
 
 from projects.audit import audit, audit_event
 from projects.errors import ApplicationError, ConflictError
-from projects.models import AuditEvent, Image, Membership, Project, Role, Task, TaskStatus
+from projects.models import (
+    OPEN_TASK_STATUSES,
+    AuditEvent,
+    Image,
+    Membership,
+    Project,
+    Role,
+    Task,
+    TaskStatus,
+)
 from projects.permissions import ADMIN, Action, forget_roles, require_action
 from projects.services.setup import membership_role_apply, role_check
 
 User = get_user_model()
 
-OPEN = (TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS, TaskStatus.REJECTED)
+OPEN = OPEN_TASK_STATUSES
 
 
 def _plan_annotators_per_image(project: Project, count: int, seed: int) -> list[int]:

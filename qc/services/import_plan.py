@@ -13,10 +13,9 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
 from projects.errors import ImportRefused
-from projects.models import Image, LabelClass, Membership, Project, Task
+from projects.models import OPEN_TASK_STATUSES, Image, LabelClass, Membership, Project, Task
 from qc.formats import ParseResult
 from qc.services.bulk import chunks
-from qc.services.submissions import OPEN_TASK_STATUSES
 
 __all__ = ["ImportPlan", "Pairs", "import_plan", "submission_pairs"]
 

@@ -24,7 +24,15 @@ from django.utils import timezone
 
 from projects.audit import audit_event
 from projects.errors import ApplicationError, ConflictError
-from projects.models import Acknowledgement, AuditEvent, LabelClass, Project, Task, TaskStatus
+from projects.models import (
+    OPEN_TASK_STATUSES,
+    Acknowledgement,
+    AuditEvent,
+    LabelClass,
+    Project,
+    Task,
+    TaskStatus,
+)
 from projects.permissions import Action, has_permission, may_submit_task
 from projects.selectors import current_versions
 from qc import masks
@@ -39,7 +47,6 @@ __all__ = [
     "API_SOURCE",
     "INSTANCE_FIELDS",
     "LABEL_COLUMN",
-    "OPEN_TASK_STATUSES",
     "SUBMISSION_COLUMN",
     "InstanceInput",
     "SubmissionDraft",
@@ -50,8 +57,6 @@ __all__ = [
     "submissions_create",
 ]
 
-# A task takes a submission while it is open.
-OPEN_TASK_STATUSES = (TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS, TaskStatus.REJECTED)
 
 # Instance columns in insert order; an instance travels as a list of these values.
 INSTANCE_FIELDS = insert_fields(Instance)
