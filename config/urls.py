@@ -5,6 +5,7 @@ Under /api/ every error is JSON, whichever view (or none) handled the request.""
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
+from django.shortcuts import render
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -20,6 +21,7 @@ urlpatterns = [
     # The login page with its limit on failed attempts, ahead of projects' own route.
     path("login/", LoginView.as_view(), name="login"),
     path("", include("projects.urls")),
+    path("", include("qc.urls")),
 ]
 
 
@@ -33,16 +35,33 @@ def handler400(request: HttpRequest, exception: Exception | None = None) -> Http
     return defaults.bad_request(request, exception)
 
 
+def _error_page(request: HttpRequest, status: int, heading: str, explanation: str) -> HttpResponse:
+    """An error in the site's layout, with the way back to the user's projects."""
+    context = {"status": status, "heading": heading, "explanation": explanation}
+    return render(request, "error.html", context, status=status)
+
+
 def handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _is_api(request):
         return api_errors.permission_denied(request, exception)
-    return defaults.permission_denied(request, exception)
+    return _error_page(
+        request,
+        403,
+        "Not allowed",
+        "Your role in this project does not let you open this page. "
+        "A project lead can change your role.",
+    )
 
 
 def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _is_api(request):
         return api_errors.not_found(request, exception)
-    return defaults.page_not_found(request, exception)
+    return _error_page(
+        request,
+        404,
+        "Page not found",
+        "There is nothing at this address, or it belongs to a project you are not a member of.",
+    )
 
 
 def handler500(request: HttpRequest) -> HttpResponse:

@@ -9,5 +9,16 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("p/<slug:slug>/", views.project_overview, name="project-overview"),
     path("p/<slug:slug>/tasks/", views.my_tasks, name="my-tasks"),
-    path("p/<slug:slug>/review/", views.review_queue, name="review-queue"),
+    path("p/<slug:slug>/tasks/claim/", views.task_claim_next, name="task-claim-next"),
+    path("p/<slug:slug>/guideline/", views.guideline, name="guideline"),
+    path(
+        "p/<slug:slug>/guideline/<int:pk>/acknowledge/",
+        views.guideline_acknowledge,
+        name="guideline-acknowledge",
+    ),
+    path(
+        "p/<slug:slug>/guideline/examples/<int:pk>/",
+        views.guideline_example,
+        name="guideline-example",
+    ),
 ]

@@ -1,21 +1,13 @@
-"""Pages: home (each role to its work), project list and overview, my tasks, review queue."""
-
-from typing import Any
+"""Pages of projects: home (each role to its work), the project overview, the annotator's tasks
+and the guideline."""
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from projects import selectors
-from projects.models import Project, Role
-from projects.permissions import ADMIN, Action, project_for
-
-ROLE_HOME = {
-    ADMIN: "project-overview",
-    Role.LEAD: "project-overview",
-    Role.REVIEWER: "review-queue",
-    Role.ANNOTATOR: "my-tasks",
-}
+from projects.pages import ROLE_HOME, project_page
+from projects.permissions import Action, project_for
 
 
 @login_required
@@ -32,17 +24,10 @@ def home(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _project_page(
-    request: HttpRequest, template: str, *, project: Project, role: str, **context: Any
-) -> HttpResponse:
-    """A page of one project: the template gets the project and the user's role in it."""
-    return render(request, template, {"project": project, "role": role, **context})
-
-
 @login_required
 def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
     project, role = project_for(user=request.user, slug=slug, action=Action.VIEW_OVERVIEW)
-    return _project_page(
+    return project_page(
         request,
         "projects/overview.html",
         project=project,
@@ -55,13 +40,24 @@ def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
 def my_tasks(request: HttpRequest, slug: str) -> HttpResponse:
     project, role = project_for(user=request.user, slug=slug, action=Action.VIEW_PROJECT)
     tasks = selectors.tasks_of_annotator(user=request.user, project=project)
-    return _project_page(request, "projects/my_tasks.html", project=project, role=role, tasks=tasks)
+    return project_page(request, "projects/my_tasks.html", project=project, role=role, tasks=tasks)
 
 
 @login_required
-def review_queue(request: HttpRequest, slug: str) -> HttpResponse:
-    project, role = project_for(user=request.user, slug=slug, action=Action.REVIEW)
-    images = selectors.review_queue(user=request.user, project=project)
-    return _project_page(
-        request, "projects/review_queue.html", project=project, role=role, images=images
-    )
+def task_claim_next(request: HttpRequest, slug: str, **kwargs: object) -> HttpResponse:
+    raise Http404("This page is being built.")
+
+
+@login_required
+def guideline(request: HttpRequest, slug: str, **kwargs: object) -> HttpResponse:
+    raise Http404("This page is being built.")
+
+
+@login_required
+def guideline_acknowledge(request: HttpRequest, slug: str, **kwargs: object) -> HttpResponse:
+    raise Http404("This page is being built.")
+
+
+@login_required
+def guideline_example(request: HttpRequest, slug: str, **kwargs: object) -> HttpResponse:
+    raise Http404("This page is being built.")

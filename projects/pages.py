@@ -1,0 +1,86 @@
+"""What every page of a project shares: the template gets the project, the user's role in it
+and the navigation of that role (DESIGN §10, §11). Pages of both apps render through
+:func:`project_page`, so the frame is the same everywhere."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+
+from projects.models import Project, Role
+from projects.permissions import ADMIN
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url_name: str
+    roles: frozenset[str]
+
+
+_MANAGERS = frozenset({ADMIN, Role.LEAD})
+_REVIEWERS = _MANAGERS | {Role.REVIEWER}
+_EVERYONE = _REVIEWERS | {Role.ANNOTATOR}
+
+# The project's navigation, in the order it is shown; each role sees the entries it may open.
+NAVIGATION = (
+    NavItem("Overview", "project-overview", _REVIEWERS),
+    NavItem("Review queue", "review-queue", _REVIEWERS),
+    NavItem("My tasks", "my-tasks", frozenset({Role.ANNOTATOR})),
+    NavItem("Guideline", "guideline", _EVERYONE),
+    NavItem("My reviews", "my-reviews", frozenset({Role.ANNOTATOR})),
+    NavItem("My style", "my-style", frozenset({Role.ANNOTATOR})),
+)
+
+# Where each role's work starts.
+ROLE_HOME = {
+    ADMIN: "project-overview",
+    Role.LEAD: "project-overview",
+    Role.REVIEWER: "review-queue",
+    Role.ANNOTATOR: "my-tasks",
+}
+
+
+def navigation(*, project: Project, role: str, current: str | None) -> list[dict[str, Any]]:
+    """The entries ``role`` sees in ``project``, each with its URL and whether it is the
+    page being shown (``current``, a URL name)."""
+    return [
+        {
+            "label": item.label,
+            "url": reverse(item.url_name, args=[project.slug]),
+            "current": item.url_name == current,
+        }
+        for item in NAVIGATION
+        if role in item.roles
+    ]
+
+
+def project_page(
+    request: HttpRequest,
+    template: str,
+    *,
+    project: Project,
+    role: str,
+    status: int = 200,
+    **context: Any,
+) -> HttpResponse:
+    """Render a page of ``project``: the template gets ``project``, ``role``, ``nav`` (see
+    :func:`navigation`), ``project_home`` (where the role's work starts, the project's
+    breadcrumb) and ``context``. The page's own breadcrumbs go in the template's ``crumbs``
+    block, as ``<li>`` items after the project's."""
+    match = getattr(request, "resolver_match", None)
+    nav = navigation(project=project, role=role, current=match.url_name if match else None)
+    return render(
+        request,
+        template,
+        {
+            "project": project,
+            "role": role,
+            "nav": nav,
+            "project_home": reverse(ROLE_HOME[role], args=[project.slug]),
+            **context,
+        },
+        status=status,
+    )
