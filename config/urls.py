@@ -4,8 +4,8 @@ Under /api/ every error is JSON, whichever view (or none) handled the request.""
 
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
-from django.urls import include, path
 from django.shortcuts import render
+from django.urls import include, path
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
