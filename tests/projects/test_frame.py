@@ -1,0 +1,60 @@
+"""The frame every page shares: the navigation each role sees, and the breadcrumbs."""
+
+import pytest
+from django.urls import reverse
+
+from projects.pages import NAVIGATION, navigation, project_page
+
+ROLE_ENTRIES = {
+    "admin": ["Overview", "Review queue", "Guideline"],
+    "lead": ["Overview", "Review queue", "Guideline"],
+    "reviewer": ["Overview", "Review queue", "Guideline"],
+    "annotator": ["My tasks", "Guideline", "My reviews", "My style"],
+}
+
+
+@pytest.mark.parametrize("role", sorted(ROLE_ENTRIES))
+def test_each_role_sees_its_entries_in_order(project, role):
+    entries = navigation(project=project, role=role, current=None)
+
+    assert [e["label"] for e in entries] == ROLE_ENTRIES[role]
+    assert all(e["url"].startswith(f"/p/{project.slug}/") for e in entries)
+    assert not any(e["current"] for e in entries)
+
+
+def test_every_entry_names_a_page_of_the_project(project):
+    for item in NAVIGATION:
+        assert reverse(item.url_name, args=[project.slug]).startswith(f"/p/{project.slug}/")
+
+
+def test_the_page_shown_is_marked_current(project):
+    entries = navigation(project=project, role="lead", current="review-queue")
+
+    assert [e["label"] for e in entries if e["current"]] == ["Review queue"]
+
+
+def test_overview_shows_nav_and_breadcrumbs(client, project, lead):
+    client.force_login(lead)
+
+    page = client.get(reverse("project-overview", args=[project.slug])).content.decode()
+
+    assert 'aria-label="Breadcrumb"' in page
+    crumbs = page.split('aria-label="Breadcrumb"')[1].split("</nav>")[0]
+    assert ">Projects</a>" in crumbs
+    assert f'href="/p/{project.slug}/">{project.name}</a>' in crumbs
+    assert '<li aria-current="page">Overview</li>' in crumbs
+    assert f'<a href="/p/{project.slug}/" aria-current="page">Overview</a>' in page
+    assert 'rel="icon"' in page
+
+
+def test_the_project_breadcrumb_leads_to_the_roles_work(rf, project, annotator):
+    request = rf.get("/")
+    request.user = annotator
+
+    page = project_page(
+        request, "error.html", project=project, role="annotator", heading="h", explanation="e"
+    ).content.decode()
+
+    assert f'href="/p/{project.slug}/tasks/">{project.name}</a>' in page
+    assert f'href="/p/{project.slug}/my/style/">My style</a>' in page
+    assert "Review queue" not in page
