@@ -4,15 +4,22 @@
 ``MASKQC_LOGIN_RATE`` per client address). The login page counts failed attempts in the
 cache, per client address (as DRF reads it: ``MASKQC_NUM_PROXIES`` proxies in front) and per
 username: after ``MASKQC_LOGIN_FAILURES`` failures
-within ``MASKQC_LOGIN_WINDOW_SECONDS`` it answers 429 with ``Retry-After`` until the window
+within ``MASKQC_LOGIN_WINDOW_SECONDS`` (counted from the first of them) it answers 429 with
+a page in the site's layout saying when to try again, and ``Retry-After``, until the window
 has passed. The counts live in the default cache, so a deployment with several processes
 points CACHES at a shared cache (Redis) for one count.
 """
+
+import math
+import time
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.authtoken.models import Token
@@ -66,26 +73,62 @@ def _keys(request: HttpRequest) -> list[str]:
     return keys
 
 
+def _since(key: str) -> str:
+    """The cache key of the time of the first failure that ``key`` counts."""
+    return f"{key}:since"
+
+
+def _retry_after(request: HttpRequest) -> int | None:
+    """Seconds until the login page takes this request's address and username again, or
+    None when it takes them now."""
+    keys = _keys(request)
+    stored = cache.get_many([*keys, *map(_since, keys)])
+    now = time.time()
+    window = settings.MASKQC_LOGIN_WINDOW_SECONDS
+    waits = [
+        # A count without its start (the two expire apart by a moment) waits the whole window.
+        max(1, math.ceil(stored.get(_since(key), now) + window - now))
+        for key in keys
+        if (stored.get(key) or 0) >= settings.MASKQC_LOGIN_FAILURES
+    ]
+    return max(waits, default=None)
+
+
+def _wait_in_words(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def _limited(request: HttpRequest, retry_after: int) -> HttpResponse:
+    """The login page's refusal: 429, ``Retry-After`` and when to try again, in words."""
+    retry_at = datetime.fromtimestamp(time.time() + retry_after, tz=UTC)
+    context = {
+        "retry_after": retry_after,
+        "retry_at": timezone.localtime(retry_at),
+        "wait": _wait_in_words(retry_after),
+        "next": str(request.POST.get("next", "")),
+    }
+    response = render(request, "registration/login_limited.html", context, status=429)
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
 class LoginView(auth_views.LoginView):
     """Django's login page; refused (429) while an address or a username has failed too
     often."""
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        limit = settings.MASKQC_LOGIN_FAILURES
-        if any((cache.get(key) or 0) >= limit for key in _keys(request)):
-            window = settings.MASKQC_LOGIN_WINDOW_SECONDS
-            response = HttpResponse(
-                f"Too many failed logins. Try again in {window} seconds.",
-                status=429,
-                content_type="text/plain; charset=utf-8",
-            )
-            response["Retry-After"] = str(window)
-            return response
+        retry_after = _retry_after(request)
+        if retry_after is not None:
+            return _limited(request, retry_after)
         return super().post(request, *args, **kwargs)
 
     def form_invalid(self, form) -> HttpResponse:
         window = settings.MASKQC_LOGIN_WINDOW_SECONDS
         for key in _keys(self.request):
+            cache.add(_since(key), time.time(), timeout=window)
             cache.add(key, 0, timeout=window)
             try:
                 cache.incr(key)
