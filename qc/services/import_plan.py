@@ -96,11 +96,15 @@ def import_plan(
     create_users: bool,
     create_labels: bool,
     own_tasks_only: bool = False,
+    only_image: str | None = None,
 ) -> ImportPlan:
     """Resolve the classes, users, images and tasks of the submissions ``pairs`` (from
     :func:`submission_pairs`); refuse what cannot be imported. ``own_tasks_only`` (an
     annotator's upload): every image must exist and every submission must go to an open
-    task of its annotator; nothing else is created."""
+    task of its annotator; nothing else is created. ``only_image``: the upload is for the
+    task on that image, the one image the file may hold."""
+    if only_image is not None:
+        _require_only_image(result, pairs, only_image, display)
     labels = _labels(project, result, display, create_labels)
     users = _users(result, pairs, display, create_users)
     members = set(
@@ -120,6 +124,26 @@ def import_plan(
         images=images,
         tasks=tasks,
     )
+
+
+def _require_only_image(result: ParseResult, pairs: Pairs, image: str, display: str) -> None:
+    """The file holds a submission for ``image`` and for no other image."""
+    for (other, _), positions in pairs.items():
+        if other != image:
+            raise ImportRefused(
+                f"not the image of this task ({image}); upload each image's masks from "
+                "its own task",
+                file=display,
+                image=other,
+                obj=result.objects[positions[0]].source if positions else None,
+            )
+    if not pairs:
+        raise ImportRefused(
+            "the file holds nothing for this image; check that it names the image "
+            "as the project does",
+            file=display,
+            image=image,
+        )
 
 
 def _require_own_open_tasks(

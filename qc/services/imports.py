@@ -82,6 +82,7 @@ def import_annotations(
     source_name: str | None = None,
     workers: int | None = None,
     submitter: Any = None,
+    submitter_image: str | None = None,
 ) -> ImportSummary:
     """Import an annotation file or folder into ``project`` (DESIGN §8), all or nothing.
 
@@ -93,7 +94,8 @@ def import_annotations(
     name). ``workers`` caps the worker processes (default: :func:`default_workers`).
 
     ``submitter``: an annotator's own upload -- every object theirs, only new revisions of
-    their open tasks, under the guideline gate (:func:`_submitter_options`).
+    their open tasks, under the guideline gate (:func:`_submitter_options`);
+    ``submitter_image``, the one image the file may hold (an upload for one task).
 
     Raises :class:`ImportRefused` (an ApplicationError naming file, image and object) or
     ApplicationError; nothing is written then. A source whose every object is skipped is
@@ -137,6 +139,7 @@ def import_annotations(
             create_users=create_users,
             create_labels=create_labels,
             own_tasks_only=submitter is not None,
+            only_image=submitter_image if submitter is not None else None,
         )
         # Resolve once before the transaction, so bad input is refused without holding locks.
         resolve(project=project)

@@ -224,31 +224,134 @@ def submission_upload(
 ) -> ImportSummary:
     """An annotator's own work uploaded as a file in any importable format (a zip for
     folder formats): every object is the uploader's, and only new revisions of their own
-    open tasks are written (:func:`qc.services.imports.import_annotations` with
-    ``submitter``); anything else is refused naming file, image and object. Runs at once,
-    under the guideline gate."""
+    open tasks are written (:func:`submission_import`); anything else is refused naming
+    file, image and object. Runs at once, under the guideline gate."""
     require_right(actor, project, Action.SUBMIT, f"submit in {project.slug}")
-    options = dict(options or {})
-    for key in sorted(PATH_OPTIONS & set(options)):
-        raise ApplicationError(f"Option {key!r} names a server path and is not accepted here.")
-    size = getattr(upload, "size", None)
-    if size is not None and size > settings.MASKQC_MAX_UPLOAD_BYTES:
-        raise ApplicationError(
-            f"The file is {size} bytes, over the limit of {settings.MASKQC_MAX_UPLOAD_BYTES}.",
-            status=413,
-        )
+    upload_size_check(getattr(upload, "size", None))
     name = Path(getattr(upload, "name", "") or "upload").name or "upload"
     with tempfile.TemporaryDirectory(prefix="maskqc-submit-") as tmp:
         target = Path(tmp) / name
         with target.open("wb") as out:
             for block in upload.chunks():
                 out.write(block)
-        return import_annotations(
+        return submission_import(
+            project=project, actor=actor, path=target, format=format, options=options
+        ).summary
+
+
+def upload_size_check(size: int | None) -> None:
+    """Refuse an upload over MASKQC_MAX_UPLOAD_BYTES (413)."""
+    if size is not None and size > settings.MASKQC_MAX_UPLOAD_BYTES:
+        raise ApplicationError(
+            f"The file is {size} bytes, over the limit of {settings.MASKQC_MAX_UPLOAD_BYTES}.",
+            status=413,
+        )
+
+
+@dataclass(frozen=True)
+class UploadedSubmission:
+    """One submission an upload stored (or, in a dry run, would have stored): its image,
+    revision, instances by class name, and rule violations (each naming its instance by
+    its index in the submission, :class:`qc.rules.Violation`)."""
+
+    image: str
+    revision: int
+    instances: int
+    by_class: list[tuple[str, int]]
+    violations: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    """What :func:`submission_import` did: the import's summary and each submission."""
+
+    summary: ImportSummary
+    submissions: list[UploadedSubmission]
+    dry_run: bool
+
+
+class _DryRunDone(Exception):
+    """Leaves a dry run's transaction, which rolls it back, carrying what it wrote."""
+
+    def __init__(self, outcome: UploadOutcome) -> None:
+        super().__init__("dry run")
+        self.outcome = outcome
+
+
+def submission_import(
+    *,
+    project: Project,
+    actor: Any,
+    path: Path,
+    format: str,
+    options: dict[str, Any] | None = None,
+    task: Task | None = None,
+    dry_run: bool = False,
+) -> UploadOutcome:
+    """Import an annotator's own work from ``path`` (an uploaded file or folder held on the
+    server): :func:`qc.services.imports.import_annotations` with ``submitter``, under the
+    guideline gate. With ``task`` the file may hold that task's image only.
+
+    ``dry_run`` runs the very same import, inside a transaction that is rolled back once it
+    has written: what it stored is read back first and returned, nothing stays written,
+    and what the import queued on commit (agreement) is discarded with the transaction, as
+    Django drops the on-commit callbacks of a rolled-back transaction or savepoint. So a
+    check shows exactly what the real import of the same file then stores. Refusals
+    (ApplicationError, ImportRefused) are the import's, dry or not.
+    """
+    require_right(actor, project, Action.SUBMIT, f"submit in {project.slug}")
+    options = dict(options or {})
+    for key in sorted(PATH_OPTIONS & set(options)):
+        raise ApplicationError(f"Option {key!r} names a server path and is not accepted here.")
+
+    def run() -> UploadOutcome:
+        summary = import_annotations(
             project=project,
-            path=target,
+            path=path,
             format=format,
             actor=actor,
             options=options,
             submitter=actor,
+            submitter_image=None if task is None else task.image.name,
             workers=1,
         )
+        return UploadOutcome(summary, _uploaded(project, summary), dry_run=dry_run)
+
+    if not dry_run:
+        return run()
+    try:
+        with transaction.atomic():
+            raise _DryRunDone(run())
+    except _DryRunDone as done:
+        return done.outcome
+
+
+def _uploaded(project: Project, summary: ImportSummary) -> list[UploadedSubmission]:
+    """The submissions the import of ``summary`` wrote, by image (none when the source had
+    been imported before and nothing was written)."""
+    if summary.already_imported:
+        return []
+    submissions = list(
+        Submission.objects.filter(task__image__project=project, source_checksum=summary.checksum)
+        .select_related("task__image")
+        .order_by("task__image__name", "pk")
+    )
+    counts: dict[int, dict[str, int]] = {s.pk: {} for s in submissions}
+    for submission_id, name, n in (
+        Instance.objects.filter(submission__in=submissions)
+        .order_by()
+        .values_list("submission_id", "label_class__name")
+        .annotate(n=Count("id"))
+        .values_list("submission_id", "label_class__name", "n")
+    ):
+        counts[submission_id][name] = n
+    return [
+        UploadedSubmission(
+            image=s.task.image.name,
+            revision=s.revision,
+            instances=sum(counts[s.pk].values()),
+            by_class=sorted(counts[s.pk].items()),
+            violations=list(s.rule_violations),
+        )
+        for s in submissions
+    ]
