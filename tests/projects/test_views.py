@@ -1,10 +1,9 @@
-"""Pages: login, home routing by role, overview counts, my tasks, review queue."""
+"""Pages: login, home routing by role, overview counts, my tasks."""
 
 import pytest
 from django.urls import reverse
 
 from projects.models import TaskStatus
-from qc.models import ImageAgreement, ReviewAssignment
 from tests.factories import ImageFactory, MembershipFactory, ProjectFactory, TaskFactory
 
 
@@ -60,7 +59,7 @@ def test_login_post_lands_annotator_on_tasks(client, annotator):
     assert response.redirect_chain[-1] == ("/p/bubbles/tasks/", 302)
 
 
-@pytest.mark.parametrize("name", ["project-overview", "my-tasks", "review-queue"])
+@pytest.mark.parametrize("name", ["project-overview", "my-tasks"])
 def test_project_pages_outsider_gets_404(client, project, outsider, name):
     client.force_login(outsider)
 
@@ -135,57 +134,3 @@ def test_my_tasks_shows_only_own_tasks(client, project, annotator, other_annotat
 
     assert [t.image.name for t in response.context["tasks"]] == ["mine.png"]
     assert b"theirs.png" not in response.content
-
-
-def _image_in_review(project, annotator, pq):
-    image = ImageFactory(project=project)
-    TaskFactory(image=image, annotator=annotator, status=TaskStatus.SUBMITTED)
-    if pq is not None:
-        ImageAgreement.objects.create(image=image, annotators=2, pq=pq, consensus_method="majority")
-    return image
-
-
-@pytest.mark.parametrize("count", [1, 3])
-def test_review_queue_fixed_query_count(
-    client, project, lead, annotator, django_assert_num_queries, count
-):
-    for i in range(count):
-        _image_in_review(project, annotator, pq=0.5 + i / 10)
-    client.force_login(lead)
-
-    # session, user, project, membership, images with their agreement
-    with django_assert_num_queries(5):
-        response = client.get(reverse("review-queue", args=[project.slug]))
-
-    assert len(response.context["images"]) == count
-
-
-def test_review_queue_lowest_agreement_first_and_unscored_last(client, project, lead, annotator):
-    high = _image_in_review(project, annotator, pq=0.9)
-    none = _image_in_review(project, annotator, pq=None)
-    low = _image_in_review(project, annotator, pq=0.2)
-    client.force_login(lead)
-
-    response = client.get(reverse("review-queue", args=[project.slug]))
-
-    assert [i.pk for i in response.context["images"]] == [low.pk, high.pk, none.pk]
-
-
-def test_review_queue_reviewer_sees_only_assigned_images(client, project, reviewer, annotator):
-    assigned = _image_in_review(project, annotator, pq=0.4)
-    _image_in_review(project, annotator, pq=0.3)
-    ReviewAssignment.objects.create(image=assigned, reviewer=reviewer)
-    client.force_login(reviewer)
-
-    response = client.get(reverse("review-queue", args=[project.slug]))
-
-    assert [i.pk for i in response.context["images"]] == [assigned.pk]
-
-
-def test_review_queue_never_shows_own_work(client, project, lead, annotator):
-    _image_in_review(project, lead, pq=0.1)
-    client.force_login(lead)
-
-    response = client.get(reverse("review-queue", args=[project.slug]))
-
-    assert list(response.context["images"]) == []
