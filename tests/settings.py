@@ -5,6 +5,8 @@ without it the suite runs on SQLite.
 """
 
 import os
+import tempfile
+from pathlib import Path
 
 # A developer's .env must not change what the tests see.
 os.environ.setdefault("MASKQC_ENV_FILE", os.devnull)
@@ -25,3 +27,7 @@ STORAGES = {
 }
 MEDIA_ROOT = BASE_DIR / "var" / "test-media"
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+# The demo command of a test must not overwrite the logins of the developer's own demo.
+MASKQC_DEMO_LOGINS_FILE = (
+    Path(tempfile.gettempdir()) / f"maskqc-tests-{os.getpid()}-demo-logins.json"
+)
