@@ -356,9 +356,10 @@ def test_thumbnail_of_three_annotators_forty_bubbles_each_at_1024_is_fast():
 
     thumbnail()
     timings = []
+    # CPU time of this process: other work on the machine does not count against it.
     for _ in range(3):
-        start = time.perf_counter()
+        start = time.process_time()
         data = thumbnail()
-        timings.append(time.perf_counter() - start)
+        timings.append(time.process_time() - start)
     assert data.startswith(b"\x89PNG")
     assert min(timings) < 0.1, f"thumbnail took {min(timings) * 1000:.0f} ms"

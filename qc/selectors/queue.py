@@ -1,0 +1,330 @@
+"""The review queue page and its thumbnails (DESIGN §11).
+
+Who sees which image is :func:`qc.selectors.workflow.review_queue` (itself
+:func:`projects.selectors.review_queue`): images in review that the user may review and did
+not annotate, worst agreement first. Here it is filtered, counted and paged, and each image
+of a page gets what its card shows, in a fixed number of queries whatever the page holds.
+
+Every image of the queue is in review (:class:`projects.selectors.QCState`); what sets them
+apart is how far their review went, the **review state** of :class:`ReviewState`.
+
+An image's **thumbnail** shows where its annotators' latest submissions differ
+(:func:`qc.render.thumbnail_png`). Its key names what it was drawn from (the image's pixels,
+the latest submissions, the agreement computed from them and the drawing's version), so a
+cached thumbnail is the current one exactly when its key is.
+"""
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.paginator import Page, Paginator
+from django.db.models import Case, Exists, OuterRef, Prefetch, QuerySet, Value, When
+from django.db.models.fields import CharField
+from PIL import Image as PILImage
+from PIL import UnidentifiedImageError
+
+from projects.models import GuidelineVersion, Image, LabelClass, Project, Task, TaskStatus
+from qc import render
+from qc.models import Instance, Submission
+from qc.selectors.workflow import review_queue
+
+# The thumbnails' longer side, in pixels.
+THUMBNAIL_SIDE = 240
+# Bumped whenever the drawing changes, so no thumbnail drawn the old way is served again.
+THUMBNAIL_DRAWING = 1
+
+PER_PAGE_CHOICES = (12, 24, 48)
+PER_PAGE = 24
+
+
+class ReviewState:
+    """How far the review of an image in the queue went, from its latest submissions:
+    none decided (``new``, or ``resubmitted`` when one of those waiting is a fix after a
+    rejection), some decided, or all decided and the label still to choose."""
+
+    NEW = "new"
+    RESUBMITTED = "resubmitted"
+    PARTLY = "partly_reviewed"
+    LABEL = "label_to_choose"
+    CHOICES = (
+        (NEW, "New"),
+        (RESUBMITTED, "Resubmitted after rework"),
+        (PARTLY, "Partly reviewed"),
+        (LABEL, "Reviewed, label to choose"),
+    )
+    LABELS = dict(CHOICES)
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    """The queue's filters, each None when not applied: images with an instance of class
+    ``label_class``, with a submission of ``annotator``, with a submission made under
+    guideline version ``version``, in review state ``state``; all on the latest
+    submissions of live tasks."""
+
+    label_class: int | None = None
+    annotator: int | None = None
+    version: int | None = None
+    state: str | None = None
+
+    @property
+    def applied(self) -> bool:
+        return any(
+            v is not None for v in (self.label_class, self.annotator, self.version, self.state)
+        )
+
+
+@dataclass(frozen=True)
+class QueueCard:
+    """One image of the queue as its card shows it."""
+
+    position: int
+    image: Image
+    pq: float | None
+    mean_iou: float | None
+    annotators: list[str]
+    reviewer: str | None
+    state: str
+    state_label: str
+    violations: int
+    blocking: int
+    resubmitted: bool
+    thumbnail_key: str
+    thumbnail_width: int
+    thumbnail_height: int
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    """Everything the queue page shows."""
+
+    cards: list[QueueCard]
+    page: Page
+    waiting: int  # the whole queue
+    matching: int  # the queue under the filters
+    filters: QueueFilters
+    per_page: int
+    classes: list[LabelClass]
+    annotators: list[Any]
+    versions: list[GuidelineVersion]
+    states: Sequence[tuple[str, str]]
+    per_page_choices: Sequence[int] = PER_PAGE_CHOICES
+
+
+def _latest(submissions: QuerySet[Submission]) -> QuerySet[Submission]:
+    """Of ``submissions``, the newest revision of every live task."""
+    newer = Submission.objects.filter(task=OuterRef("task"), revision__gt=OuterRef("revision"))
+    return submissions.exclude(task__status=TaskStatus.CANCELLED).filter(~Exists(newer))
+
+
+def latest_submissions_q() -> QuerySet[Submission]:
+    """The latest submissions of the outer query's image, for a subquery."""
+    return _latest(Submission.objects.filter(task__image=OuterRef("pk")))
+
+
+def _review_state() -> Case:
+    latest = latest_submissions_q()
+    decided = Exists(latest.filter(review__isnull=False))
+    undecided = latest.filter(review__isnull=True)
+    return Case(
+        When(decided & ~Exists(undecided), then=Value(ReviewState.LABEL)),
+        When(Exists(undecided.filter(revision__gt=1)), then=Value(ReviewState.RESUBMITTED)),
+        When(decided, then=Value(ReviewState.PARTLY)),
+        default=Value(ReviewState.NEW),
+        output_field=CharField(),
+    )
+
+
+def _filtered(queue: QuerySet[Image], filters: QueueFilters) -> QuerySet[Image]:
+    latest = latest_submissions_q()
+    if filters.label_class is not None:
+        with_class = Instance.objects.filter(
+            submission=OuterRef("pk"), label_class_id=filters.label_class
+        )
+        queue = queue.filter(Exists(latest.filter(Exists(with_class))))
+    if filters.annotator is not None:
+        queue = queue.filter(Exists(latest.filter(task__annotator_id=filters.annotator)))
+    if filters.version is not None:
+        queue = queue.filter(Exists(latest.filter(guideline_versions=filters.version)))
+    if filters.state is not None:
+        queue = queue.filter(review_state=filters.state)
+    return queue
+
+
+def thumbnail_key(*, image: Image, submission_ids: Sequence[int], agreement_at: Any | None) -> str:
+    """The key of the image's disagreement thumbnail (see the module's docstring)."""
+    parts = [
+        str(THUMBNAIL_DRAWING),
+        str(image.pk),
+        image.sha256 or image.file.name or "",
+        ",".join(str(pk) for pk in sorted(submission_ids)),
+        agreement_at.isoformat() if agreement_at is not None else "",
+    ]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
+
+
+def thumbnail_size(image: Image) -> tuple[int, int]:
+    """(width, height) of the image's thumbnail."""
+    factor = render.thumbnail_factor(image.height, image.width, THUMBNAIL_SIDE)
+    return -(-image.width // factor), -(-image.height // factor)
+
+
+def _latest_of_images(ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """The latest submissions of the images ``ids``, by image: id, revision and rule
+    violations."""
+    rows = (
+        _latest(Submission.objects.filter(task__image_id__in=ids))
+        .values("pk", "task__image_id", "revision", "rule_violations")
+        .order_by("pk")
+    )
+    by_image: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_image[row["task__image_id"]].append(row)
+    return by_image
+
+
+def _card(position: int, image: Image, latest: list[dict[str, Any]]) -> QueueCard:
+    agreement = getattr(image, "agreement", None)
+    violations = [v for row in latest for v in (row["rule_violations"] or [])]
+    width, height = thumbnail_size(image)
+    return QueueCard(
+        position=position,
+        image=image,
+        pq=agreement.pq if agreement is not None else None,
+        mean_iou=agreement.mean_iou if agreement is not None else None,
+        annotators=[task.annotator.username for task in image.live_tasks_list],
+        reviewer=image.reviewer_name,
+        state=image.review_state,
+        state_label=ReviewState.LABELS[image.review_state],
+        violations=len(violations),
+        blocking=sum(1 for v in violations if v.get("severity") == "block"),
+        resubmitted=any(row["revision"] > 1 for row in latest),
+        thumbnail_key=thumbnail_key(
+            image=image,
+            submission_ids=[row["pk"] for row in latest],
+            agreement_at=agreement.computed_at if agreement is not None else None,
+        ),
+        thumbnail_width=width,
+        thumbnail_height=height,
+    )
+
+
+def review_queue_page(
+    *,
+    user: Any,
+    project: Project,
+    filters: QueueFilters,
+    page: Any = 1,
+    per_page: int = PER_PAGE,
+) -> QueuePage:
+    """The page ``page`` (any value: out of range or not a number gives the nearest page) of
+    ``user``'s review queue under ``filters``, with the counts and the filters' choices."""
+    queue = review_queue(user=user, project=project).annotate(review_state=_review_state())
+    live_tasks = Prefetch(
+        "tasks",
+        queryset=Task.objects.exclude(status=TaskStatus.CANCELLED)
+        .select_related("annotator")
+        .order_by("annotator__username"),
+        to_attr="live_tasks_list",
+    )
+    matching = _filtered(queue, filters).select_related("agreement").prefetch_related(live_tasks)
+    paginator = Paginator(matching, per_page)
+    current = paginator.get_page(page)
+    images = list(current.object_list)
+    latest = _latest_of_images([image.pk for image in images])
+    cards = [
+        _card(current.start_index() + n, image, latest.get(image.pk, []))
+        for n, image in enumerate(images)
+    ]
+    waiting = paginator.count if not filters.applied else queue.count()
+    in_queue = queue.order_by().values("pk")
+    return QueuePage(
+        cards=cards,
+        page=current,
+        waiting=waiting,
+        matching=paginator.count,
+        filters=filters,
+        per_page=per_page,
+        classes=list(LabelClass.objects.filter(project=project).order_by("name")),
+        annotators=list(
+            get_user_model()
+            .objects.filter(
+                Exists(
+                    Task.objects.filter(annotator=OuterRef("pk"), image__in=in_queue).exclude(
+                        status=TaskStatus.CANCELLED
+                    )
+                )
+            )
+            .order_by("username")
+        ),
+        versions=list(
+            GuidelineVersion.objects.filter(guideline__project=project, published_at__isnull=False)
+            .select_related("guideline")
+            .order_by("guideline__title", "-number")
+        ),
+        states=ReviewState.CHOICES,
+    )
+
+
+# --- thumbnails ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ThumbnailSource:
+    """What an image's thumbnail is drawn from, and its key."""
+
+    image: Image
+    submission_ids: list[int]
+    key: str
+
+
+def thumbnail_source(*, project: Project, pk: int) -> ThumbnailSource | None:
+    """The project's image ``pk`` with its latest submissions' ids and its thumbnail's key,
+    or None when the project has no such image."""
+    image = (
+        Image.objects.filter(project=project, pk=pk).select_related("project", "agreement").first()
+    )
+    if image is None:
+        return None
+    ids = list(
+        _latest(Submission.objects.filter(task__image=image))
+        .order_by("task__annotator__username", "pk")
+        .values_list("pk", flat=True)
+    )
+    agreement = getattr(image, "agreement", None)
+    key = thumbnail_key(
+        image=image,
+        submission_ids=ids,
+        agreement_at=agreement.computed_at if agreement is not None else None,
+    )
+    return ThumbnailSource(image=image, submission_ids=ids, key=key)
+
+
+def _pixels(image: Image, size: tuple[int, int]) -> Any:
+    """The image's pixels at thumbnail ``size``, or None when it has none or they do not
+    read (then the thumbnail is drawn on the neutral canvas)."""
+    if not image.file:
+        return None
+    try:
+        with image.file.open("rb") as handle:
+            return render.read_picture(handle, size=size)
+    except (OSError, UnidentifiedImageError, PILImage.DecompressionBombError, ValueError):
+        return None
+
+
+def thumbnail_png(source: ThumbnailSource) -> bytes:
+    """Draw the thumbnail of ``source``: one query for the masks, then pixels and drawing."""
+    image = source.image
+    masks: dict[int, list[str]] = {pk: [] for pk in source.submission_ids}
+    for submission_id, counts in Instance.objects.filter(
+        submission_id__in=source.submission_ids
+    ).values_list("submission_id", "rle"):
+        masks[submission_id].append(counts)
+    base = _pixels(image, thumbnail_size(image))
+    return render.thumbnail_png(
+        base, list(masks.values()), image.height, image.width, max_side=THUMBNAIL_SIDE
+    )
