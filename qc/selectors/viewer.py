@@ -1,0 +1,566 @@
+"""Everything the review viewer shows of one image (DESIGN §11), read in a fixed number of
+queries whatever the number of submissions and instances: the latest submission of every
+live task with its annotator, review, flags and instances; the consensus; the label; the
+image's place in the user's review queue; and each instance's IoU and boundary IoU to the
+consensus instance of its cluster (or, outside any cluster, to the best-overlapping
+instance of another annotator), computed on the stored RLE and cached per image.
+
+Annotators are numbered 1, 2, … by username; number ``n`` has colour ``PALETTE[n - 1]``
+(Okabe–Ito, colour-blind safe), the same in the page's CSS (``.a1`` … ``.a9``).
+"""
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.cache import cache
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.urls import reverse
+
+from projects.models import Image, Project, TaskStatus
+from projects.selectors import QCState, qc_state_expression
+from projects.selectors import review_queue as images_to_review
+from qc.agreement import boundary_width, instance_features
+from qc.masks import rle_iou
+from qc.models import (
+    ConsensusInstance,
+    ImageAgreement,
+    ImageLabel,
+    Instance,
+    InstanceFlag,
+    ReasonCode,
+    Review,
+    Submission,
+)
+from qc.selectors.submissions import stored_instance
+
+PALETTE = (
+    "#E69F00",
+    "#56B4E9",
+    "#009E73",
+    "#F0E442",
+    "#0072B2",
+    "#D55E00",
+    "#CC79A7",
+    "#999999",
+    "#000000",
+)
+# Bump when what the cache holds changes shape.
+_METRICS_VERSION = 1
+_METRICS_SECONDS = 24 * 3600
+_REASON_LABELS = dict(ReasonCode.choices)
+# The disagreement overlay's shades, lightest first; viewer.css and viewer.js hold the same
+# five (``.dl1`` … ``.dl5``).
+DISAGREEMENT_LEVELS = 5
+
+
+@dataclass
+class SubmissionView:
+    """One annotator's latest submission as the viewer shows it."""
+
+    number: int
+    colour: str
+    submission: Submission
+    username: str
+    review: Review | None
+    flags: list[InstanceFlag]
+    violations: list[dict[str, Any]]  # for the whole submission (no instance)
+    blocking: int  # violations of severity "block", instance ones included
+    warnings: int
+    instance_count: int
+
+    @property
+    def layer(self) -> str:
+        return f"annotator-{self.number}"
+
+    @property
+    def colour_class(self) -> str:
+        """The CSS class of the annotator's colour (``a1`` … ``a9``, then again)."""
+        return f"a{(self.number - 1) % len(PALETTE) + 1}"
+
+    @property
+    def reason_labels(self) -> list[str]:
+        reasons = self.review.reasons if self.review is not None else []
+        return [_REASON_LABELS.get(r, r) for r in reasons]
+
+    @property
+    def decided(self) -> bool:
+        return self.review is not None
+
+    @property
+    def accepted(self) -> bool:
+        return self.review is not None and self.review.decision == Review.Decision.ACCEPT
+
+
+@dataclass
+class InstanceRow:
+    """One instance in the table: whose, its measures against its reference, its rule
+    violations and the flag a decision put on it."""
+
+    instance: Instance
+    index: int  # 1-based position in its submission, as rule violations name it
+    owner: SubmissionView
+    iou: float | None
+    boundary_iou: float | None
+    reference: str  # what the IoUs compare with, in words
+    violations: list[str]
+    flag: InstanceFlag | None
+
+
+@dataclass
+class InstanceGroup:
+    """Instances matched across annotators (a consensus cluster), or the unmatched ones."""
+
+    title: str
+    consensus: ConsensusInstance | None
+    rows: list[InstanceRow]
+    missing: list[SubmissionView] = field(default_factory=list)
+    mean_iou: float | None = None
+
+
+@dataclass
+class QueuePlace:
+    """Where the image stands in the user's review queue (worst agreement first)."""
+
+    count: int
+    position: int | None  # 1-based; None when the image is not (or no longer) in the queue
+    previous: int | None
+    next: int | None
+
+
+@dataclass
+class ViewerData:
+    image: Image
+    agreement: ImageAgreement | None
+    label: ImageLabel | None
+    submissions: list[SubmissionView]
+    consensus: list[ConsensusInstance]
+    groups: list[InstanceGroup]
+    queue: QueuePlace
+    reasons: list[tuple[str, str]]
+    disagreement: list[tuple[int, int]]  # (annotators who drew a pixel, level 1..5)
+    band_px: int
+    script: dict[str, Any]
+
+    @property
+    def state(self) -> str:
+        """The image's QC state in words."""
+        return str(getattr(self.image, "qc_state", "") or "").replace("_", " ")
+
+    @property
+    def undecided(self) -> list[SubmissionView]:
+        return [s for s in self.submissions if not s.decided]
+
+    @property
+    def label_open(self) -> bool:
+        """Whether a label may be chosen: none in force, or the one in force was sent back."""
+        return self.label is None or self.label.sent_back
+
+
+def viewer_image(*, project: Project, pk: int) -> Image | None:
+    """The project's image ``pk`` with its project, agreement, label and ``qc_state``, or
+    None."""
+    return (
+        Image.objects.filter(project=project, pk=pk)
+        .select_related(
+            "project", "agreement", "label__accepted_by", "label__submission__task__annotator"
+        )
+        .annotate(qc_state=qc_state_expression(without_tasks=QCState.ANNOTATING))
+        .first()
+    )
+
+
+def latest_submissions_of(*, image: Image) -> QuerySet[Submission]:
+    """The newest revision of every live task of the image, with its annotator, review,
+    the review's flags and the instances with their classes, by annotator's username."""
+    newest = (
+        Submission.objects.filter(task=OuterRef("task")).order_by("-revision").values("revision")
+    )
+    return (
+        Submission.objects.filter(task__image=image, revision=Subquery(newest[:1]))
+        .exclude(task__status=TaskStatus.CANCELLED)
+        .select_related("task__annotator", "review__reviewer")
+        .prefetch_related(
+            Prefetch("instances", queryset=Instance.objects.select_related("label_class")),
+            Prefetch("review__flags", queryset=InstanceFlag.objects.order_by("pk")),
+        )
+        .order_by("task__annotator__username", "pk")
+    )
+
+
+def review_viewer(*, user: Any, image: Image) -> ViewerData:
+    """Everything the review viewer shows of ``image`` (fetched by :func:`viewer_image`) to
+    ``user``, who may review it (the caller checked)."""
+    project = image.project
+    agreement = _related_or_none(image, "agreement")
+    label = _related_or_none(image, "label")
+    submissions = _submission_views(list(latest_submissions_of(image=image)))
+    consensus = list(
+        ConsensusInstance.objects.filter(image=image).select_related("label_class").order_by("pk")
+    )
+    band_px = boundary_width(
+        height=image.height, width=image.width, boundary_px=project.boundary_px
+    )
+    metrics = instance_metrics(
+        image=image,
+        agreement=agreement,
+        submissions=[s.submission for s in submissions],
+        consensus=consensus,
+        band_px=band_px,
+    )
+    return ViewerData(
+        image=image,
+        agreement=agreement,
+        label=label,
+        submissions=submissions,
+        consensus=consensus,
+        groups=_groups(submissions, consensus, metrics),
+        queue=queue_place(user=user, image=image),
+        reasons=list(ReasonCode.choices),
+        disagreement=disagreement_levels(len(submissions)),
+        band_px=band_px,
+        script=_script_data(image, submissions, consensus),
+    )
+
+
+def disagreement_levels(annotators: int) -> list[tuple[int, int]]:
+    """The shade of a pixel drawn by ``k`` of ``annotators`` (``0 < k < annotators``: they
+    differ there), for each ``k``: levels 1 … 5 spread evenly, the more the darker."""
+    ks = range(1, annotators)
+    if annotators <= 2:
+        return [(k, DISAGREEMENT_LEVELS) for k in ks]
+    span = annotators - 2
+    return [(k, 1 + round((DISAGREEMENT_LEVELS - 1) * (k - 1) / span)) for k in ks]
+
+
+def _related_or_none(obj: Any, name: str) -> Any:
+    """A reverse one-to-one (already fetched by select_related), or None when there is none:
+    Django's "does not exist" of a reverse one-to-one is also an AttributeError."""
+    return getattr(obj, name, None)
+
+
+def _submission_views(submissions: Sequence[Submission]) -> list[SubmissionView]:
+    views = []
+    for number, submission in enumerate(submissions, start=1):
+        review = _related_or_none(submission, "review")
+        violations = list(submission.rule_violations or [])
+        views.append(
+            SubmissionView(
+                number=number,
+                colour=PALETTE[(number - 1) % len(PALETTE)],
+                submission=submission,
+                username=submission.task.annotator.username,
+                review=review,
+                flags=list(review.flags.all()) if review is not None else [],
+                violations=[v for v in violations if v.get("instance") is None],
+                blocking=sum(1 for v in violations if v.get("severity") == "block"),
+                warnings=sum(1 for v in violations if v.get("severity") != "block"),
+                instance_count=len(submission.instances.all()),
+            )
+        )
+    return views
+
+
+# --------------------------------------------------------------------- the queue
+
+
+def _queue(*, user: Any, project: Project) -> QuerySet[Image]:
+    """The user's review queue (:func:`projects.selectors.review_queue`) as a plain query of
+    images in the same order, so that counts and filters apply to it directly."""
+    queue = images_to_review(user=user, project=project)
+    return Image.objects.filter(pk__in=queue.values("pk")).order_by(*queue.query.order_by)
+
+
+def queue_place(*, user: Any, image: Image) -> QueuePlace:
+    """The image's place in ``user``'s review queue and its neighbours there, in the
+    queue's order (lowest pq first, images without agreement last, then by name). An image
+    that left the queue keeps its place in that order, so "next" still leads on."""
+    queue = _queue(user=user, project=image.project)
+    agreement = _related_or_none(image, "agreement")
+    pq = agreement.pq if agreement is not None else None
+    if pq is None:
+        after = Q(agreement__pq__isnull=True, name__gt=image.name)
+        before = Q(agreement__pq__isnull=False) | Q(agreement__pq__isnull=True, name__lt=image.name)
+    else:
+        after = (
+            Q(agreement__pq__gt=pq)
+            | Q(agreement__pq=pq, name__gt=image.name)
+            | Q(agreement__pq__isnull=True)
+        )
+        before = Q(agreement__pq__lt=pq) | Q(agreement__pq=pq, name__lt=image.name)
+    counts = queue.aggregate(
+        total=Count("pk"),
+        ahead=Count("pk", filter=before),
+        here=Count("pk", filter=Q(pk=image.pk)),
+    )
+    following = queue.filter(after).values_list("pk", flat=True).first()
+    preceding = queue.filter(before).values_list("pk", flat=True).last()
+    return QueuePlace(
+        count=counts["total"],
+        position=counts["ahead"] + 1 if counts["here"] else None,
+        previous=preceding,
+        next=following,
+    )
+
+
+def queue_first(*, user: Any, project: Project) -> int | None:
+    """The first image of ``user``'s review queue (the worst agreement), or None."""
+    return _queue(user=user, project=project).values_list("pk", flat=True).first()
+
+
+# ------------------------------------------------------------------- the measures
+
+
+@dataclass(frozen=True)
+class Measure:
+    """An instance against its reference: the consensus instance of its cluster
+    (``kind`` "consensus"), or the best-overlapping instance of another annotator
+    ("instance"), or nothing to compare with (``reference`` None)."""
+
+    iou: float | None
+    boundary_iou: float | None
+    kind: str | None
+    reference: int | None
+
+
+@dataclass(frozen=True)
+class Metrics:
+    measures: dict[int, Measure]
+    clusters: dict[int, list[int]]  # consensus id -> the members present, in a cluster of 2+
+
+
+def metrics_key(
+    *,
+    image: Image,
+    agreement: ImageAgreement | None,
+    submissions: Sequence[Submission],
+    consensus: Sequence[ConsensusInstance],
+    band_px: int,
+) -> str:
+    """The cache key of an image's measures: a new submission (a new id), a recomputed
+    agreement (new consensus rows, a new ``computed_at``) or another band width is a new
+    key. Submissions and their instances never change once stored."""
+    parts = [
+        str(agreement.computed_at.isoformat()) if agreement is not None else "-",
+        ",".join(str(s.pk) for s in sorted(submissions, key=lambda s: s.pk)),
+        ",".join(str(c.pk) for c in consensus),
+        str(band_px),
+    ]
+    digest = hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+    return f"maskqc:viewer-metrics:{_METRICS_VERSION}:{image.pk}:{digest}"
+
+
+def instance_metrics(
+    *,
+    image: Image,
+    agreement: ImageAgreement | None,
+    submissions: Sequence[Submission],
+    consensus: Sequence[ConsensusInstance],
+    band_px: int,
+) -> Metrics:
+    """:func:`compute_metrics`, cached under :func:`metrics_key`."""
+    key = metrics_key(
+        image=image,
+        agreement=agreement,
+        submissions=submissions,
+        consensus=consensus,
+        band_px=band_px,
+    )
+    found = cache.get(key)
+    if found is None:
+        found = compute_metrics(
+            height=image.height,
+            width=image.width,
+            submissions=submissions,
+            consensus=consensus,
+            band_px=band_px,
+        )
+        cache.set(key, found, _METRICS_SECONDS)
+    return found
+
+
+def compute_metrics(
+    *,
+    height: int,
+    width: int,
+    submissions: Sequence[Submission],
+    consensus: Sequence[ConsensusInstance],
+    band_px: int,
+) -> Metrics:
+    """Each instance's IoU and boundary IoU (pycocotools on the stored RLE).
+
+    An instance in a consensus cluster of two or more present members is compared with the
+    cluster's consensus instance: IoU of the masks, and IoU of its boundary band with the
+    consensus instance's band (built as the engine builds every band,
+    :func:`qc.agreement.instance_features`, ``band_px`` wide). Any other instance is
+    compared with the instance of another annotator, same class, that overlaps it most
+    (bands: both stored ones); when none overlaps, there is nothing to compare with.
+    """
+    owner: dict[int, int] = {}
+    measured: dict[int, Any] = {}
+    for submission in submissions:
+        for inst in submission.instances.all():
+            owner[inst.pk] = submission.pk
+            measured[inst.pk] = stored_instance(inst, height=height, width=width, band_px=band_px)
+    clusters: dict[int, list[int]] = {}
+    measures: dict[int, Measure] = {}
+    for item in consensus:
+        present = [m for m in item.members if m in measured]
+        if len({owner[m] for m in present}) < 2:
+            continue
+        clusters[item.pk] = present
+        rle = {"size": [height, width], "counts": item.rle.encode()}
+        band = instance_features(rle, boundary_px=band_px).boundary_rle
+        for member in present:
+            inst = measured[member]
+            measures[member] = Measure(
+                iou=float(rle_iou([inst.rle], [rle])[0, 0]),
+                boundary_iou=float(rle_iou([inst.boundary_rle], [band])[0, 0]),
+                kind="consensus",
+                reference=item.pk,
+            )
+    alone = [pk for pk in measured if pk not in measures]
+    by_class: dict[Any, list[int]] = defaultdict(list)
+    for pk, inst in measured.items():
+        by_class[inst.label].append(pk)
+    for pk in alone:
+        inst = measured[pk]
+        others = [o for o in by_class[inst.label] if owner[o] != owner[pk]]
+        measures[pk] = _best_overlap(inst, [measured[o] for o in others])
+    return Metrics(measures=measures, clusters=clusters)
+
+
+def _best_overlap(inst: Any, others: Sequence[Any]) -> Measure:
+    if not others:
+        return Measure(iou=None, boundary_iou=None, kind=None, reference=None)
+    ious = rle_iou([inst.rle], [o.rle for o in others])[0]
+    best = int(ious.argmax())
+    if ious[best] <= 0.0:
+        return Measure(iou=None, boundary_iou=None, kind=None, reference=None)
+    other = others[best]
+    return Measure(
+        iou=float(ious[best]),
+        boundary_iou=float(rle_iou([inst.boundary_rle], [other.boundary_rle])[0, 0]),
+        kind="instance",
+        reference=other.key,
+    )
+
+
+# --------------------------------------------------------------------- the table
+
+
+def _instance_violations(view: SubmissionView) -> dict[int, list[str]]:
+    """Rule violations naming one instance, by instance id (a violation names an instance
+    by its index in the submission, and instances are stored in that order)."""
+    instances = list(view.submission.instances.all())
+    found: dict[int, list[str]] = defaultdict(list)
+    for violation in view.submission.rule_violations or []:
+        index = violation.get("instance")
+        if isinstance(index, int) and 0 <= index < len(instances):
+            found[instances[index].pk].append(f"{violation['severity']}: {violation['message']}")
+    return found
+
+
+def _groups(
+    submissions: Sequence[SubmissionView],
+    consensus: Sequence[ConsensusInstance],
+    metrics: Metrics,
+) -> list[InstanceGroup]:
+    """The table's groups: each consensus cluster of two or more annotators (lowest mean
+    IoU first, so the worst agreement leads), then every unmatched instance by annotator."""
+    views: dict[int, tuple[Instance, SubmissionView]] = {}
+    positions: dict[int, int] = {}
+    violations: dict[int, list[str]] = {}
+    flags: dict[int, InstanceFlag] = {}
+    for view in submissions:
+        violations.update(_instance_violations(view))
+        flags.update((f.instance_id, f) for f in view.flags)
+        for position, inst in enumerate(view.submission.instances.all(), start=1):
+            views[inst.pk] = (inst, view)
+            positions[inst.pk] = position
+    owners_of = {c.pk: c for c in consensus}
+
+    def row(pk: int) -> InstanceRow:
+        inst, view = views[pk]
+        measure = metrics.measures.get(pk) or Measure(None, None, None, None)
+        return InstanceRow(
+            instance=inst,
+            index=positions[pk],
+            owner=view,
+            iou=measure.iou,
+            boundary_iou=measure.boundary_iou,
+            reference=_reference_words(measure, views),
+            violations=violations.get(pk, []),
+            flag=flags.get(pk),
+        )
+
+    groups = []
+    for consensus_pk, members in metrics.clusters.items():
+        rows = sorted((row(m) for m in members if m in views), key=lambda r: r.owner.number)
+        present = {r.owner.number for r in rows}
+        ious = [r.iou for r in rows if r.iou is not None]
+        item = owners_of[consensus_pk]
+        groups.append(
+            InstanceGroup(
+                title=f"{item.label_class.name}, {len(present)} of {len(submissions)}",
+                consensus=item,
+                rows=rows,
+                missing=[s for s in submissions if s.number not in present],
+                mean_iou=sum(ious) / len(ious) if ious else None,
+            )
+        )
+    groups.sort(key=lambda g: (g.mean_iou if g.mean_iou is not None else 2.0, g.consensus.pk))
+    clustered = {m for members in metrics.clusters.values() for m in members}
+    unmatched = [row(pk) for pk in views if pk not in clustered]
+    if unmatched:
+        unmatched.sort(key=lambda r: (r.owner.number, -r.instance.area, r.instance.pk))
+        groups.append(InstanceGroup(title="Unmatched", consensus=None, rows=unmatched))
+    return groups
+
+
+def _reference_words(measure: Measure, views: dict[int, tuple[Instance, SubmissionView]]) -> str:
+    if measure.kind == "consensus":
+        return "consensus"
+    if measure.kind == "instance" and measure.reference in views:
+        view = views[measure.reference][1]
+        return f"best overlap: {view.number} {view.username}"
+    return "no overlap"
+
+
+# ---------------------------------------------------------------- the script's data
+
+
+def _script_data(
+    image: Image,
+    submissions: Sequence[SubmissionView],
+    consensus: Sequence[ConsensusInstance],
+) -> dict[str, Any]:
+    """What viewer.js draws: the image's size and pixels' URL, and every instance as
+    ``[id, counts, x, y, w, h]`` (COCO compressed counts of the image's frame)."""
+
+    def mask(row: Any) -> list[Any]:
+        return [row.pk, row.rle, row.bbox_x, row.bbox_y, row.bbox_w, row.bbox_h]
+
+    slug = image.project.slug
+    return {
+        "image": image.pk,
+        "name": image.name,
+        "width": image.width,
+        "height": image.height,
+        "pixels": reverse("image-pixels", args=[slug, image.pk]) if image.file else None,
+        "layers": [
+            {
+                "key": view.layer,
+                "number": view.number,
+                "username": view.username,
+                "colour": view.colour,
+                "submission": view.submission.pk,
+                "decided": view.decided,
+                "instances": [mask(i) for i in view.submission.instances.all()],
+            }
+            for view in submissions
+        ],
+        "consensus": [mask(c) for c in consensus],
+    }
