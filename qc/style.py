@@ -329,27 +329,41 @@ def _median(values: list[float] | None) -> float | None:
     return float(np.median(values)) if values else None
 
 
-def describe(report: StyleReport, *, noun: str = "instances") -> str:
+def describe(
+    report: StyleReport, *, noun: str = "instances", person: Literal["they", "you"] = "they"
+) -> str:
     """One sentence a person reads, e.g. "draws 1.6 px outside the consensus edge (median of
     412 bubbles); 1.0 px wider than the team's typical annotator; finds 96 % of small, 99 %
-    of medium and 100 % of large bubbles; 2 merges, 0 splits." ``noun`` names the objects."""
+    of medium and 100 % of large bubbles; 2 merges, 0 splits." ``noun`` names the objects.
+
+    ``person="you"`` says it to the annotator, as a sentence of its own: "You draw 1.6 px
+    outside the consensus edge (median of 412 bubbles); …; you find 96 % of small, …"."""
+    you = person == "you"
+    draws, finds = ("You draw", "you find") if you else ("draws", "finds")
     edge = {
         "consensus": "the consensus edge",
         "peer": "the other annotator's edge",
         "mixed": "the reference edge (consensus or the other annotator)",
     }
+    if you:
+        # Said to the annotator beside a page that explains the reference, without brackets.
+        edge["mixed"] = "the reference edge"
     parts = []
     offset = report.boundary_offset_vs_consensus_px
     if offset is None or report.reference is None:
-        parts.append(f"no {noun} matched to a reference yet")
+        parts.append(
+            f"None of your {noun} matched a reference yet"
+            if you
+            else f"no {noun} matched to a reference yet"
+        )
     else:
         where = edge[report.reference]
         if round(offset, 1) == 0:
-            parts.append(f"draws on {where} (median of {report.matched} {noun})")
+            parts.append(f"{draws} on {where} (median of {report.matched} {noun})")
         else:
             side = "outside" if offset > 0 else "inside"
             parts.append(
-                f"draws {abs(offset):.1f} px {side} {where} (median of {report.matched} {noun})"
+                f"{draws} {abs(offset):.1f} px {side} {where} (median of {report.matched} {noun})"
             )
     beta = report.boundary_offset_px
     if beta is not None:
@@ -372,7 +386,7 @@ def describe(report: StyleReport, *, noun: str = "instances") -> str:
     if recalls:
         listed = [f"{round(100 * value)} % of {name}" for name, value in recalls]
         joined = listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " and " + listed[-1]
-        parts.append(f"finds {joined} {noun}")
+        parts.append(f"{finds} {joined} {noun}")
     merges = f"{report.merges} merge{'s' if report.merges != 1 else ''}"
     splits = f"{report.splits} split{'s' if report.splits != 1 else ''}"
     parts.append(f"{merges}, {splits}")
