@@ -1,24 +1,350 @@
-"""What an annotator learns of their own work: reviews and style."""
+"""What an annotator learns of their own work: the reviews of it, one review drawn on its
+image, and their style report with its weekly trend (DESIGN §11). Blind (DESIGN §6): an
+annotator reads only their own submissions; another's submission id is a 404."""
 
+from typing import Any
+
+import numpy as np
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse
+from django.views.decorators.http import require_GET
+from PIL import Image as PILImage
+from PIL import ImageDraw, ImageFont
+
+from projects.pages import project_page
+from projects.permissions import Action, project_for
+from qc import render
+from qc.render import Layer
+from qc.selectors.feedback import (
+    PictureData,
+    WeekStyle,
+    feedback_page,
+    review_feedback,
+    review_picture_data,
+    review_picture_key,
+    style_feedback,
+    submission_of,
+)
+
+# The picture of a review is drawn once and kept: a submission never changes and a review is
+# decided once (the key names both), so only memory bounds how long.
+PICTURE_CACHE_SECONDS = 24 * 3600
+# Pixels beyond this side are shrunk away: the page shows the picture at most this wide.
+PICTURE_MAX_SIDE = 2048
+
+# Okabe–Ito: blue outlines the annotator's instances, vermillion fills and thickly
+# outlines the flagged ones (numbered too, so colour is never the only sign).
+OWN_RGB = (0x00, 0x72, 0xB2)
+FLAGGED_RGB = (0xD5, 0x5E, 0x00)
+# Layers are drawn a few at a time, so a frame of many instances never holds a full-frame
+# mask for each at once.
+_LAYERS_AT_ONCE = 16
 
 
 @login_required
-def my_reviews(request: HttpRequest, slug: str, **kwargs: object) -> HttpResponse:
-    raise Http404("This page is being built.")
+@require_GET
+def my_reviews(request: HttpRequest, slug: str) -> HttpResponse:
+    project, role = project_for(user=request.user, slug=slug, action=Action.SUBMIT)
+    return project_page(
+        request,
+        "qc/my_reviews.html",
+        project=project,
+        role=role,
+        **feedback_page(user=request.user, project=project, page=request.GET.get("page")),
+    )
 
 
 @login_required
-def my_review(request: HttpRequest, slug: str, **kwargs: object) -> HttpResponse:
-    raise Http404("This page is being built.")
+@require_GET
+def my_review(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    project, role = project_for(user=request.user, slug=slug, action=Action.VIEW_PROJECT)
+    detail = review_feedback(user=request.user, project=project, pk=pk)
+    if detail is None:
+        raise Http404("No such review of your work.")
+    return project_page(request, "qc/my_review.html", project=project, role=role, **detail)
 
 
 @login_required
-def my_review_picture(request: HttpRequest, slug: str, **kwargs: object) -> HttpResponse:
-    raise Http404("This page is being built.")
+@require_GET
+def my_review_picture(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """The PNG of one submission's instances over its image (or a neutral canvas), the
+    flagged ones filled, thickly outlined and numbered as the page lists them. Drawn after
+    the permission check and kept in the cache (:func:`review_picture_key`)."""
+    project, _ = project_for(user=request.user, slug=slug, action=Action.VIEW_PROJECT)
+    submission = submission_of(user=request.user, project=project, pk=pk)
+    if submission is None:
+        raise Http404("No such review of your work.")
+    key = review_picture_key(submission)
+    png = cache.get(key)
+    if png is None:
+        png = review_picture_png(review_picture_data(submission=submission))
+        cache.set(key, png, PICTURE_CACHE_SECONDS)
+    response = HttpResponse(png, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
 @login_required
-def my_style(request: HttpRequest, slug: str, **kwargs: object) -> HttpResponse:
-    raise Http404("This page is being built.")
+@require_GET
+def my_style(request: HttpRequest, slug: str) -> HttpResponse:
+    project, role = project_for(user=request.user, slug=slug, action=Action.VIEW_OWN_STYLE)
+    style = style_feedback(user=request.user, project=project)
+    return project_page(
+        request,
+        "qc/my_style.html",
+        project=project,
+        role=role,
+        charts=trend_charts(style["weeks"]),
+        **style,
+    )
+
+
+def _base_pixels(data: PictureData) -> Any:
+    """The image's pixels as RGB, or None (a neutral canvas) when it has none or they
+    cannot be read."""
+    image = data.image
+    if not image.file:
+        return None
+    try:
+        with image.file.open("rb") as handle:
+            return render.read_picture(handle, size=(image.width, image.height))
+    except (OSError, ValueError):
+        return None
+
+
+def review_picture_png(data: PictureData) -> bytes:
+    """Draw the picture of :class:`PictureData`: own instances outlined, flagged ones filled
+    and outlined thickly, then each flag's number beside its instance."""
+    image = data.image
+    height, width = image.height, image.width
+    thin = max(1, round(max(height, width) / 900))
+    canvas = _base_pixels(data)
+    # Flagged instances last, so their thick outline is on top of a neighbour's thin one.
+    ordered = sorted(data.instances, key=lambda i: (i.pk in data.numbers, i.pk))
+    for start in range(0, len(ordered), _LAYERS_AT_ONCE):
+        layers = []
+        for instance in ordered[start : start + _LAYERS_AT_ONCE]:
+            mask = render.decode(instance.rle, height, width)
+            if instance.pk in data.numbers:
+                layers.append(Layer(mask, FLAGGED_RGB, fill_alpha=0.45, outline_px=3 * thin))
+            else:
+                layers.append(Layer(mask, OWN_RGB, fill_alpha=0.0, outline_px=thin))
+        canvas = render.compose(canvas, height, width, layers)
+    if canvas is None:
+        canvas = render.compose(None, height, width, [])
+    flagged = [i for i in data.instances if i.pk in data.numbers]
+    return _numbered_png(canvas, flagged, data.numbers)
+
+
+def _numbered_png(canvas: Any, flagged: list[Any], numbers: dict[int, int]) -> bytes:
+    """PNG of ``canvas`` with each flagged instance's number in a dark box at its top-left
+    corner (inside the frame), shrunk to :data:`PICTURE_MAX_SIDE`."""
+    picture = PILImage.fromarray(canvas, mode="RGB")
+    height, width = canvas.shape[:2]
+    size = max(14, round(max(height, width) / 32))
+    font = ImageFont.load_default(size=size)
+    draw = ImageDraw.Draw(picture)
+    for instance in flagged:
+        text = str(numbers[instance.pk])
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+        box_w, box_h = right - left + size // 2, bottom - top + size // 2
+        x = min(max(0, instance.bbox_x - box_w), width - box_w)
+        y = min(max(0, instance.bbox_y - box_h), height - box_h)
+        draw.rectangle((x, y, x + box_w, y + box_h), fill=(0, 0, 0), outline=FLAGGED_RGB)
+        draw.text(
+            (x + box_w / 2, y + box_h / 2), text, fill=(255, 255, 255), font=font, anchor="mm"
+        )
+    return render.png_bytes(np.asarray(picture, dtype=np.uint8), max_side=PICTURE_MAX_SIDE)
+
+
+# --- the weekly trend, as SVG geometry and table rows ------------------------------------------
+
+_CHART_W, _CHART_H = 640, 220
+_PLOT_LEFT, _PLOT_RIGHT, _PLOT_TOP, _PLOT_BOTTOM = 52, 624, 14, 180
+_MARKER_R = 4.5
+
+# Each series has its own marker and dash as well as its Okabe–Ito colour, and the legend
+# names them, so the chart reads without colour.
+_RECALL_SERIES = (
+    ("small", "Small found", "#E69F00", "circle", ""),
+    ("medium", "Medium found", "#0072B2", "square", "6 3"),
+    ("large", "Large found", "#009E73", "triangle", "2 3"),
+    ("pq", "pq", "#000000", "diamond", "8 3 2 3"),
+)
+
+
+_POLYGONS = {
+    "square": ((-1, -1), (1, -1), (1, 1), (-1, 1)),
+    "triangle": ((0, -1.25), (1.25, 1), (-1.25, 1)),
+    "diamond": ((0, -1.3), (1.3, 0), (0, 1.3), (-1.3, 0)),
+}
+
+
+def _marker(shape: str, x: float, y: float) -> str:
+    """The SVG path of a marker centred on (x, y): a circle or a polygon of
+    :data:`_POLYGONS` (corners in marker radii)."""
+    r = _MARKER_R
+    corners = _POLYGONS.get(shape)
+    if corners is None:
+        return f"M{x - r:.1f},{y:.1f}a{r},{r} 0 1,0 {2 * r},0a{r},{r} 0 1,0 {-2 * r},0"
+    return "M" + "L".join(f"{x + dx * r:.1f},{y + dy * r:.1f}" for dx, dy in corners) + "z"
+
+
+def _xs(count: int) -> list[float]:
+    if count == 1:
+        return [(_PLOT_LEFT + _PLOT_RIGHT) / 2]
+    step = (_PLOT_RIGHT - _PLOT_LEFT - 24) / (count - 1)
+    return [_PLOT_LEFT + 12 + k * step for k in range(count)]
+
+
+def _series(
+    name: str, colour: str, shape: str, dash: str, points: list[tuple[float, float | None, str]]
+) -> dict[str, Any]:
+    """A line through ``points`` ((x, y or None, hover text)), broken where y is None."""
+    path, pen_down, markers = [], False, []
+    for x, y, text in points:
+        if y is None:
+            pen_down = False
+            continue
+        path.append(f"{'L' if pen_down else 'M'}{x:.1f},{y:.1f}")
+        pen_down = True
+        markers.append({"d": _marker(shape, x, y), "title": text})
+    return {
+        "name": name,
+        "colour": colour,
+        "dash": dash,
+        "path": "".join(path),
+        "markers": markers,
+        "key": _marker(shape, 15, 9),  # the legend's marker
+    }
+
+
+def _x_ticks(weeks: list[str], xs: list[float]) -> list[dict[str, Any]]:
+    every = max(1, -(-len(weeks) // 10))
+    return [
+        {"x": round(x, 1), "label": week.split("-")[1], "title": week}
+        for k, (week, x) in enumerate(zip(weeks, xs, strict=True))
+        if k % every == 0 or k == len(weeks) - 1
+    ]
+
+
+def _offset_chart(weeks: list[str], offsets: list[float | None]) -> dict[str, Any]:
+    span = max([abs(v) for v in offsets if v is not None] + [1.0])
+    top = float(np.ceil(span * 2) / 2)  # the next half pixel
+
+    def y(value: float) -> float:
+        return _PLOT_TOP + (top - value) / (2 * top) * (_PLOT_BOTTOM - _PLOT_TOP)
+
+    xs = _xs(len(weeks))
+    points = [
+        (x, None if v is None else y(v), f"{w}: {_signed_px(v)}")
+        for w, x, v in zip(weeks, xs, offsets, strict=True)
+    ]
+    return {
+        "id": "offset-chart",
+        "title": "Your edge against the reference, by week (px; above 0: outside)",
+        "y_ticks": [
+            {"y": round(y(v), 1), "label": _tick_px(v), "zero": v == 0}
+            for v in (top, top / 2, 0.0, -top / 2, -top)
+        ],
+        "x_ticks": _x_ticks(weeks, xs),
+        "series": [_series("Edge offset", "#D55E00", "circle", "", points)],
+    }
+
+
+def _recall_chart(weeks: list[str], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    def y(value: float) -> float:
+        return _PLOT_BOTTOM - value * (_PLOT_BOTTOM - _PLOT_TOP)
+
+    xs = _xs(len(weeks))
+    series = []
+    for key, name, colour, shape, dash in _RECALL_SERIES:
+        points = []
+        for week, x, row in zip(weeks, xs, rows, strict=True):
+            value = row[key]
+            shown = "—" if value is None else f"{value:.2f}" if key == "pq" else _percent(value)
+            points.append((x, None if value is None else y(value), f"{week}: {name} {shown}"))
+        series.append(_series(name, colour, shape, dash, points))
+    return {
+        "id": "recall-chart",
+        "title": "Share of reference objects you found, by size, and your pq, by week",
+        "y_ticks": [
+            {"y": round(y(v), 1), "label": f"{round(100 * v)} %", "zero": v == 0}
+            for v in (1.0, 0.75, 0.5, 0.25, 0.0)
+        ],
+        "x_ticks": _x_ticks(weeks, xs),
+        "series": series,
+    }
+
+
+def _signed_px(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return "0.0 px" if round(value, 1) == 0 else f"{value:+.1f} px"
+
+
+def _tick_px(value: float) -> str:
+    """An axis label: "+1.5 px", "+0.75 px", "0 px", "−1 px"."""
+    if value == 0:
+        return "0 px"
+    number = f"{abs(value):.2f}".rstrip("0").rstrip(".")
+    return f"{'+' if value > 0 else '−'}{number} px"
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{round(100 * value)} %"
+
+
+def _found(found: int, total: int, rate: float | None) -> str:
+    return "—" if rate is None else f"{_percent(rate)} ({found} of {total})"
+
+
+def trend_charts(weeks: list[WeekStyle]) -> dict[str, Any]:
+    """The weekly trend as the template draws it: two charts (edge offset; found by size
+    and pq), each with its ticks, lines and markers in SVG user units of a ``width`` ×
+    ``height`` view box, each series with its legend marker (``key``); and the same
+    numbers as table rows (``rows``)."""
+    names = [w.week for w in weeks]
+    figures = [
+        {
+            "small": w.report.recall_small,
+            "medium": w.report.recall_medium,
+            "large": w.report.recall_large,
+            "pq": w.report.pq_vs_reference,
+        }
+        for w in weeks
+    ]
+    rows = [
+        {
+            "week": w.week,
+            "images": w.report.images,
+            "matched": w.report.matched,
+            "offset": _signed_px(w.report.boundary_offset_vs_consensus_px),
+            "small": _found(w.report.found[0], w.report.total[0], w.report.recall_small),
+            "medium": _found(w.report.found[1], w.report.total[1], w.report.recall_medium),
+            "large": _found(w.report.found[2], w.report.total[2], w.report.recall_large),
+            "pq": "—" if w.report.pq_vs_reference is None else f"{w.report.pq_vs_reference:.2f}",
+            "merges": w.report.merges,
+            "splits": w.report.splits,
+        }
+        for w in weeks
+    ]
+    charts = []
+    if weeks:
+        offsets = [w.report.boundary_offset_vs_consensus_px for w in weeks]
+        charts = [_offset_chart(names, offsets), _recall_chart(names, figures)]
+    return {
+        "width": _CHART_W,
+        "height": _CHART_H,
+        "plot": {
+            "left": _PLOT_LEFT,
+            "right": _PLOT_RIGHT,
+            "top": _PLOT_TOP,
+            "bottom": _PLOT_BOTTOM,
+            "label_x": _PLOT_LEFT - 6,
+            "label_y": _PLOT_BOTTOM + 18,
+        },
+        "charts": charts,
+        "rows": rows,
+    }
