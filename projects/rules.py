@@ -51,3 +51,50 @@ def validate_rules(rules: Any) -> list[dict]:
             raise RuleError(f"rule {position} ({name}): severity must be warn or block")
         clean.append({"rule": name, "value": value, "severity": severity})
     return clean
+
+
+SEVERITY_WORDS = {"warn": "warning", "block": "blocks submission"}
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def rule_in_words(rule: dict) -> str:
+    """One rule (canonical form) as a sentence an annotator reads, without its severity,
+    e.g. "Every instance covers at least 20 px"."""
+    name, value = rule["rule"], rule["value"]
+    if name == "min_area_px":
+        return f"Every instance covers at least {value} px"
+    if name == "allow_holes":
+        return "Instances may have holes" if value else "Instances have no holes"
+    if name == "max_overlap":
+        return (
+            "Instances do not overlap"
+            if value == 0
+            else f"Two instances overlap by at most {round(value * 100, 1):g} % of the smaller one"
+        )
+    if name == "max_components":
+        if value == 1:
+            return "Every instance is one connected piece"
+        return f"Every instance has at most {_count(value, 'piece', 'pieces')}"
+    if name == "allowed_classes":
+        return "Only these classes: " + (", ".join(value) or "none")
+    if name == "min_instances":
+        return f"At least {_count(value, 'instance', 'instances')} per image"
+    if name == "max_instances":
+        return f"At most {_count(value, 'instance', 'instances')} per image"
+    return f"{name}: {value}"
+
+
+def rules_in_words(rules: list[dict]) -> list[dict[str, str]]:
+    """Each rule as ``{"text", "severity", "severity_words"}``, blocking rules first."""
+    ordered = sorted(rules, key=lambda rule: rule["severity"] != "block")
+    return [
+        {
+            "text": rule_in_words(rule),
+            "severity": rule["severity"],
+            "severity_words": SEVERITY_WORDS[rule["severity"]],
+        }
+        for rule in ordered
+    ]

@@ -11,16 +11,20 @@ from django.db.models import (
     Exists,
     F,
     OuterRef,
+    Prefetch,
     Q,
     QuerySet,
     Subquery,
     Value,
     When,
 )
+from django.utils import timezone
 
 from projects.models import (
+    OPEN_TASK_STATUSES,
     Acknowledgement,
     Guideline,
+    GuidelineExample,
     GuidelineVersion,
     Image,
     Membership,
@@ -30,6 +34,7 @@ from projects.models import (
     TaskStatus,
 )
 from projects.permissions import ADMIN, Action, has_permission, project_role
+from projects.rules import rules_in_words
 
 
 class QCState:
@@ -277,3 +282,166 @@ def assignment_of(*, images: list[Image]) -> list[dict[str, Any]]:
         {"image": image.pk, "image_name": image.name, "annotators": holders[image.pk]}
         for image in images
     ]
+
+
+def unacknowledged_versions(*, user: Any, project: Project) -> list[GuidelineVersion]:
+    """The current guideline versions ``user`` has not acknowledged: what stands between an
+    annotator and their next submission (DESIGN §6, the guideline gate)."""
+    return _not_acknowledged(user, current_versions(project=project))
+
+
+def _not_acknowledged(user: Any, versions: list[GuidelineVersion]) -> list[GuidelineVersion]:
+    done = set(
+        Acknowledgement.objects.filter(user=user, version__in=versions).values_list(
+            "version_id", flat=True
+        )
+    )
+    return [version for version in versions if version.pk not in done]
+
+
+def _reason_words(code: str) -> str:
+    """A reason code's short form, as the reviewer picked it ("boundary_too_loose" →
+    "Boundary too loose"; qc's ReasonCode labels read the same)."""
+    return code.replace("_", " ").capitalize()
+
+
+def _feedback(task: Task) -> dict[str, Any] | None:
+    """What waits for the annotator of a rejected task (its prefetched submissions with
+    their reviews, and its send-backs): the reasons, the comment and the submission whose
+    review explains them; None for a task that is not rejected."""
+    if task.status != TaskStatus.REJECTED:
+        return None
+    submissions = sorted(task.submissions.all(), key=lambda s: s.revision)
+    latest = submissions[-1] if submissions else None
+    review = getattr(latest, "review", None) if latest is not None else None
+    send_backs = sorted(task.send_backs.all(), key=lambda s: (s.created_at, s.pk))
+    if review is not None and review.decision == "reject":
+        reasons, comment, when = review.reasons, review.comment, review.created_at
+    elif send_backs:
+        last = send_backs[-1]
+        reasons, comment, when = last.reasons, last.comment, last.created_at
+    else:
+        reasons, comment, when = [], "", None
+    return {
+        "reasons": [_reason_words(code) for code in reasons],
+        "comment": comment,
+        "at": when,
+        "submission": latest,
+        "sent_back": review is None or review.decision != "reject",
+    }
+
+
+def _with_feedback(tasks: QuerySet[Task]) -> list[Task]:
+    """The tasks, each with ``feedback`` (:func:`_feedback`), ``is_open`` and ``overdue``
+    (an open task past its due date)."""
+    today = timezone.localdate()
+    rows = list(tasks.prefetch_related("submissions__review", "send_backs"))
+    for task in rows:
+        task.feedback = _feedback(task)
+        task.is_open = task.status in OPEN_TASK_STATUSES
+        task.overdue = task.is_open and task.due_date is not None and task.due_date < today
+    return rows
+
+
+def annotator_tasks_page(
+    *, user: Any, project: Project, status: str | None = None
+) -> dict[str, Any]:
+    """Everything the annotator's task list shows: their tasks (open first, each with its
+    feedback and whether it is overdue, :func:`_with_feedback`), only those of ``status``
+    when it is one; the count of each status over all of them, how many wait to be
+    claimed, and the guideline versions they have yet to acknowledge."""
+    tasks = _with_feedback(tasks_of_annotator(user=user, project=project))
+    counts = {status: 0 for status in TaskStatus.values}
+    for task in tasks:
+        counts[task.status] += 1
+    shown = status if status in counts and status != TaskStatus.CANCELLED else None
+    return {
+        "tasks": [task for task in tasks if shown is None or task.status == shown],
+        "shown_status": shown,
+        "total": len(tasks),
+        "counts": [
+            (status.value, status.label, counts[status.value])
+            for status in TaskStatus
+            if status != TaskStatus.CANCELLED
+        ],
+        "claimable": counts[TaskStatus.ASSIGNED],
+        "feedback_waiting": counts[TaskStatus.REJECTED],
+        "unacknowledged": unacknowledged_versions(user=user, project=project),
+    }
+
+
+def submit_page(*, user: Any, project: Project, pk: int) -> dict[str, Any] | None:
+    """What the submit page of task ``pk`` shows, or None unless it is the user's own task
+    in ``project`` (the blind rule: nobody else's task is even named): the task with its
+    image, revisions and feedback, the current guideline versions, those the user has yet
+    to acknowledge, and the project's classes."""
+    tasks = _with_feedback(
+        Task.objects.filter(pk=pk, image__project=project, annotator=user)
+        .select_related("image")
+        .annotate(revisions=Count("submissions"))
+    )
+    if not tasks:
+        return None
+    versions = current_versions(project=project)
+    return {
+        "task": tasks[0],
+        "versions": versions,
+        "unacknowledged": _not_acknowledged(user, versions),
+        "label_classes": list(project.label_classes.order_by("name")),
+    }
+
+
+def guideline_page(*, user: Any, project: Project) -> dict[str, Any]:
+    """Everything the guideline page shows: for each of the project's guidelines with a
+    published version (by title), its current version with the rules in words, the
+    examples with their images and the user's acknowledgement (None when not given), and
+    the older published versions, newest first. ``may_acknowledge``: the user's role
+    acknowledges guidelines (annotators)."""
+    versions = (
+        GuidelineVersion.objects.filter(guideline__project=project, published_at__isnull=False)
+        .select_related("guideline")
+        .prefetch_related(
+            Prefetch(
+                "examples",
+                queryset=GuidelineExample.objects.select_related("image").order_by("pk"),
+            )
+        )
+        .order_by("guideline__title", "guideline_id", "-number")
+    )
+    acknowledged = dict(
+        Acknowledgement.objects.filter(user=user, version__guideline__project=project).values_list(
+            "version_id", "acknowledged_at"
+        )
+    )
+    guidelines: dict[int, dict[str, Any]] = {}
+    for version in versions:
+        version.rules_words = rules_in_words(version.rules)
+        version.acknowledged_at = acknowledged.get(version.pk)
+        entry = guidelines.get(version.guideline_id)
+        if entry is None:
+            guidelines[version.guideline_id] = {
+                "guideline": version.guideline,
+                "current": version,
+                "older": [],
+            }
+        else:
+            entry["older"].append(version)
+    entries = list(guidelines.values())
+    return {
+        "guidelines": entries,
+        "may_acknowledge": has_permission(
+            user=user, project=project, action=Action.ACKNOWLEDGE_GUIDELINES
+        ),
+        "unacknowledged": [e["current"] for e in entries if e["current"].acknowledged_at is None],
+    }
+
+
+def guideline_example_of(*, user: Any, project: Project, pk: int) -> GuidelineExample | None:
+    """The example ``pk`` with its image, if it belongs to a version of ``project`` that
+    ``user`` may read (published; drafts only for those who write guidelines)."""
+    examples = GuidelineExample.objects.filter(
+        pk=pk, version__guideline__project=project
+    ).select_related("image")
+    if not _writes_guidelines(user, project):
+        examples = examples.filter(version__published_at__isnull=False)
+    return examples.first()
