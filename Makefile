@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?= -n auto
+RESET ?=
 
-.PHONY: demo test install install-dev migrate serve lint format bench worker clean
+.PHONY: demo demo-reset test install install-dev migrate serve lint format bench worker clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +29,14 @@ install-dev: $(VENV)/.installed-dev
 migrate: install
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --noinput
 
-# Set up everything, seed the demo project and serve it on http://127.0.0.1:8000
+# Set up everything, seed the demo project (unless it exists: RESET=1 seeds it anew) and
+# serve it on http://127.0.0.1:8000 with the background worker beside it (bin/demo)
 demo: migrate
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py demo
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	DEBUG=$${DEBUG:-true} PYTHON=$(BIN)/python HOST=$(HOST) PORT=$(PORT) RESET=$(RESET) bin/demo
+
+# The same, starting the demo project over (what was made in it is lost; new passwords)
+demo-reset:
+	$(MAKE) demo RESET=1
 
 serve: migrate
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py runserver $(HOST):$(PORT)

@@ -3,8 +3,18 @@ user made in it) on a second run with the same logins, and starts over with --re
 
 import json
 import os
+import re
+import shutil
+import signal
+import socket
 import stat
+import subprocess
+import sys
+import time
+import urllib.request
 from collections import Counter
+from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -224,3 +234,194 @@ def test_the_demo_s_history_runs_in_order():
     assert versions[1].published_at < versions[2].published_at
     span = Submission.objects.latest("submitted_at").submitted_at - first_submission.submitted_at
     assert span.days >= 21
+
+
+# ------------------------------------------------------------ bin/demo: server and worker
+
+ROOT = Path(__file__).resolve().parents[2]
+WAIT_SECONDS = 240  # a loaded CI machine migrates, seeds and starts slowly
+
+
+def _script_env(var_dir: Path, port: int) -> dict[str, str]:
+    """bin/demo's environment: the deployment settings (not the tests'), DEBUG on, SQLite
+    and the database task backend in ``var_dir``, nothing from a developer's .env."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "TASKS_BACKEND"}
+        and not key.startswith("PYTEST")
+    }
+    env.update(
+        MASKQC_ENV_FILE=os.devnull,
+        MASKQC_VAR_DIR=str(var_dir),
+        DEBUG="true",
+        TASKS_BACKEND="database",
+        PYTHON=sys.executable,
+        HOST="127.0.0.1",
+        PORT=str(port),
+        DEMO_IMAGES="3",
+    )
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for(what: str, check, *, process: subprocess.Popen, log: Path) -> Any:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        if process.poll() is not None:
+            break
+        time.sleep(0.25)
+    raise AssertionError(f"no {what} (exit {process.poll()}):\n{log.read_text()}")
+
+
+def _worker_pid(output: str) -> int | None:
+    """The worker's pid, as bin/demo reports it."""
+    found = re.search(r"Worker started \(TASKS_BACKEND=database, pid (\d+)\)", output)
+    return int(found.group(1)) if found else None
+
+
+def _group_alive(pgid: int) -> list[int]:
+    """The live (not zombie) processes of process group ``pgid``."""
+    alive = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            alive.append(int(entry.name))
+    return alive
+
+
+def _http(url: str, *, data: bytes | None = None, headers: dict | None = None) -> dict:
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _coco_upload(image_name: str) -> tuple[bytes, str]:
+    coco = {
+        "images": [{"id": 1, "file_name": image_name, "width": 640, "height": 480}],
+        "categories": [{"id": 1, "name": "bubble"}],
+        "annotations": [
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 1,
+                "segmentation": [[100, 100, 160, 100, 160, 150, 100, 150]],
+                "iscrowd": 0,
+            }
+        ],
+    }
+    boundary = "maskqc-demo-test"
+    parts = [
+        ("format", None, b"coco"),
+        ("options", None, json.dumps({"annotator": "dora", "create_users": True}).encode()),
+        ("file", "fix.json", json.dumps(coco).encode()),
+    ]
+    body = b""
+    for name, filename, content in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
+        body += content + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def _import_through_the_api(base: str, var_dir: Path) -> dict:
+    """Queue an import as the lead through the API; the job as the API shows it once it has
+    left ``pending`` and ``running``."""
+    logins = json.loads((var_dir / "demo-logins.json").read_text())["users"]
+    credentials = json.dumps({"username": "lead", "password": logins["lead"]["password"]})
+    token = _http(
+        f"{base}/api/v1/auth/token/",
+        data=credentials.encode(),
+        headers={"Content-Type": "application/json"},
+    )["token"]
+    auth = {"Authorization": f"Token {token}"}
+    body, content_type = _coco_upload("run07_frame00000.png")
+    imports = f"{base}/api/v1/projects/pool-boiling/imports/"
+    job = _http(imports, data=body, headers={**auth, "Content-Type": content_type})
+    deadline = time.monotonic() + WAIT_SECONDS
+    while job["status"] in ("pending", "running") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        job = _http(f"{imports}{job['id']}/", headers=auth)
+    return job
+
+
+@pytest.mark.skipif(not shutil.which("setsid"), reason="bin/demo needs setsid (util-linux)")
+def test_bin_demo_serves_with_a_worker_that_finishes_imports_and_stops_with_the_server(
+    tmp_path,
+):
+    var_dir = tmp_path / "var"
+    port = _free_port()
+    env = _script_env(var_dir, port)
+    migrate = [sys.executable, "manage.py", "migrate", "--noinput", "-v0"]
+    subprocess.run(migrate, cwd=ROOT, env=env, check=True, timeout=WAIT_SECONDS)
+    log = tmp_path / "demo.log"
+    with log.open("w") as out:
+        # A session of its own, as a terminal's foreground job: Ctrl-C reaches the group.
+        demo = subprocess.Popen(
+            ["bin/demo"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        worker = _wait_for("worker", lambda: _worker_pid(log.read_text()), process=demo, log=log)
+        _wait_for("server", lambda: _answers(f"{base}/login/"), process=demo, log=log)
+
+        job = _import_through_the_api(base, var_dir)
+
+        assert (job["status"], job["progress"]) == ("done", 1.0), job
+        assert job["summary"]["instances"] == 1
+        assert _group_alive(worker)
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGINT)  # Ctrl-C
+        demo.wait(timeout=60)
+    assert _group_alive(worker) == []
+    assert "Worker stopped." in log.read_text()
+
+    # The server exiting by itself (its port is taken) stops the worker too; the second run
+    # keeps the demo and prints the same logins.
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past the TIME_WAIT
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        again = subprocess.run(
+            ["bin/demo"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=WAIT_SECONDS,
+            start_new_session=True,
+        )
+    output = again.stdout + again.stderr
+    second_worker = _worker_pid(output)
+    assert again.returncode != 0
+    assert "That port is already in use" in output
+    assert "Kept demo project pool-boiling as it was: 3 images" in output
+    assert _group_alive(second_worker) == []
