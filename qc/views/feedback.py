@@ -2,6 +2,7 @@
 image, and their style report with its weekly trend (DESIGN §11). Blind (DESIGN §6): an
 annotator reads only their own submissions; another's submission id is a 404."""
 
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -161,7 +162,9 @@ def _numbered_png(canvas: Any, flagged: list[Any], numbers: dict[int, int]) -> b
 # --- the weekly trend, as SVG geometry and table rows ------------------------------------------
 
 _CHART_W, _CHART_H = 640, 220
-_PLOT_LEFT, _PLOT_RIGHT, _PLOT_TOP, _PLOT_BOTTOM = 52, 624, 14, 180
+_PLOT_LEFT, _PLOT_RIGHT, _PLOT_TOP, _PLOT_BOTTOM = 68, 624, 14, 180
+_PLOT_PAD = 14  # between the plot's sides and the first and last week
+_TICK_ROOM = 40  # the least distance between two week labels
 _MARKER_R = 4.5
 
 # Each series has its own marker and dash as well as its Okabe–Ito colour, and the legend
@@ -191,11 +194,18 @@ def _marker(shape: str, x: float, y: float) -> str:
     return "M" + "L".join(f"{x + dx * r:.1f},{y + dy * r:.1f}" for dx, dy in corners) + "z"
 
 
-def _xs(count: int) -> list[float]:
-    if count == 1:
-        return [(_PLOT_LEFT + _PLOT_RIGHT) / 2]
-    step = (_PLOT_RIGHT - _PLOT_LEFT - 24) / (count - 1)
-    return [_PLOT_LEFT + 12 + k * step for k in range(count)]
+def _xs(weeks: list[str]) -> list[float]:
+    """Where each ISO week ("2026-W05") sits on the x axis: by its date, so that weeks
+    without work leave a gap."""
+    mondays = [
+        date.fromisocalendar(int(year), int(week), 1).toordinal()
+        for year, week in (name.split("-W") for name in weeks)
+    ]
+    if len(set(mondays)) <= 1:
+        return [(_PLOT_LEFT + _PLOT_RIGHT) / 2] * len(weeks)
+    first, span = mondays[0], mondays[-1] - mondays[0]
+    width = _PLOT_RIGHT - _PLOT_LEFT - 2 * _PLOT_PAD
+    return [_PLOT_LEFT + _PLOT_PAD + (day - first) / span * width for day in mondays]
 
 
 def _series(
@@ -221,12 +231,17 @@ def _series(
 
 
 def _x_ticks(weeks: list[str], xs: list[float]) -> list[dict[str, Any]]:
-    every = max(1, -(-len(weeks) // 10))
-    return [
-        {"x": round(x, 1), "label": week.split("-")[1], "title": week}
-        for k, (week, x) in enumerate(zip(weeks, xs, strict=True))
-        if k % every == 0 or k == len(weeks) - 1
-    ]
+    """A label under each week ("W05") that leaves room for its neighbours; the last week
+    always gets one."""
+    ticks: list[dict[str, Any]] = []
+    for week, x in zip(weeks, xs, strict=True):
+        tick = {"x": round(x, 1), "label": "W" + week.split("-W")[1], "title": week}
+        if ticks and x - ticks[-1]["x"] < _TICK_ROOM:
+            if week != weeks[-1]:
+                continue
+            ticks.pop()
+        ticks.append(tick)
+    return ticks
 
 
 def _offset_chart(weeks: list[str], offsets: list[float | None]) -> dict[str, Any]:
@@ -236,7 +251,7 @@ def _offset_chart(weeks: list[str], offsets: list[float | None]) -> dict[str, An
     def y(value: float) -> float:
         return _PLOT_TOP + (top - value) / (2 * top) * (_PLOT_BOTTOM - _PLOT_TOP)
 
-    xs = _xs(len(weeks))
+    xs = _xs(weeks)
     points = [
         (x, None if v is None else y(v), f"{w}: {_signed_px(v)}")
         for w, x, v in zip(weeks, xs, offsets, strict=True)
@@ -257,7 +272,7 @@ def _recall_chart(weeks: list[str], rows: list[dict[str, Any]]) -> dict[str, Any
     def y(value: float) -> float:
         return _PLOT_BOTTOM - value * (_PLOT_BOTTOM - _PLOT_TOP)
 
-    xs = _xs(len(weeks))
+    xs = _xs(weeks)
     series = []
     for key, name, colour, shape, dash in _RECALL_SERIES:
         points = []
@@ -296,8 +311,9 @@ def _percent(value: float | None) -> str:
     return "—" if value is None else f"{round(100 * value)} %"
 
 
-def _found(found: int, total: int, rate: float | None) -> str:
-    return "—" if rate is None else f"{_percent(rate)} ({found} of {total})"
+def _found(found: int, total: int, rate: float | None) -> dict[str, str]:
+    """A table cell: the share found ("75 %") over the counts ("3/4", none without data)."""
+    return {"rate": _percent(rate), "counts": "" if rate is None else f"{found}/{total}"}
 
 
 def trend_charts(weeks: list[WeekStyle]) -> dict[str, Any]:
@@ -321,9 +337,15 @@ def trend_charts(weeks: list[WeekStyle]) -> dict[str, Any]:
             "images": w.report.images,
             "matched": w.report.matched,
             "offset": _signed_px(w.report.boundary_offset_vs_consensus_px),
-            "small": _found(w.report.found[0], w.report.total[0], w.report.recall_small),
-            "medium": _found(w.report.found[1], w.report.total[1], w.report.recall_medium),
-            "large": _found(w.report.found[2], w.report.total[2], w.report.recall_large),
+            "found": [
+                _found(found, total, rate)
+                for found, total, rate in zip(
+                    w.report.found,
+                    w.report.total,
+                    (w.report.recall_small, w.report.recall_medium, w.report.recall_large),
+                    strict=True,
+                )
+            ],
             "pq": "—" if w.report.pq_vs_reference is None else f"{w.report.pq_vs_reference:.2f}",
             "merges": w.report.merges,
             "splits": w.report.splits,

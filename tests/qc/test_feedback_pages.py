@@ -15,7 +15,7 @@ from PIL import Image as PILImage
 from projects.models import Role, TaskStatus
 from qc import masks
 from qc.models import ImageAgreement
-from qc.selectors.feedback import FEEDBACK_PER_PAGE, iso_week
+from qc.selectors.feedback import FEEDBACK_PER_PAGE, WeekStyle, iso_week
 from qc.services import (
     FlagInput,
     InstanceInput,
@@ -36,7 +36,7 @@ from qc.style import (
     style_reports,
     style_to_json,
 )
-from qc.views.feedback import FLAGGED_RGB, OWN_RGB
+from qc.views.feedback import FLAGGED_RGB, OWN_RGB, trend_charts
 from tests.factories import ImageFactory, MembershipFactory, TaskFactory
 
 H, W = 48, 64
@@ -646,10 +646,10 @@ def test_my_style_weekly_trend_is_style_reports_of_each_weeks_observations(
     assert response.context["report"] == report
     assert response.context["sentence"] == describe(report, noun="bubbles", person="you")
     rows = response.context["charts"]["rows"]
-    assert [(r["week"], r["offset"], r["small"], r["pq"]) for r in rows] == [
-        ("2026-W10", "+1.8 px", "0 % (0 of 2)", "0.80"),
-        ("2026-W11", "+1.1 px", "50 % (1 of 2)", "0.80"),
-        ("2026-W12", "+0.2 px", "75 % (3 of 4)", "0.80"),
+    assert [(r["week"], r["offset"], r["found"][0], r["pq"]) for r in rows] == [
+        ("2026-W10", "+1.8 px", {"rate": "0 %", "counts": "0/2"}, "0.80"),
+        ("2026-W11", "+1.1 px", {"rate": "50 %", "counts": "1/2"}, "0.80"),
+        ("2026-W12", "+0.2 px", {"rate": "75 %", "counts": "3/4"}, "0.80"),
     ]
     body = response.content.decode()
     assert body.count('class="marker"') == 3 + 3 * 4  # offset, and found by size with pq
@@ -724,3 +724,29 @@ def test_my_style_query_count_does_not_grow(
         response = client.get(reverse("my-style", args=[project.slug]))
 
     assert len(response.context["weeks"]) == count
+
+
+def test_trend_chart_places_weeks_by_date_and_breaks_lines_without_data():
+    weeks = [
+        WeekStyle(week, _report(recall_small=small))
+        for week, small in (("2026-W10", 0.5), ("2026-W11", None), ("2026-W13", 1.0))
+    ]
+
+    charts = trend_charts(weeks)
+
+    offset, recall = charts["charts"]
+    xs = [tick["x"] for tick in offset["x_ticks"]]
+    assert [tick["label"] for tick in offset["x_ticks"]] == ["W10", "W11", "W13"]
+    assert xs[2] - xs[1] == pytest.approx(2 * (xs[1] - xs[0]), abs=0.2)
+    small = recall["series"][0]
+    assert small["name"] == "Small found"
+    assert small["path"].count("M") == 2  # a gap where week 11 found no small object
+    assert [m["title"] for m in small["markers"]] == [
+        "2026-W10: Small found 50 %",
+        "2026-W13: Small found 100 %",
+    ]
+    assert [row["found"][0] for row in charts["rows"]] == [
+        {"rate": "50 %", "counts": "3/5"},
+        {"rate": "—", "counts": ""},
+        {"rate": "100 %", "counts": "3/5"},
+    ]
