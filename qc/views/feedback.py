@@ -9,7 +9,7 @@ import numpy as np
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 from PIL import Image as PILImage
 from PIL import ImageDraw, ImageFont
 
@@ -44,7 +44,7 @@ _LAYERS_AT_ONCE = 16
 
 
 @login_required
-@require_GET
+@require_safe
 def my_reviews(request: HttpRequest, slug: str) -> HttpResponse:
     project, role = project_for(user=request.user, slug=slug, action=Action.SUBMIT)
     return project_page(
@@ -57,7 +57,7 @@ def my_reviews(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def my_review(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     project, role = project_for(user=request.user, slug=slug, action=Action.VIEW_PROJECT)
     detail = review_feedback(user=request.user, project=project, pk=pk)
@@ -67,7 +67,7 @@ def my_review(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def my_review_picture(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     """The PNG of one submission's instances over its image (or a neutral canvas), the
     flagged ones filled, thickly outlined and numbered as the page lists them. Drawn after
@@ -87,7 +87,7 @@ def my_review_picture(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def my_style(request: HttpRequest, slug: str) -> HttpResponse:
     project, role = project_for(user=request.user, slug=slug, action=Action.VIEW_OWN_STYLE)
     style = style_feedback(user=request.user, project=project)
@@ -110,7 +110,7 @@ def _base_pixels(data: PictureData) -> Any:
     try:
         with image.file.open("rb") as handle:
             return render.read_picture(handle, size=(image.width, image.height))
-    except (OSError, ValueError):
+    except (OSError, ValueError, PILImage.DecompressionBombError):
         return None
 
 

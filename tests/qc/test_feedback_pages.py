@@ -275,6 +275,14 @@ def test_my_reviews_lists_send_backs_of_accepted_images(
     )
     assert b"Sent back after acceptance" in response.content
 
+    detail = client.get(reverse("my-review", args=[project.slug, accepted.pk]))
+
+    assert [(s["by"], s["reasons"]) for s in detail.context["send_backs"]] == [
+        ("lead", ["Split instance"])
+    ]
+    assert detail.context["needs_fix"] is True
+    assert b"One bubble, one outline." in detail.content
+
 
 @pytest.mark.parametrize("count", [1, 3])
 def test_my_reviews_query_count_does_not_grow(
@@ -750,3 +758,18 @@ def test_trend_chart_places_weeks_by_date_and_breaks_lines_without_data():
         {"rate": "—", "counts": ""},
         {"rate": "100 %", "counts": "3/5"},
     ]
+
+
+def test_picture_of_an_unreadable_image_file_is_drawn_on_the_grey_canvas(
+    client, project, annotator, bubble, reviewer, lead
+):
+    image = ImageFactory(
+        project=project, width=W, height=H, file=ContentFile(b"not a picture", name="f.png")
+    )
+    submission = submit(TaskFactory(image=image, annotator=annotator), [(20, 20, 8)], bubble)
+    client.force_login(annotator)
+
+    response = client.get(reverse("my-review-picture", args=[project.slug, submission.pk]))
+
+    assert response.status_code == 200
+    assert tuple(_picture(response)[0, 0]) == (128, 128, 128)
