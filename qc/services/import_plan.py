@@ -105,7 +105,7 @@ def import_plan(
     task on that image, the one image the file may hold."""
     if only_image is not None:
         _require_only_image(result, pairs, only_image, display)
-    labels = _labels(project, result, display, create_labels)
+    labels = _labels(project, result, display, create_labels, upload=own_tasks_only)
     users = _users(result, pairs, display, create_users)
     members = set(
         Membership.objects.filter(
@@ -180,18 +180,22 @@ def _first_object(result: ParseResult, test: Callable[[Any], bool]) -> Any:
 
 
 def _labels(
-    project: Project, result: ParseResult, display: str, create: bool
+    project: Project, result: ParseResult, display: str, create: bool, *, upload: bool = False
 ) -> dict[str, LabelClass | None]:
-    """The project's classes by name; None for one to be created (with ``create``)."""
+    """The project's classes by name; None for one to be created (with ``create``). An
+    annotator's ``upload`` cannot create classes: its refusal lists the project's."""
     wanted = sorted({obj.label for obj in result.objects})
     labels: dict[str, LabelClass | None] = {
         c.name: c for c in LabelClass.objects.filter(project=project, name__in=wanted)
     }
     if not create and len(labels) < len(wanted):
         obj = _first_object(result, lambda o: o.label not in labels)
+        remedy = "pass --create-labels to create it"
+        if upload:
+            names = project.label_classes.order_by("name").values_list("name", flat=True)
+            remedy = f"its classes: {', '.join(names) or 'none yet'}"
         raise ImportRefused(
-            f"class {obj.label!r} is not in project {project.slug}; "
-            "pass --create-labels to create it",
+            f"class {obj.label!r} is not in project {project.slug}; {remedy}",
             file=display,
             image=obj.image,
             obj=obj.source,

@@ -423,6 +423,21 @@ def test_a_file_for_another_image_is_refused_naming_it(client, project, annotato
     )
 
 
+def test_a_class_the_project_lacks_is_refused_naming_its_classes(
+    client, project, annotator, task, rules
+):
+    data = json.loads(_coco_bytes())
+    data["categories"][0]["name"] = "droplet"
+    client.force_login(annotator)
+
+    response = _check(client, task, json.dumps(data).encode())
+
+    assert response.context["check"].error == (
+        "work.json: image a.png: object annotations[0] (id 1): class 'droplet' is not in "
+        "project bubbles; its classes: bubble"
+    )
+
+
 def test_an_image_of_the_wrong_size_is_refused_naming_it(client, project, annotator, task, rules):
     client.force_login(annotator)
 
