@@ -105,7 +105,7 @@ class InstanceRow:
     iou: float | None
     boundary_iou: float | None
     reference: str  # what the IoUs compare with, in words
-    violations: list[str]
+    violations: list[dict[str, Any]]  # the submission's, naming this instance
     flag: InstanceFlag | None
 
 
@@ -143,6 +143,13 @@ class ViewerData:
     disagreement: list[tuple[int, int]]  # (annotators who drew a pixel, level 1..5)
     band_px: int
     script: dict[str, Any]
+
+    @property
+    def several_classes(self) -> bool:
+        """Whether the instances have more than one class (else the table leaves the
+        column out: the group's title names the class)."""
+        classes = {r.instance.label_class_id for g in self.groups for r in g.rows}
+        return len(classes) > 1
 
     @property
     def state(self) -> str:
@@ -451,15 +458,16 @@ def _best_overlap(inst: Any, others: Sequence[Any]) -> Measure:
 # --------------------------------------------------------------------- the table
 
 
-def _instance_violations(view: SubmissionView) -> dict[int, list[str]]:
+def _instance_violations(view: SubmissionView) -> dict[int, list[dict[str, Any]]]:
     """Rule violations naming one instance, by instance id (a violation names an instance
     by its index in the submission, and instances are stored in that order)."""
     instances = list(view.submission.instances.all())
-    found: dict[int, list[str]] = defaultdict(list)
+    found: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for violation in view.submission.rule_violations or []:
         index = violation.get("instance")
         if isinstance(index, int) and 0 <= index < len(instances):
-            found[instances[index].pk].append(f"{violation['severity']}: {violation['message']}")
+            name = str(violation.get("rule", "")).replace("_", " ")
+            found[instances[index].pk].append({**violation, "name": name})
     return found
 
 
@@ -472,7 +480,7 @@ def _groups(
     IoU first, so the worst agreement leads), then every unmatched instance by annotator."""
     views: dict[int, tuple[Instance, SubmissionView]] = {}
     positions: dict[int, int] = {}
-    violations: dict[int, list[str]] = {}
+    violations: dict[int, list[dict[str, Any]]] = {}
     flags: dict[int, InstanceFlag] = {}
     for view in submissions:
         violations.update(_instance_violations(view))
@@ -525,8 +533,8 @@ def _reference_words(measure: Measure, views: dict[int, tuple[Instance, Submissi
         return "consensus"
     if measure.kind == "instance" and measure.reference in views:
         view = views[measure.reference][1]
-        return f"best overlap: {view.number} {view.username}"
-    return "no overlap"
+        return f"vs {view.number} {view.username}"
+    return "overlaps none"
 
 
 # ---------------------------------------------------------------- the script's data

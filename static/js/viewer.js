@@ -391,6 +391,8 @@
     });
   });
 
+  // The stage takes the image's shape, up to the height the page leaves it (viewer.css).
+  stage.style.aspectRatio = W + " / " + H;
   if (window.ResizeObserver) new ResizeObserver(resize).observe(stage);
   else window.addEventListener("resize", resize);
   resize();

@@ -269,7 +269,7 @@ def test_viewer_groups_matched_instances_worst_first_and_unmatched_last(image, r
     assert means == sorted(means)
     (alone,) = data.groups[-1].rows
     assert (alone.owner.username, alone.index, alone.instance.area) == ("annotator", 3, 36)
-    assert (alone.iou, alone.boundary_iou, alone.reference) == (None, None, "no overlap")
+    assert (alone.iou, alone.boundary_iou, alone.reference) == (None, None, "overlaps none")
 
 
 def test_viewer_without_consensus_compares_with_the_best_overlap(project, bubble, annotators):
@@ -351,7 +351,15 @@ def test_viewer_shows_rule_violations_beside_their_instance(
     data = review_viewer(user=reviewer, image=viewer_image(project=project, pk=image.pk))
 
     rows = {(r.owner.username, r.index): r for g in data.groups for r in g.rows}
-    assert rows[("annotator", 3)].violations == ["warn: instance 3 (bubble) has 36 px, under 40 px"]
+    assert rows[("annotator", 3)].violations == [
+        {
+            "rule": "min_area_px",
+            "name": "min area px",
+            "severity": "warn",
+            "message": "instance 3 (bubble) has 36 px, under 40 px",
+            "instance": 2,
+        }
+    ]
     assert rows[("annotator", 1)].violations == []
     first = data.submissions[0]
     assert (first.blocking, first.warnings) == (0, 2)
