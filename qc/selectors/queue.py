@@ -22,14 +22,13 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.paginator import Page, Paginator
-from django.db.models import Case, Exists, OuterRef, Prefetch, QuerySet, Value, When
-from django.db.models.fields import CharField
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
 from projects.models import GuidelineVersion, Image, LabelClass, Project, Task, TaskStatus
 from qc import render
-from qc.models import Instance, Submission
+from qc.models import Instance, Review, ReviewAssignment, Submission
 from qc.selectors.workflow import review_queue
 
 # The thumbnails' longer side, in pixels.
@@ -92,7 +91,6 @@ class QueueCard:
     state_label: str
     violations: int
     blocking: int
-    resubmitted: bool
     thumbnail_key: str
     thumbnail_width: int
     thumbnail_height: int
@@ -126,33 +124,73 @@ def latest_submissions_q() -> QuerySet[Submission]:
     return _latest(Submission.objects.filter(task__image=OuterRef("pk")))
 
 
-def _review_state() -> Case:
+def _state_q(state: str) -> Q:
+    """The images of review state ``state``, as a condition (the same as :func:`state_of`
+    on their latest submissions)."""
     latest = latest_submissions_q()
     decided = Exists(latest.filter(review__isnull=False))
-    undecided = latest.filter(review__isnull=True)
-    return Case(
-        When(decided & ~Exists(undecided), then=Value(ReviewState.LABEL)),
-        When(Exists(undecided.filter(revision__gt=1)), then=Value(ReviewState.RESUBMITTED)),
-        When(decided, then=Value(ReviewState.PARTLY)),
-        default=Value(ReviewState.NEW),
-        output_field=CharField(),
-    )
+    undecided = Exists(latest.filter(review__isnull=True))
+    revised = Exists(latest.filter(review__isnull=True, revision__gt=1))
+    return {
+        ReviewState.LABEL: decided & ~undecided,
+        ReviewState.RESUBMITTED: revised,
+        ReviewState.PARTLY: decided & undecided & ~revised,
+        ReviewState.NEW: ~decided & ~revised,
+    }.get(state, Q(pk__in=[]))
 
 
-def _filtered(queue: QuerySet[Image], filters: QueueFilters) -> QuerySet[Image]:
+def state_of(latest: Sequence[dict[str, Any]]) -> str:
+    """The review state of an image from its latest submissions' ``reviewed`` and
+    ``revision``: all decided, one of those waiting a fix after a rejection, some decided,
+    or none."""
+    waiting = [row for row in latest if not row["reviewed"]]
+    if len(waiting) < len(latest):
+        if not waiting:
+            return ReviewState.LABEL
+        return ReviewState.RESUBMITTED if _revised(waiting) else ReviewState.PARTLY
+    return ReviewState.RESUBMITTED if _revised(waiting) else ReviewState.NEW
+
+
+def _revised(rows: Sequence[dict[str, Any]]) -> bool:
+    return any(row["revision"] > 1 for row in rows)
+
+
+def _filtered(images: QuerySet[Image], filters: QueueFilters) -> QuerySet[Image]:
     latest = latest_submissions_q()
     if filters.label_class is not None:
         with_class = Instance.objects.filter(
             submission=OuterRef("pk"), label_class_id=filters.label_class
         )
-        queue = queue.filter(Exists(latest.filter(Exists(with_class))))
+        images = images.filter(Exists(latest.filter(Exists(with_class))))
     if filters.annotator is not None:
-        queue = queue.filter(Exists(latest.filter(task__annotator_id=filters.annotator)))
+        images = images.filter(Exists(latest.filter(task__annotator_id=filters.annotator)))
     if filters.version is not None:
-        queue = queue.filter(Exists(latest.filter(guideline_versions=filters.version)))
+        images = images.filter(Exists(latest.filter(guideline_versions=filters.version)))
     if filters.state is not None:
-        queue = queue.filter(review_state=filters.state)
-    return queue
+        images = images.filter(_state_q(filters.state))
+    return images
+
+
+def _open_reviewer() -> Subquery:
+    return Subquery(
+        ReviewAssignment.objects.filter(
+            image=OuterRef("pk"), status=ReviewAssignment.Status.OPEN
+        ).values("reviewer__username")[:1]
+    )
+
+
+def queue_images(*, user: Any, project: Project) -> QuerySet[Image]:
+    """The images of ``user``'s review queue in its order, as a plain query of images (no
+    grouping), so that filters, counts and pages stay cheap to plan: on PostgreSQL the
+    grouped query of the definition, with the filters on top, costs enough to be compiled
+    (JIT) for seconds at every page."""
+    queue = review_queue(user=user, project=project)
+    return (
+        Image.objects.filter(pk__in=queue.order_by().values("pk"))
+        .select_related("agreement")
+        .annotate(reviewer_name=_open_reviewer())
+        .order_by(*queue.query.order_by)
+    )
 
 
 def thumbnail_key(*, image: Image, submission_ids: Sequence[int], agreement_at: Any | None) -> str:
@@ -174,11 +212,12 @@ def thumbnail_size(image: Image) -> tuple[int, int]:
 
 
 def _latest_of_images(ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-    """The latest submissions of the images ``ids``, by image: id, revision and rule
-    violations."""
+    """The latest submissions of the images ``ids``, by image: id, revision, rule
+    violations and whether it was reviewed."""
     rows = (
         _latest(Submission.objects.filter(task__image_id__in=ids))
-        .values("pk", "task__image_id", "revision", "rule_violations")
+        .annotate(reviewed=Exists(Review.objects.filter(submission=OuterRef("pk"))))
+        .values("pk", "task__image_id", "revision", "rule_violations", "reviewed")
         .order_by("pk")
     )
     by_image: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -191,6 +230,7 @@ def _card(position: int, image: Image, latest: list[dict[str, Any]]) -> QueueCar
     agreement = getattr(image, "agreement", None)
     violations = [v for row in latest for v in (row["rule_violations"] or [])]
     width, height = thumbnail_size(image)
+    state = state_of(latest)
     return QueueCard(
         position=position,
         image=image,
@@ -198,11 +238,10 @@ def _card(position: int, image: Image, latest: list[dict[str, Any]]) -> QueueCar
         mean_iou=agreement.mean_iou if agreement is not None else None,
         annotators=[task.annotator.username for task in image.live_tasks_list],
         reviewer=image.reviewer_name,
-        state=image.review_state,
-        state_label=ReviewState.LABELS[image.review_state],
+        state=state,
+        state_label=ReviewState.LABELS[state],
         violations=len(violations),
         blocking=sum(1 for v in violations if v.get("severity") == "block"),
-        resubmitted=any(row["revision"] > 1 for row in latest),
         thumbnail_key=thumbnail_key(
             image=image,
             submission_ids=[row["pk"] for row in latest],
@@ -223,7 +262,7 @@ def review_queue_page(
 ) -> QueuePage:
     """The page ``page`` (any value: out of range or not a number gives the nearest page) of
     ``user``'s review queue under ``filters``, with the counts and the filters' choices."""
-    queue = review_queue(user=user, project=project).annotate(review_state=_review_state())
+    queue = queue_images(user=user, project=project)
     live_tasks = Prefetch(
         "tasks",
         queryset=Task.objects.exclude(status=TaskStatus.CANCELLED)
@@ -231,7 +270,7 @@ def review_queue_page(
         .order_by("annotator__username"),
         to_attr="live_tasks_list",
     )
-    matching = _filtered(queue, filters).select_related("agreement").prefetch_related(live_tasks)
+    matching = _filtered(queue, filters).prefetch_related(live_tasks)
     paginator = Paginator(matching, per_page)
     current = paginator.get_page(page)
     images = list(current.object_list)
@@ -241,7 +280,7 @@ def review_queue_page(
         for n, image in enumerate(images)
     ]
     waiting = paginator.count if not filters.applied else queue.count()
-    in_queue = queue.order_by().values("pk")
+    in_queue = queue.values("pk")
     return QueuePage(
         cards=cards,
         page=current,

@@ -63,9 +63,6 @@ def submitted(
     image = ImageFactory(
         project=project, width=WIDTH, height=HEIGHT, **({"name": name} if name else {})
     )
-    if name is None:
-        image.name = f"frame_{image.pk:05d}.png"
-        image.save(update_fields=["name"])
     for n, annotator in enumerate(annotators):
         task = TaskFactory(image=image, annotator=annotator)
         rle = disc(30, 24, radius[n % len(radius)])
