@@ -144,6 +144,9 @@ def demo_load(live_server_url: str) -> Demo:
     """The demo project in the (empty) test database, seeded or copied (see the module's
     docstring)."""
     global _snapshot
+    if get_user_model().objects.exists() or Project.objects.exists():
+        # The copy reuses the seeding's keys, and the seeding replaces the demo project.
+        raise RuntimeError("the demo goes into an empty database: request `demo` first")
     if _snapshot is None:
         _snapshot = _take(_seed())
     else:

@@ -14,8 +14,9 @@ The URL names come from the URL modules, so a page added without a row fails
 
 The browser sweep (``tests/browser/test_page_sweep.py``) visits, for each role, the pages
 this table gives that role a 200 for. Each row finds its target from a *subject* (the user
-whose queue or work the page shows: here the row's ``subject`` role, in the sweep the
-visitor), so one table works on this module's small project and on the demo.
+whose queue or work the page shows: here the user of the row's ``subject`` role; in the
+sweep the visitor, or the demo's user of that role when the visitor has another), so one
+table works on this module's small project and on the demo.
 """
 
 import io
