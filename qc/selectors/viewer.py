@@ -11,12 +11,13 @@ Annotators are numbered 1, 2, … by username; number ``n`` has colour ``PALETTE
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.urls import reverse
 
 from projects.models import Image, Project, TaskStatus
@@ -50,7 +51,10 @@ PALETTE = (
 # Bump when what the cache holds changes shape.
 _METRICS_VERSION = 1
 _METRICS_SECONDS = 24 * 3600
+# Bump when the instance table's markup changes (it is kept rendered, see table_key).
+_TABLE_VERSION = 1
 _REASON_LABELS = dict(ReasonCode.choices)
+_NOT_SHOWN = ("boundary_rle", "polygon", "attributes")
 # The disagreement overlay's shades, lightest first; viewer.css and viewer.js hold the same
 # five (``.dl1`` … ``.dl5``).
 DISAGREEMENT_LEVELS = 5
@@ -137,19 +141,24 @@ class ViewerData:
     label: ImageLabel | None
     submissions: list[SubmissionView]
     consensus: list[ConsensusInstance]
-    groups: list[InstanceGroup]
+    instance_count: int
+    # Builds the table's groups when the table is rendered (not when it is cached).
+    group_source: Callable[[], list[InstanceGroup]]
     queue: QueuePlace
     reasons: list[tuple[str, str]]
     disagreement: list[tuple[int, int]]  # (annotators who drew a pixel, level 1..5)
+    # More than one class among the instances (else the table leaves the column out: the
+    # group's title names the class).
+    several_classes: bool
+    # Names the rendered instance table in the template fragment cache.
+    table_key: str
     band_px: int
     script: dict[str, Any]
 
-    @property
-    def several_classes(self) -> bool:
-        """Whether the instances have more than one class (else the table leaves the
-        column out: the group's title names the class)."""
-        classes = {r.instance.label_class_id for g in self.groups for r in g.rows}
-        return len(classes) > 1
+    @cached_property
+    def groups(self) -> list[InstanceGroup]:
+        """The instance table's groups (:func:`_groups`), with the measures."""
+        return self.group_source()
 
     @property
     def state(self) -> str:
@@ -190,7 +199,12 @@ def latest_submissions_of(*, image: Image) -> QuerySet[Submission]:
         .exclude(task__status=TaskStatus.CANCELLED)
         .select_related("task__annotator", "review__reviewer")
         .prefetch_related(
-            Prefetch("instances", queryset=Instance.objects.select_related("label_class")),
+            # The boundary band is read only to compute the measures (cold cache), the
+            # source polygon and attributes never: the viewer leaves them in the database.
+            Prefetch(
+                "instances",
+                queryset=Instance.objects.select_related("label_class").defer(*_NOT_SHOWN),
+            ),
             Prefetch("review__flags", queryset=InstanceFlag.objects.order_by("pk")),
         )
         .order_by("task__annotator__username", "pk")
@@ -210,23 +224,41 @@ def review_viewer(*, user: Any, image: Image) -> ViewerData:
     band_px = boundary_width(
         height=image.height, width=image.width, boundary_px=project.boundary_px
     )
-    metrics = instance_metrics(
+    classes = {i.label_class_id for s in submissions for i in s.submission.instances.all()}
+    key = metrics_key(
         image=image,
         agreement=agreement,
         submissions=[s.submission for s in submissions],
         consensus=consensus,
         band_px=band_px,
     )
+
+    def groups() -> list[InstanceGroup]:
+        metrics = instance_metrics(
+            key=key,
+            image=image,
+            submissions=[s.submission for s in submissions],
+            consensus=consensus,
+            band_px=band_px,
+        )
+        return _groups(submissions, consensus, metrics)
+
+    # The table shows the measures and each submission's decision (its flags never change
+    # once made): the same key for the same of both.
+    decided = ",".join(f"{s.submission.pk}:{s.review.pk if s.review else 0}" for s in submissions)
     return ViewerData(
         image=image,
         agreement=agreement,
         label=label,
         submissions=submissions,
         consensus=consensus,
-        groups=_groups(submissions, consensus, metrics),
+        instance_count=sum(s.instance_count for s in submissions),
+        group_source=groups,
         queue=queue_place(user=user, image=image),
         reasons=list(ReasonCode.choices),
         disagreement=disagreement_levels(len(submissions)),
+        several_classes=len(classes) > 1,
+        table_key=f"{key}:{_TABLE_VERSION}:{decided}",
         band_px=band_px,
         script=_script_data(image, submissions, consensus),
     )
@@ -274,41 +306,31 @@ def _submission_views(submissions: Sequence[Submission]) -> list[SubmissionView]
 
 
 def _queue(*, user: Any, project: Project) -> QuerySet[Image]:
-    """The user's review queue (:func:`projects.selectors.review_queue`) as a plain query of
-    images in the same order, so that counts and filters apply to it directly."""
-    queue = images_to_review(user=user, project=project)
-    return Image.objects.filter(pk__in=queue.values("pk")).order_by(*queue.query.order_by)
+    return images_to_review(user=user, project=project)
 
 
 def queue_place(*, user: Any, image: Image) -> QueuePlace:
     """The image's place in ``user``'s review queue and its neighbours there, in the
     queue's order (lowest pq first, images without agreement last, then by name). An image
-    that left the queue keeps its place in that order, so "next" still leads on."""
-    queue = _queue(user=user, project=image.project)
+    that left the queue keeps its place in that order, so "next" still leads on.
+
+    One query for the queue's ids, pq and names: the queue's state expression is costly to
+    build and to run, so it is built and run once rather than for each neighbour."""
+    rows = list(_queue(user=user, project=image.project).values_list("pk", "agreement__pq", "name"))
     agreement = _related_or_none(image, "agreement")
-    pq = agreement.pq if agreement is not None else None
-    if pq is None:
-        after = Q(agreement__pq__isnull=True, name__gt=image.name)
-        before = Q(agreement__pq__isnull=False) | Q(agreement__pq__isnull=True, name__lt=image.name)
-    else:
-        after = (
-            Q(agreement__pq__gt=pq)
-            | Q(agreement__pq=pq, name__gt=image.name)
-            | Q(agreement__pq__isnull=True)
-        )
-        before = Q(agreement__pq__lt=pq) | Q(agreement__pq=pq, name__lt=image.name)
-    counts = queue.aggregate(
-        total=Count("pk"),
-        ahead=Count("pk", filter=before),
-        here=Count("pk", filter=Q(pk=image.pk)),
-    )
-    following = queue.filter(after).values_list("pk", flat=True).first()
-    preceding = queue.filter(before).values_list("pk", flat=True).last()
+
+    def key(pq: float | None, name: str) -> tuple[bool, float, str]:
+        return (pq is None, pq if pq is not None else 0.0, name)
+
+    here = key(agreement.pq if agreement is not None else None, image.name)
+    ahead = [pk for pk, pq, name in rows if key(pq, name) < here]
+    behind = [pk for pk, pq, name in rows if key(pq, name) > here]
+    inside = any(pk == image.pk for pk, _, _ in rows)
     return QueuePlace(
-        count=counts["total"],
-        position=counts["ahead"] + 1 if counts["here"] else None,
-        previous=preceding,
-        next=following,
+        count=len(rows),
+        position=len(ahead) + 1 if inside else None,
+        previous=ahead[-1] if ahead else None,
+        next=behind[0] if behind else None,
     )
 
 
@@ -361,20 +383,13 @@ def metrics_key(
 
 def instance_metrics(
     *,
+    key: str,
     image: Image,
-    agreement: ImageAgreement | None,
     submissions: Sequence[Submission],
     consensus: Sequence[ConsensusInstance],
     band_px: int,
 ) -> Metrics:
-    """:func:`compute_metrics`, cached under :func:`metrics_key`."""
-    key = metrics_key(
-        image=image,
-        agreement=agreement,
-        submissions=submissions,
-        consensus=consensus,
-        band_px=band_px,
-    )
+    """:func:`compute_metrics`, cached under ``key`` (:func:`metrics_key`)."""
     found = cache.get(key)
     if found is None:
         found = compute_metrics(
@@ -407,8 +422,14 @@ def compute_metrics(
     """
     owner: dict[int, int] = {}
     measured: dict[int, Any] = {}
+    bands = dict(
+        Instance.objects.filter(submission__in=[s.pk for s in submissions]).values_list(
+            "pk", "boundary_rle"
+        )
+    )
     for submission in submissions:
         for inst in submission.instances.all():
+            inst.boundary_rle = bands[inst.pk]
             owner[inst.pk] = submission.pk
             measured[inst.pk] = stored_instance(inst, height=height, width=width, band_px=band_px)
     clusters: dict[int, list[int]] = {}

@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.files.storage import FileSystemStorage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 
 from projects.errors import ApplicationError
@@ -76,13 +77,18 @@ def _reviewable(request: HttpRequest, slug: str, pk: int) -> tuple[Project, str,
 def _viewer_page(
     request: HttpRequest, project: Project, role: str, image: Image, *, status: int = 200
 ) -> HttpResponse:
+    viewer = viewer_data(user=request.user, image=image)
     return project_page(
         request,
         "qc/review_viewer.html",
         project=project,
         role=role,
         status=status,
-        viewer=viewer_data(user=request.user, image=image),
+        viewer=viewer,
+        # Every row of the table has a select of the same reasons: rendered once.
+        reason_options=render_to_string(
+            "qc/_viewer_reason_options.html", {"reasons": viewer.reasons}
+        ),
     )
 
 
