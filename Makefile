@@ -62,6 +62,7 @@ format: install-dev
 bench: install-dev
 	$(BIN)/python bench/agreement.py
 	$(BIN)/python bench/import_export.py
+	$(BIN)/python bench/pages.py
 
 clean:
 	rm -rf $(VENV) var/maskqc.sqlite3* staticfiles
