@@ -4,7 +4,8 @@ Under /api/ every error is JSON, whichever view (or none) handled the request.""
 
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
@@ -13,7 +14,10 @@ import config.api_schema  # noqa: F401  (registers the schema extension)
 from config.auth_views import LoginView
 from projects import api_errors
 
+# Pages that name no icon (the admin's) make the browser ask for /favicon.ico; the static
+# URL is looked up per request, as the manifest of collected files may not exist at import.
 urlpatterns = [
+    path("favicon.ico", lambda request: redirect(static("favicon.svg"), permanent=True)),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

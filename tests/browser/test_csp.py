@@ -91,10 +91,6 @@ def test_swagger_ui_works_without_violations(page, demo):
 
 
 def test_the_admin_works_without_violations(page, page_watch, demo):
-    # The admin's pages name no icon, so the browser asks for /favicon.ico, which is not
-    # there; the browser reports that fetch only as a console line (any other missing
-    # resource is still reported by its response).
-    page_watch.expect_console("^Failed to load resource: the server responded with a status of 404")
     page = _watched(page)
     _open(page, demo.page_url("/admin/login/"))
     page.fill("#id_username", ADMIN_USERNAME)

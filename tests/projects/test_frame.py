@@ -58,3 +58,10 @@ def test_the_project_breadcrumb_leads_to_the_roles_work(rf, project, annotator):
     assert f'href="/p/{project.slug}/tasks/">{project.name}</a>' in page
     assert f'href="/p/{project.slug}/my/style/">My style</a>' in page
     assert "Review queue" not in page
+
+
+def test_favicon_ico_leads_to_the_site_icon(client, db):
+    response = client.get("/favicon.ico")
+
+    assert response.status_code == 301
+    assert response["Location"].endswith("/favicon.svg")
