@@ -112,3 +112,17 @@ def test_admin_add_and_delete_pages_are_refused(client, admin_user, project):
 
     assert (listed.status_code, add.status_code, delete.status_code) == (200, 403, 403)
     assert type(project).objects.filter(pk=project.pk).exists()
+
+
+def _database_options(url: str, **env: str) -> str:
+    code = "from django.conf import settings; print(settings.DATABASES['default'].get('OPTIONS'))"
+    result = _manage("shell", "-c", code, env={"DEBUG": "true", "DATABASE_URL": url, **env})
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_postgresql_sessions_run_without_jit_unless_asked():
+    url = "postgres://postgres@127.0.0.1:5432/maskqc?options=-c%20statement_timeout%3D5000"
+
+    assert "-c statement_timeout=5000 -c jit=off" in _database_options(url)
+    assert "jit" not in _database_options(url, DB_JIT="true")
