@@ -258,6 +258,7 @@
   }
 
   function draw() {
+    zoomLevel.textContent = Math.round(view.scale * 100) + " %";
     if (pending) return;
     pending = true;
     window.requestAnimationFrame(paint);
@@ -301,7 +302,6 @@
       context.setLineDash([]);
       context.lineDashOffset = 0;
     }
-    zoomLevel.textContent = Math.round(view.scale * 100) + " %";
   }
 
   function resize() {

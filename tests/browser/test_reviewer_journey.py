@@ -90,6 +90,18 @@ def test_reviewer_rejects_with_a_flag_then_accepts_and_labels(page, demo):
     press(page, "c", "d")
     assert visible_layers(page) == "annotator-2"
 
+    # Zoom by keyboard and back to the whole image; the list of keys on "?".
+    fitted = page.locator("#zoom-level").inner_text()
+    press(page, "+", "+")
+    assert page.evaluate("() => MaskQC.viewer.view.fitted") is False
+    assert page.locator("#zoom-level").inner_text() != fitted
+    press(page, "0")
+    assert page.evaluate("() => MaskQC.viewer.view.fitted") is True
+    assert page.locator("#shortcuts").get_attribute("open") is None
+    press(page, "?")
+    assert page.locator("#shortcuts").get_attribute("open") == ""
+    assert page.locator("#shortcuts dl").inner_text().count("\n") >= 8
+
     # ben (annotator 2) draws loosely: select one of his instances from its row, then
     # another from the canvas.
     ben = submissions["ben"]
@@ -112,7 +124,10 @@ def test_reviewer_rejects_with_a_flag_then_accepts_and_labels(page, demo):
     press(page, "r")
     assert form.locator("details[data-reject]").get_attribute("open") == ""
     form.locator("input[name=reasons][value=boundary_too_loose]").check()
-    form.locator("textarea[name=comment]").fill("Follow the outer edge of the rim.")
+    # Typing in the comment is not a shortcut ("d" would show the disagreement map).
+    form.locator("textarea[name=comment]").press_sequentially("Follow the outer edge")
+    form.locator("textarea[name=comment]").press_sequentially(" of the rim.")
+    assert visible_layers(page) == "annotator-2"
     with page.expect_navigation():
         form.locator("button[value=reject]").click()
 
