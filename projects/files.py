@@ -64,14 +64,19 @@ def private_file_response(
 
 
 def private_field_response(
-    request: HttpRequest, field_file: FieldFile, *, filename: str | None = None
+    request: HttpRequest,
+    field_file: FieldFile,
+    *,
+    filename: str | None = None,
+    attachment: bool = True,
 ) -> HttpResponse:
     """The bytes of a stored file (a FileField's value) as a download, after the caller's
     permission check. A file on the local file system goes through
     :func:`private_file_response` (so the web server may send it); a file in another storage
     (in-memory, object storage) is streamed by Django. ``filename`` names the download
-    (default: the stored name's last part)."""
+    (default: the stored name's last part); ``attachment=False`` lets the browser show it
+    (an image opened on its own) instead of saving it."""
     name = filename or field_file.name.rsplit("/", 1)[-1]
     if not isinstance(field_file.storage, FileSystemStorage):
-        return FileResponse(field_file.open("rb"), as_attachment=True, filename=name)
-    return private_file_response(request, field_file.path, filename=name)
+        return FileResponse(field_file.open("rb"), as_attachment=attachment, filename=name)
+    return private_file_response(request, field_file.path, filename=name, attachment=attachment)

@@ -142,4 +142,4 @@ def guideline_example(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     example = selectors.guideline_example_of(user=request.user, project=project, pk=pk)
     if example is None or not example.image.file:
         raise Http404("No such example.")
-    return private_field_response(request, example.image.file)
+    return private_field_response(request, example.image.file, attachment=False)

@@ -517,6 +517,7 @@ def test_guideline_example_sends_the_pixels_to_members(client, request, project,
 
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == b"\x89PNG example"
+    assert not response.get("Content-Disposition", "").startswith("attachment")
     assert reverse("guideline-example", args=[project.slug, example.pk]) in page.content.decode()
     assert "Rim included" in page.content.decode()
 

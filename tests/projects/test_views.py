@@ -118,8 +118,9 @@ def test_my_tasks_fixed_query_count(
     TaskFactory(image=ImageFactory(project=project), annotator=other_annotator)
     client.force_login(annotator)
 
-    # session, user, project, membership, tasks
-    with django_assert_num_queries(5):
+    # session, user, project, membership, tasks, their submissions and send-backs, the
+    # current guideline versions
+    with django_assert_num_queries(8):
         response = client.get(reverse("my-tasks", args=[project.slug]))
 
     assert len(response.context["tasks"]) == count
