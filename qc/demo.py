@@ -40,6 +40,7 @@ from PIL import Image as PILImage
 from projects.models import GuidelineVersion, Image, Membership, Project, Role, Task, TaskStatus
 from projects.services import (
     guideline_acknowledge,
+    guideline_example_add,
     guideline_version_create,
     image_create,
     membership_set,
@@ -250,6 +251,13 @@ def demo_seed(*, images: int = 60) -> DemoResult:
             body=GUIDELINE_V3,
             change_summary="Touching bubbles: split at the neck.",
             rules=RULES_V2,
+        )
+        guideline_example_add(
+            version=v3,
+            image=frames[0][0],
+            actor=lead,
+            caption="A typical frame: every bubble, small ones too, outlined along the outer "
+            "edge of its bright rim.",
         )
         clock.moment += timedelta(hours=1)
         _acknowledge(v3, users=[users[name][0] for name in V3_READERS])

@@ -9,6 +9,7 @@ leaves.
 
 from projects.services.guidelines import (
     guideline_acknowledge,
+    guideline_example_add,
     guideline_version_create,
     guideline_version_publish,
     guideline_version_update,
@@ -36,6 +37,7 @@ from projects.services.tasks import (
 __all__ = [
     "MembershipRemoved",
     "guideline_acknowledge",
+    "guideline_example_add",
     "guideline_version_create",
     "guideline_version_publish",
     "guideline_version_update",

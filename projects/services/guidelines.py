@@ -9,7 +9,13 @@ from django.utils import timezone
 from projects.audit import audit
 from projects.errors import ApplicationError, ConflictError
 from projects.markdown import render_markdown
-from projects.models import Acknowledgement, Guideline, GuidelineVersion, Project
+from projects.models import (
+    Acknowledgement,
+    Guideline,
+    GuidelineExample,
+    GuidelineVersion,
+    Project,
+)
 from projects.permissions import Action, require_action
 from projects.rules import RuleError, validate_rules
 
@@ -172,3 +178,31 @@ def guideline_acknowledge(*, version: GuidelineVersion, user: Any) -> Acknowledg
             after={"user": user.username},
         )
     return ack
+
+
+@transaction.atomic
+def guideline_example_add(
+    *, version: GuidelineVersion, image: Any, actor: Any, caption: str = ""
+) -> GuidelineExample:
+    """Show ``image`` (an image of the same project, with its pixels) as an example of
+    ``version``, with ``caption`` saying what it shows. Those who write guidelines add
+    examples, to drafts and published versions alike (an example explains, it changes no
+    rule)."""
+    version = GuidelineVersion.objects.select_related("guideline__project").get(pk=version.pk)
+    project = version.guideline.project
+    require_action(
+        actor=actor, project=project, action=Action.WRITE_GUIDELINES, what="write guidelines"
+    )
+    if image.project_id != project.pk:
+        raise ApplicationError(f"Image {image.name!r} is not an image of {project.slug}.")
+    if not image.file:
+        raise ApplicationError(f"Image {image.name!r} has no pixels to show as an example.")
+    example = GuidelineExample.objects.create(version=version, image=image, caption=caption)
+    audit(
+        actor=actor,
+        verb="guideline_version.example_add",
+        obj=version,
+        project=project,
+        after={"image": image.name, "caption": caption},
+    )
+    return example
