@@ -48,7 +48,7 @@ def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 def my_tasks(request: HttpRequest, slug: str) -> HttpResponse:
-    project, role = project_for(user=request.user, slug=slug, action=Action.VIEW_PROJECT)
+    project, role = project_for(user=request.user, slug=slug, action=Action.SUBMIT)
     return project_page(
         request,
         "projects/my_tasks.html",

@@ -287,7 +287,7 @@ CASES = [
         page=False,
     ),
     Case("project-overview", REVIEWERS_ONLY),
-    Case("my-tasks", EVERY_MEMBER),
+    Case("my-tasks", ANNOTATORS_ONLY),
     Case(
         "task-claim-next",
         _statuses(admin=403, lead=403, reviewer=403, annotator=302),

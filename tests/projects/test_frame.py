@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from projects.pages import NAVIGATION, navigation, project_page
+from tests.factories import MembershipFactory, ProjectFactory
 
 ROLE_ENTRIES = {
     "admin": ["Overview", "Review queue", "Guideline"],
@@ -65,3 +66,12 @@ def test_favicon_ico_leads_to_the_site_icon(client, db):
 
     assert response.status_code == 301
     assert response["Location"].endswith("/favicon.svg")
+
+
+def test_on_the_project_list_its_breadcrumb_is_the_current_page(client, project, lead):
+    client.force_login(lead)
+    MembershipFactory(project=ProjectFactory(), user=lead, role="lead")
+
+    page = client.get(reverse("home")).content.decode()
+
+    assert '<li aria-current="page">Projects</li>' in page

@@ -393,6 +393,8 @@ def test_one_review_for_a_lead_names_the_annotator_without_a_resubmit(
     response = client.get(reverse("my-review", args=[project.slug, rejected.pk]))
 
     assert b"Annotated by annotator" in response.content
+    assert b"This task is back with annotator." in response.content
+    assert b"back with you" not in response.content
     assert reverse("task-submit", args=[project.slug, rejected.task_id]).encode() not in (
         response.content
     )
