@@ -7,9 +7,8 @@ from pathlib import Path
 
 import django_filters
 from django.contrib.auth import get_user_model
-from django.core.files.storage import FileSystemStorage
 from django.db.models import Exists, OuterRef, QuerySet
-from django.http import FileResponse, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -20,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from projects.errors import ApplicationError
-from projects.files import private_file_response
+from projects.files import private_field_response
 from projects.images import images_import
 from projects.models import Image, Project, Task
 from projects.permissions import Action, project_for
@@ -150,12 +149,7 @@ class ImagePixels(APIView):
         image = visible_image(request, slug, pk)
         if not image.file:
             raise ApplicationError(f"Image {image.name} has no pixels stored.", status=404)
-        if not isinstance(image.file.storage, FileSystemStorage):
-            # Another storage (in memory, object storage): Django streams the bytes.
-            return FileResponse(image.file.open("rb"), filename=image.name)
-        return private_file_response(
-            request, image.file.path, filename=image.name, attachment=False
-        )
+        return private_field_response(request, image.file, filename=image.name, attachment=False)
 
 
 def _reviewable_image(request: Request, slug: str, pk: int) -> Image:

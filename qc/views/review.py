@@ -12,14 +12,13 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.files.storage import FileSystemStorage
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 
 from projects.errors import ApplicationError
-from projects.files import private_file_response
+from projects.files import private_field_response
 from projects.models import Image, Project
 from projects.pages import project_page
 from projects.permissions import Action, may_review_image, project_for
@@ -108,13 +107,7 @@ def image_pixels(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     image = get_object_or_404(images_visible_to(user=request.user, project=project), pk=pk)
     if not image.file:
         raise Http404(f"Image {image.name} has no pixels stored.")
-    if isinstance(image.file.storage, FileSystemStorage):
-        response = private_file_response(
-            request, image.file.path, filename=image.name, attachment=False
-        )
-    else:
-        # Another storage (in memory, object storage): Django streams the bytes.
-        response = FileResponse(image.file.open("rb"), filename=image.name)
+    response = private_field_response(request, image.file, filename=image.name, attachment=False)
     # Moving back and forth in the queue shows the same pixels again: keep them a while,
     # for this user only.
     response["Cache-Control"] = "private, max-age=600"

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template import engines
 from django.urls import path
 
+from config.urls import urlpatterns as site_urlpatterns
 from tests.browser.support import ADMIN_PASSWORD, ADMIN_USERNAME, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -143,7 +144,12 @@ def _htmx_part(request: HttpRequest) -> HttpResponse:
     return HttpResponse(f'<p id="swapped">swapped (request.htmx: {bool(request.htmx)})</p>')
 
 
-urlpatterns = [path("htmx-check/", _htmx_page), path("htmx-check/part/", _htmx_part)]
+# With the site's own routes, /favicon.ico among them (the browser asks for it).
+urlpatterns = [
+    path("htmx-check/", _htmx_page),
+    path("htmx-check/part/", _htmx_part),
+    *site_urlpatterns,
+]
 
 
 def _opacity(page) -> str:
