@@ -86,23 +86,20 @@ def import_annotations(
 ) -> ImportSummary:
     """Import an annotation file or folder into ``project`` (DESIGN §8), all or nothing.
 
-    ``format`` is a key of :data:`qc.formats.READERS`, ``options`` that reader's options
-    (:data:`qc.formats.READER_OPTIONS`). ``annotator`` (a username) overrides the file's
-    annotator for every object. ``create_users`` creates missing users and ``create_labels``
+    ``format``: a key of :data:`qc.formats.READERS`, ``options`` its reader's options.
+    ``annotator`` (a username) overrides the file's annotator for every object. ``create_users`` creates missing users and ``create_labels``
     missing classes; an existing user who is not a member becomes an annotator of the
-    project. ``source_name`` names the source in submissions (default: the file or folder
-    name). ``workers`` caps the worker processes (default: :func:`default_workers`).
+    project. ``source_name`` names the source in submissions (default: the file's name);
+    ``workers`` caps the worker processes (default: :func:`default_workers`).
 
     ``submitter``: an annotator's own upload -- every object theirs, only new revisions of
-    their open tasks, under the guideline gate (:func:`_submitter_options`);
-    ``submitter_image``, the one image the file may hold (an upload for one task).
+    their open tasks, under the guideline gate (:func:`_submitter_options`), holding the
+    image ``submitter_image`` only when given (an upload for one task).
 
-    Raises :class:`ImportRefused` (an ApplicationError naming file, image and object) or
-    ApplicationError; nothing is written then. A source whose every object is skipped is
-    refused too, naming the option that would import them when there is one. An import of a
-    source already imported into the project returns a summary with ``already_imported`` set
-    and writes nothing.
-    """
+    Raises :class:`ImportRefused` (naming file, image and object) or ApplicationError, and
+    writes nothing, for bad input and for a source whose every object is skipped (naming the
+    option that would import them). A source imported before gives a summary with
+    ``already_imported`` set and writes nothing."""
     path = Path(path)
     display = display_name(path)
     if submitter is not None:
