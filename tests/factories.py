@@ -13,6 +13,7 @@ from projects.models import (
     Role,
     Task,
 )
+from qc.style import StyleReport
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -84,3 +85,25 @@ class GuidelineVersionFactory(factory.django.DjangoModelFactory):
     number = factory.Sequence(lambda n: n + 1)
     body = "Draw on the bright rim."
     author = factory.SubFactory(UserFactory)
+
+
+def style_report(**changes) -> StyleReport:
+    """An annotator's style report with plausible figures; ``changes`` replace fields."""
+    values = {
+        "annotator": "ana",
+        "images": 12,
+        "matched": 412,
+        "reference": "consensus",
+        "area_ratio": 1.05,
+        "boundary_offset_vs_consensus_px": 1.62,
+        "boundary_offset_px": 1.04,
+        "recall_small": 0.96,
+        "recall_medium": 0.994,
+        "recall_large": 1.0,
+        "found": (0, 0, 0),
+        "total": (0, 0, 0),
+        "merges": 2,
+        "splits": 0,
+        "pq_vs_reference": 0.8,
+    }
+    return StyleReport(**{**values, **changes})

@@ -87,9 +87,9 @@ def import_annotations(
     """Import an annotation file or folder into ``project`` (DESIGN §8), all or nothing.
 
     ``format``: a key of :data:`qc.formats.READERS`, ``options`` its reader's options.
-    ``annotator`` (a username) overrides the file's annotator for every object. ``create_users`` creates missing users and ``create_labels``
-    missing classes; an existing user who is not a member becomes an annotator of the
-    project. ``source_name`` names the source in submissions (default: the file's name);
+    ``annotator`` (a username) overrides the file's annotator for every object;
+    ``create_users`` creates missing users, ``create_labels`` missing classes (a user who is
+    not a member becomes an annotator of the project). ``source_name`` names the source in submissions (default: the file's name);
     ``workers`` caps the worker processes (default: :func:`default_workers`).
 
     ``submitter``: an annotator's own upload -- every object theirs, only new revisions of

@@ -37,7 +37,7 @@ from qc.style import (
     style_to_json,
 )
 from qc.views.feedback import FLAGGED_RGB, OWN_RGB, trend_charts
-from tests.factories import ImageFactory, MembershipFactory, TaskFactory
+from tests.factories import ImageFactory, MembershipFactory, TaskFactory, style_report
 
 H, W = 48, 64
 
@@ -512,25 +512,15 @@ def test_picture_is_drawn_once_then_served_from_the_cache(
 # --- my style ----------------------------------------------------------------------------------
 
 
-def _report(**kw) -> StyleReport:
-    values = {
+def _report(**changes) -> StyleReport:
+    mine = {
         "annotator": "annotator",
-        "images": 12,
-        "matched": 412,
-        "reference": "consensus",
-        "area_ratio": 1.05,
-        "boundary_offset_vs_consensus_px": 1.62,
-        "boundary_offset_px": 1.04,
         "recall_small": 0.6,
         "recall_medium": 0.95,
-        "recall_large": 1.0,
         "found": (3, 19, 4),
         "total": (5, 20, 4),
-        "merges": 2,
-        "splits": 0,
-        "pq_vs_reference": 0.8,
     }
-    return StyleReport(**{**values, **kw})
+    return style_report(**{**mine, **changes})
 
 
 def test_describe_says_it_to_the_annotator():

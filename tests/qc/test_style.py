@@ -18,12 +18,12 @@ from qc.style import (
     AnnotatorObservation,
     ImageStyle,
     PairOffsets,
-    StyleReport,
     describe,
     fit_offsets,
     style_reports,
 )
 from qc.synthetic import BENCH_STYLES, annotate, make_scene
+from tests.factories import style_report
 
 
 def make_inst(key, mask: np.ndarray) -> MeasuredInstance:
@@ -195,29 +195,8 @@ def test_style_reports_accumulate_medians_and_counts_over_images():
     assert style_reports([first, second])["c"].boundary_offset_px is None
 
 
-def _report(**kw) -> StyleReport:
-    values = {
-        "annotator": "ana",
-        "images": 12,
-        "matched": 412,
-        "reference": "consensus",
-        "area_ratio": 1.05,
-        "boundary_offset_vs_consensus_px": 1.62,
-        "boundary_offset_px": 1.04,
-        "recall_small": 0.96,
-        "recall_medium": 0.994,
-        "recall_large": 1.0,
-        "found": (0, 0, 0),
-        "total": (0, 0, 0),
-        "merges": 2,
-        "splits": 0,
-        "pq_vs_reference": 0.8,
-    }
-    return StyleReport(**{**values, **kw})
-
-
 def test_describe_says_it_in_words():
-    assert describe(_report(), noun="bubbles") == (
+    assert describe(style_report(), noun="bubbles") == (
         "draws 1.6 px outside the consensus edge (median of 412 bubbles); "
         "1.0 px wider than the team's typical annotator; "
         "finds 96 % of small, 99 % of medium and 100 % of large bubbles; 2 merges, 0 splits."
@@ -225,7 +204,7 @@ def test_describe_says_it_in_words():
 
 
 def test_describe_inside_and_on_the_edge():
-    inside = _report(
+    inside = style_report(
         boundary_offset_vs_consensus_px=-0.31,
         boundary_offset_px=0.02,
         recall_small=None,
@@ -242,7 +221,7 @@ def test_describe_inside_and_on_the_edge():
 
 
 def test_describe_without_data():
-    empty = _report(
+    empty = style_report(
         reference=None,
         matched=0,
         boundary_offset_vs_consensus_px=None,

@@ -304,7 +304,7 @@ def test_viewer_measures_are_cached_until_a_submission_or_agreement_changes(
 ):
     cache.clear()
     loaded = viewer_image(project=project, pk=image.pk)
-    review_viewer(user=reviewer, image=loaded).groups
+    assert review_viewer(user=reviewer, image=loaded).groups  # computes and caches
     submissions = list(latest_submissions_of(image=image))
     consensus = list(ConsensusInstance.objects.filter(image=image).order_by("pk"))
     agreement = ImageAgreement.objects.get(image=image)
