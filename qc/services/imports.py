@@ -89,8 +89,9 @@ def import_annotations(
     ``format``: a key of :data:`qc.formats.READERS`, ``options`` its reader's options.
     ``annotator`` (a username) overrides the file's annotator for every object;
     ``create_users`` creates missing users, ``create_labels`` missing classes (a user who is
-    not a member becomes an annotator of the project). ``source_name`` names the source in submissions (default: the file's name);
-    ``workers`` caps the worker processes (default: :func:`default_workers`).
+    not a member becomes an annotator of the project). ``source_name`` names the source in
+    submissions (default: the file's name); ``workers`` caps the worker processes
+    (default: :func:`default_workers`).
 
     ``submitter``: an annotator's own upload -- every object theirs, only new revisions of
     their open tasks, under the guideline gate (:func:`_submitter_options`), holding the
@@ -98,8 +99,7 @@ def import_annotations(
 
     Raises :class:`ImportRefused` (naming file, image and object) or ApplicationError, and
     writes nothing, for bad input and for a source whose every object is skipped (naming the
-    option that would import them). A source imported before gives a summary with
-    ``already_imported`` set and writes nothing."""
+    option that would import them). A source imported before writes nothing either."""
     path = Path(path)
     display = display_name(path)
     if submitter is not None:
