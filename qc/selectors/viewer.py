@@ -317,18 +317,28 @@ def queue_place(*, user: Any, image: Image) -> QueuePlace:
     One query for the queue's ids, pq and names: the queue's state expression is costly to
     build and to run, so it is built and run once rather than for each neighbour."""
     rows = list(_queue(user=user, project=image.project).values_list("pk", "agreement__pq", "name"))
+    order = [pk for pk, _, _ in rows]
+    if image.pk in order:
+        # The database's order is the queue page's (names collate as the database does).
+        at = order.index(image.pk)
+        return QueuePlace(
+            count=len(order),
+            position=at + 1,
+            previous=order[at - 1] if at > 0 else None,
+            next=order[at + 1] if at + 1 < len(order) else None,
+        )
     agreement = _related_or_none(image, "agreement")
 
     def key(pq: float | None, name: str) -> tuple[bool, float, str]:
         return (pq is None, pq if pq is not None else 0.0, name)
 
     here = key(agreement.pq if agreement is not None else None, image.name)
-    ahead = [pk for pk, pq, name in rows if key(pq, name) < here]
-    behind = [pk for pk, pq, name in rows if key(pq, name) > here]
-    inside = any(pk == image.pk for pk, _, _ in rows)
+    ranked = sorted(rows, key=lambda row: key(row[1], row[2]))
+    ahead = [pk for pk, pq, name in ranked if key(pq, name) < here]
+    behind = [pk for pk, pq, name in ranked if key(pq, name) >= here]
     return QueuePlace(
-        count=len(rows),
-        position=len(ahead) + 1 if inside else None,
+        count=len(order),
+        position=None,
         previous=ahead[-1] if ahead else None,
         next=behind[0] if behind else None,
     )

@@ -56,7 +56,7 @@ class LabelForm(forms.Form):
 
     def clean_source(self) -> str:
         value = self.cleaned_data["source"]
-        if value != "consensus" and not value.isdigit():
+        if value != "consensus" and not (value.isascii() and value.isdigit()):
             raise forms.ValidationError("Choose the consensus or one submission.")
         return value
 

@@ -636,7 +636,7 @@ def test_decide_on_a_submission_of_another_image_is_404(
 def test_label_bad_source_is_a_400(client, image, reviewer):
     client.force_login(reviewer)
 
-    for source in ["", "nonsense", "99999999"]:
+    for source in ["", "nonsense", "99999999", "²", "①", "9" * 30]:
         response = client.post(label_url(image), {"source": source})
         assert response.status_code == 400, source
     assert not ImageLabel.objects.exists()
