@@ -1,6 +1,7 @@
 """Files as MaskQC stores and checks them."""
 
 import hashlib
+import mimetypes
 import secrets
 from pathlib import Path, PurePath
 
@@ -63,6 +64,24 @@ def private_file_response(
     )
 
 
+# What a stored file may be shown inline as: raster images only. Anything else (a file
+# named .html or .js that an image reader also accepts) goes out as an opaque download, so
+# that no stored file can run as a page or a script of this site.
+INLINE_TYPES = frozenset(
+    {"image/png", "image/jpeg", "image/tiff", "image/bmp", "image/webp", "image/gif"}
+)
+
+
+def _served_as(name: str, attachment: bool) -> tuple[bool, str | None]:
+    """Whether to send ``name`` as an attachment, and the content type to send it with."""
+    if attachment:
+        return True, None
+    guessed, _ = mimetypes.guess_type(name)
+    if guessed in INLINE_TYPES:
+        return False, guessed
+    return True, "application/octet-stream"
+
+
 def private_field_response(
     request: HttpRequest,
     field_file: FieldFile,
@@ -75,8 +94,15 @@ def private_field_response(
     :func:`private_file_response` (so the web server may send it); a file in another storage
     (in-memory, object storage) is streamed by Django. ``filename`` names the download
     (default: the stored name's last part); ``attachment=False`` lets the browser show it
-    (an image opened on its own) instead of saving it."""
+    (an image opened on its own) instead of saving it, when the stored name is that of a
+    raster image (:data:`INLINE_TYPES`)."""
     name = filename or field_file.name.rsplit("/", 1)[-1]
+    attachment, mimetype = _served_as(field_file.name, attachment)
     if not isinstance(field_file.storage, FileSystemStorage):
-        return FileResponse(field_file.open("rb"), as_attachment=attachment, filename=name)
-    return private_file_response(request, field_file.path, filename=name, attachment=attachment)
+        response = FileResponse(field_file.open("rb"), as_attachment=attachment, filename=name)
+        if mimetype:
+            response["Content-Type"] = mimetype
+        return response
+    return private_file_response(
+        request, field_file.path, filename=name, attachment=attachment, mimetype=mimetype
+    )
