@@ -559,6 +559,26 @@
         : flagged + (flagged === 1 ? " instance flagged" : " instances flagged");
     }
   }
+  // A decision or label being put together is not thrown away by a key that leaves the
+  // page, and a form is sent once (a held or doubled key would send it again).
+  // Flag boxes sit in the instance table and belong to their form by its form attribute,
+  // so changes are heard on the document, by the form each control belongs to.
+  let unsent = false;
+  function decisionForm(control) {
+    const form = control && control.form;
+    return form && (form.classList.contains("decide") || form.id === "label-form");
+  }
+  ["change", "input"].forEach(function (type) {
+    document.addEventListener(type, function (event) {
+      if (decisionForm(event.target)) unsent = true;
+    });
+  });
+  document.querySelectorAll("form.decide, #label-form").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (form.dataset.sent) event.preventDefault();
+      form.dataset.sent = "true";
+    });
+  });
   document.querySelectorAll("form.decide").forEach(function (form) {
     Array.from(form.elements).forEach(function (e) {
       if (e.name === "flag") e.addEventListener("change", function () { countFlags(form); });
@@ -580,7 +600,11 @@
 
   function follow(id) {
     const link = document.getElementById(id);
-    if (link && link.href) window.location.assign(link.href);
+    if (!link || !link.href) return;
+    if (unsent && !window.confirm("Leave this image? The decision you started is not sent.")) {
+      return;
+    }
+    window.location.assign(link.href);
   }
 
   function toggleShortcuts() {
@@ -596,9 +620,13 @@
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
     const key = event.key;
+    // Arrows move between a form's radio buttons and boxes: they leave the image only
+    // when no form control has the focus.
+    const inForm = Boolean(event.target.form);
+    if (event.repeat && /^(ArrowLeft|ArrowRight|j|k|a|r)$/.test(key)) return;
     let handled = true;
-    if (key === "ArrowLeft" || key === "k") follow("previous-image");
-    else if (key === "ArrowRight" || key === "j") follow("next-image");
+    if ((key === "ArrowLeft" && !inForm) || key === "k") follow("previous-image");
+    else if ((key === "ArrowRight" && !inForm) || key === "j") follow("next-image");
     else if (/^[1-9]$/.test(key)) toggle("annotator-" + key);
     else if (key === "c") toggle("consensus");
     else if (key === "d") toggle("disagreement");

@@ -191,3 +191,41 @@ def test_reviewer_rejects_with_a_flag_then_accepts_and_labels(page, demo):
         False,
         reviewer,
     )
+
+
+def test_a_started_decision_is_not_lost_to_a_key_and_a_form_is_sent_once(page, demo):
+    reviewer = get_user_model().objects.get(username=REVIEWER)
+    queue = list(review_queue(user=reviewer, project=demo.project))
+    worst, following = queue[0], queue[1]
+    demo.log_in(page, REVIEWER)
+    viewer = demo.page_url(reverse("review-viewer", args=[demo.project.slug, worst.pk]))
+    page.goto(viewer)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    page.locator("tr.instance input[name=flag]").first.check()
+    page.locator("#stage").click(position={"x": 5, "y": 5})
+    press(page, "j")
+
+    assert dialogs == ["Leave this image? The decision you started is not sent."]
+    assert page.url == viewer
+    # Arrows on a focused radio move the radio, they do not leave the image.
+    page.locator("#label-form input[type=radio]").first.focus()
+    press(page, "ArrowRight")
+    assert page.url == viewer
+
+    page.goto(demo.page_url(reverse("review-viewer", args=[demo.project.slug, following.pk])))
+    with page.expect_navigation():
+        sent = page.evaluate(
+            """() => {
+            const form = document.querySelector("form.decide");
+            let count = 0;
+            form.addEventListener("submit", (event) => { if (!event.defaultPrevented) count++; });
+            form.requestSubmit(form.querySelector("[data-accept]"));
+            form.requestSubmit(form.querySelector("[data-accept]"));
+            return count;
+        }"""
+        )
+
+    assert sent == 1
+    assert Review.objects.filter(submission__task__image=following).count() == 1
