@@ -5,10 +5,12 @@ and the navigation of that role (DESIGN §10, §11). Pages of both apps render t
 from dataclasses import dataclass
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
+from projects.errors import ApplicationError
 from projects.models import Project, Role
 from projects.permissions import ADMIN
 
@@ -84,3 +86,12 @@ def project_page(
         },
         status=status,
     )
+
+
+def raise_refusal(error: ApplicationError) -> None:
+    """Raise a service's refusal of an outsider (404) or of a member's role (403) as the
+    page errors they are; anything else the caller shows as a message."""
+    if error.status == 404:
+        raise Http404(error.message)
+    if error.status == 403:
+        raise PermissionDenied(error.message)

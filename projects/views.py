@@ -5,7 +5,6 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -16,7 +15,7 @@ from projects import selectors, services
 from projects.errors import ApplicationError, ConflictError
 from projects.files import private_field_response
 from projects.models import GuidelineVersion
-from projects.pages import ROLE_HOME, project_page
+from projects.pages import ROLE_HOME, project_page, raise_refusal
 from projects.permissions import Action, project_for
 
 
@@ -60,15 +59,6 @@ def my_tasks(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-def _refusal(error: ApplicationError) -> None:
-    """Raise a service's refusal of an outsider (404) or of a member's role (403) as the
-    page errors they are; anything else the caller shows as a message."""
-    if error.status == 404:
-        raise Http404(error.message)
-    if error.status == 403:
-        raise PermissionDenied(error.message)
-
-
 @login_required
 @require_POST
 def task_claim_next(request: HttpRequest, slug: str) -> HttpResponse:
@@ -84,7 +74,7 @@ def task_claim_next(request: HttpRequest, slug: str) -> HttpResponse:
         )
         return redirect("my-tasks", slug=project.slug)
     except ApplicationError as error:
-        _refusal(error)
+        raise_refusal(error)
         messages.error(request, error.message)
         return redirect("my-tasks", slug=project.slug)
     messages.success(request, f"{task.image.name} is yours now: upload your masks when ready.")
@@ -125,7 +115,7 @@ def guideline_acknowledge(request: HttpRequest, slug: str, pk: int) -> HttpRespo
     try:
         services.guideline_acknowledge(version=version, user=request.user)
     except ApplicationError as error:
-        _refusal(error)
+        raise_refusal(error)
         messages.error(request, error.message)
     else:
         messages.success(request, f"You acknowledged {version}.")

@@ -22,14 +22,14 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.paginator import Page, Paginator
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
 from projects.models import GuidelineVersion, Image, LabelClass, Project, Task, TaskStatus
 from qc import render
-from qc.models import Instance, Review, ReviewAssignment, Submission
-from qc.selectors.workflow import review_queue
+from qc.models import Instance, Review, Submission
+from qc.selectors.workflow import open_reviewer_expression, review_queue
 
 # The thumbnails' longer side, in pixels.
 THUMBNAIL_SIDE = 240
@@ -171,14 +171,6 @@ def _filtered(images: QuerySet[Image], filters: QueueFilters) -> QuerySet[Image]
     return images
 
 
-def _open_reviewer() -> Subquery:
-    return Subquery(
-        ReviewAssignment.objects.filter(
-            image=OuterRef("pk"), status=ReviewAssignment.Status.OPEN
-        ).values("reviewer__username")[:1]
-    )
-
-
 def queue_images(*, user: Any, project: Project) -> QuerySet[Image]:
     """The images of ``user``'s review queue in its order, as a plain query of images (no
     grouping), so that filters, counts and pages stay cheap to plan: on PostgreSQL the
@@ -188,7 +180,7 @@ def queue_images(*, user: Any, project: Project) -> QuerySet[Image]:
     return (
         Image.objects.filter(pk__in=queue.order_by().values("pk"))
         .select_related("agreement")
-        .annotate(reviewer_name=_open_reviewer())
+        .annotate(reviewer_name=open_reviewer_expression())
         .order_by(*queue.query.order_by)
     )
 

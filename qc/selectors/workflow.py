@@ -44,7 +44,8 @@ def _qc_state() -> Case:
     return qc_state_expression(without_tasks=QCState.ANNOTATING)
 
 
-def _open_reviewer() -> Subquery:
+def open_reviewer_expression() -> Subquery:
+    """The username of the reviewer an image is open with (an open review assignment)."""
     return Subquery(
         ReviewAssignment.objects.filter(
             image=OuterRef("pk"), status=ReviewAssignment.Status.OPEN
@@ -54,7 +55,7 @@ def _open_reviewer() -> Subquery:
 
 def _with_state(images: QuerySet[Image]) -> QuerySet[Image]:
     return images.select_related("project", "label", "agreement").annotate(
-        qc_state=_qc_state(), reviewer_name=_open_reviewer()
+        qc_state=_qc_state(), reviewer_name=open_reviewer_expression()
     )
 
 
@@ -158,7 +159,7 @@ def review_queue(*, user: Any, project: Project) -> QuerySet[Image]:
     return (
         images_to_review(user=user, project=project)
         .select_related("project", "label")
-        .annotate(reviewer_name=_open_reviewer())
+        .annotate(reviewer_name=open_reviewer_expression())
     )
 
 

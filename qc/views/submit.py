@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -18,7 +17,7 @@ from django.views.decorators.http import require_http_methods
 from projects import selectors
 from projects.errors import ApplicationError
 from projects.models import LabelClass, Task
-from projects.pages import project_page
+from projects.pages import project_page, raise_refusal
 from projects.permissions import Action, project_for
 from qc.formats import READERS
 from qc.services.staging import (
@@ -84,13 +83,6 @@ class SubmitForm(forms.Form):
         }
 
 
-def _refusal(error: ApplicationError) -> None:
-    if error.status == 404:
-        raise Http404(error.message)
-    if error.status == 403:
-        raise PermissionDenied(error.message)
-
-
 def _submitted_message(outcome: UploadOutcome) -> str:
     parts = []
     for stored in outcome.submissions:
@@ -134,10 +126,14 @@ def task_submit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
                     task=task, user=request.user, signed=request.POST.get("staged", "")
                 )
             except ApplicationError as error:
-                _refusal(error)
+                raise_refusal(error)
                 messages.error(request, error.message)
                 return redirect("task-submit", slug=project.slug, pk=task.pk)
-            messages.success(request, _submitted_message(outcome))
+            if not outcome.submissions:
+                # The same checked file sent twice (a doubled click): the first stored it.
+                messages.info(request, "This file is already submitted; nothing changed.")
+            else:
+                messages.success(request, _submitted_message(outcome))
             return redirect("my-tasks", slug=project.slug)
         form = SubmitForm(request.POST, request.FILES, label_classes=page["label_classes"])
         if form.is_valid():
@@ -150,7 +146,7 @@ def task_submit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
                     options=form.reader_options(task),
                 )
             except ApplicationError as error:
-                _refusal(error)
+                raise_refusal(error)
                 form.add_error("file", error.message)
             else:
                 check = submission_check(task=task, user=request.user, staged=staged)
