@@ -105,9 +105,11 @@ def staged_upload_create(
     if not size:
         raise ApplicationError("The file is empty; choose the file your tool exported.")
     staging_sweep()
+    _discard_earlier(task=task, user=user)
     token, name = unguessable_name(_safe_name(getattr(upload, "name", None))).split("/", 1)
     folder = staging_root() / token
     folder.mkdir(parents=True)
+    _owner_file(token).write_text(_owner(task=task, user=user))
     target = folder / name
     digest = hashlib.sha256()
     with target.open("wb") as out:
@@ -128,6 +130,29 @@ def staged_upload_create(
         user=user.pk,
         in_folder=in_folder,
     )
+
+
+def _owner(*, task: Task, user: Any) -> str:
+    return f"{user.pk}:{task.pk}"
+
+
+def _owner_file(token: str) -> Path:
+    # Beside the folder, not in it: an upload may bear any name.
+    return staging_root() / f"{token}.owner"
+
+
+def _discard_earlier(*, task: Task, user: Any) -> None:
+    """One staged upload per user and task: a new check replaces the one before (whose
+    page then says to check again), so checks cannot pile up files."""
+    owner = _owner(task=task, user=user)
+    for marker in staging_root().glob("*.owner"):
+        try:
+            mine = marker.read_text() == owner
+        except FileNotFoundError:
+            continue
+        if mine:
+            shutil.rmtree(marker.with_suffix(""), ignore_errors=True)
+            marker.unlink(missing_ok=True)
 
 
 def _safe_name(name: str | None) -> str:
@@ -168,6 +193,7 @@ def staged_upload_get(*, signed: str, task: Task, user: Any) -> StagedUpload:
 
 def staged_upload_discard(staged: StagedUpload) -> None:
     shutil.rmtree(staged.folder, ignore_errors=True)
+    _owner_file(staged.token).unlink(missing_ok=True)
 
 
 def staging_sweep(*, now: float | None = None) -> int:
@@ -177,17 +203,23 @@ def staging_sweep(*, now: float | None = None) -> int:
         return 0
     cutoff = (time.time() if now is None else now) - MAX_AGE_SECONDS
     removed = 0
-    for folder in root.iterdir():
+    for entry in root.iterdir():
         try:
-            old = folder.stat().st_mtime < cutoff
+            old = entry.stat().st_mtime < cutoff
         except FileNotFoundError:
+            continue
+        if entry.suffix == ".owner":
+            # An owner's note goes with its folder, or alone once that folder is gone.
+            if not entry.with_suffix("").exists():
+                entry.unlink(missing_ok=True)
             continue
         if not old:
             continue
-        if folder.is_dir():
-            shutil.rmtree(folder, ignore_errors=True)
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+            _owner_file(entry.name).unlink(missing_ok=True)
         else:
-            folder.unlink(missing_ok=True)
+            entry.unlink(missing_ok=True)
         removed += 1
     return removed
 

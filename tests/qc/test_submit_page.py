@@ -250,7 +250,8 @@ def test_check_writes_nothing_and_submit_stores_exactly_what_it_showed(
     assert '<td>bubble</td><td class="num">2</td>' in html
     assert "instance 2 (bubble) has 9 px, under 20 px" in html
     assert 'data-severity="warn"' in html and 'data-severity="block"' not in html
-    assert [p.name for p in staging_in_tmp.iterdir()] == [check.staged.token]
+    token = check.staged.token
+    assert sorted(p.name for p in staging_in_tmp.iterdir()) == [token, f"{token}.owner"]
 
     submitted = client.post(
         _url(task), {"action": "submit", "staged": _staged(checked)}, follow=True
@@ -578,3 +579,27 @@ def test_page_query_count_is_fixed(
         response = client.get(_url(task))
 
     assert response.context["task"].revisions == count
+
+
+def test_a_new_check_replaces_the_users_staged_file_for_that_task(
+    client, project, bubble, annotator, task, rules
+):
+    other = TaskFactory(
+        image=ImageFactory(project=project, name="b.png", width=16, height=16),
+        annotator=annotator,
+        status=TaskStatus.IN_PROGRESS,
+    )
+    client.force_login(annotator)
+    first = _check(client, task, _coco_bytes()).context["check"].staged
+    elsewhere = _check(client, other, _coco_bytes("b.png")).context["check"].staged
+
+    second = _check(client, task, _coco_bytes(squares=(5,))).context["check"].staged
+    stale = client.post(_url(task), {"action": "submit", "staged": first.signed()}, follow=True)
+
+    assert (first.folder.exists(), second.folder.exists(), elsewhere.folder.exists()) == (
+        False,
+        True,
+        True,
+    )
+    assert "check it again" in stale.content.decode()
+    assert Submission.objects.count() == 0
