@@ -27,6 +27,7 @@ from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
 from projects.models import GuidelineVersion, Image, LabelClass, Project, Task, TaskStatus
+from projects.selectors import review_queue as images_to_review
 from qc import render
 from qc.models import Instance, Review, Submission
 from qc.selectors.workflow import open_reviewer_expression, review_queue
@@ -359,3 +360,60 @@ def thumbnail_png(source: ThumbnailSource) -> bytes:
     return render.thumbnail_png(
         base, list(masks.values()), image.height, image.width, max_side=THUMBNAIL_SIDE
     )
+
+
+# ---------------------------------------------------- an image's place in the queue
+
+
+@dataclass
+class QueuePlace:
+    """Where the image stands in the user's review queue (worst agreement first)."""
+
+    count: int
+    position: int | None  # 1-based; None when the image is not (or no longer) in the queue
+    previous: int | None
+    next: int | None
+
+
+def _queue(*, user: Any, project: Project) -> QuerySet[Image]:
+    return images_to_review(user=user, project=project)
+
+
+def queue_place(*, user: Any, image: Image) -> QueuePlace:
+    """The image's place in ``user``'s review queue and its neighbours there, in the
+    queue's order (lowest pq first, images without agreement last, then by name). An image
+    that left the queue keeps its place in that order, so "next" still leads on.
+
+    One query for the queue's ids, pq and names: the queue's state expression is costly to
+    build and to run, so it is built and run once rather than for each neighbour."""
+    rows = list(_queue(user=user, project=image.project).values_list("pk", "agreement__pq", "name"))
+    order = [pk for pk, _, _ in rows]
+    if image.pk in order:
+        # The database's order is the queue page's (names collate as the database does).
+        at = order.index(image.pk)
+        return QueuePlace(
+            count=len(order),
+            position=at + 1,
+            previous=order[at - 1] if at > 0 else None,
+            next=order[at + 1] if at + 1 < len(order) else None,
+        )
+    agreement = getattr(image, "agreement", None)
+
+    def key(pq: float | None, name: str) -> tuple[bool, float, str]:
+        return (pq is None, pq if pq is not None else 0.0, name)
+
+    here = key(agreement.pq if agreement is not None else None, image.name)
+    ranked = sorted(rows, key=lambda row: key(row[1], row[2]))
+    ahead = [pk for pk, pq, name in ranked if key(pq, name) < here]
+    behind = [pk for pk, pq, name in ranked if key(pq, name) >= here]
+    return QueuePlace(
+        count=len(order),
+        position=None,
+        previous=ahead[-1] if ahead else None,
+        next=behind[0] if behind else None,
+    )
+
+
+def queue_first(*, user: Any, project: Project) -> int | None:
+    """The first image of ``user``'s review queue (the worst agreement), or None."""
+    return _queue(user=user, project=project).values_list("pk", flat=True).first()

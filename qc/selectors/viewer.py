@@ -22,7 +22,6 @@ from django.urls import reverse
 
 from projects.models import Image, Project, TaskStatus
 from projects.selectors import QCState, qc_state_expression
-from projects.selectors import review_queue as images_to_review
 from qc.agreement import boundary_width, instance_features
 from qc.masks import rle_iou
 from qc.models import (
@@ -35,6 +34,7 @@ from qc.models import (
     Review,
     Submission,
 )
+from qc.selectors.queue import QueuePlace, queue_place
 from qc.selectors.submissions import stored_instance
 
 PALETTE = (
@@ -122,16 +122,6 @@ class InstanceGroup:
     rows: list[InstanceRow]
     missing: list[SubmissionView] = field(default_factory=list)
     mean_iou: float | None = None
-
-
-@dataclass
-class QueuePlace:
-    """Where the image stands in the user's review queue (worst agreement first)."""
-
-    count: int
-    position: int | None  # 1-based; None when the image is not (or no longer) in the queue
-    previous: int | None
-    next: int | None
 
 
 @dataclass
@@ -246,6 +236,12 @@ def review_viewer(*, user: Any, image: Image) -> ViewerData:
     # The table shows the measures and each submission's decision (its flags never change
     # once made): the same key for the same of both.
     decided = ",".join(f"{s.submission.pk}:{s.review.pk if s.review else 0}" for s in submissions)
+    # ... and the names it shows, so renaming a class or a user shows at once.
+    names = sorted(
+        {i.label_class.name for s in submissions for i in s.submission.instances.all()}
+        | {s.submission.task.annotator.username for s in submissions}
+    )
+    named = hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
     return ViewerData(
         image=image,
         agreement=agreement,
@@ -258,7 +254,7 @@ def review_viewer(*, user: Any, image: Image) -> ViewerData:
         reasons=list(ReasonCode.choices),
         disagreement=disagreement_levels(len(submissions)),
         several_classes=len(classes) > 1,
-        table_key=f"{key}:{_TABLE_VERSION}:{decided}",
+        table_key=f"{key}:{_TABLE_VERSION}:{decided}:{named}",
         band_px=band_px,
         script=_script_data(image, submissions, consensus),
     )
@@ -300,53 +296,6 @@ def _submission_views(submissions: Sequence[Submission]) -> list[SubmissionView]
             )
         )
     return views
-
-
-# --------------------------------------------------------------------- the queue
-
-
-def _queue(*, user: Any, project: Project) -> QuerySet[Image]:
-    return images_to_review(user=user, project=project)
-
-
-def queue_place(*, user: Any, image: Image) -> QueuePlace:
-    """The image's place in ``user``'s review queue and its neighbours there, in the
-    queue's order (lowest pq first, images without agreement last, then by name). An image
-    that left the queue keeps its place in that order, so "next" still leads on.
-
-    One query for the queue's ids, pq and names: the queue's state expression is costly to
-    build and to run, so it is built and run once rather than for each neighbour."""
-    rows = list(_queue(user=user, project=image.project).values_list("pk", "agreement__pq", "name"))
-    order = [pk for pk, _, _ in rows]
-    if image.pk in order:
-        # The database's order is the queue page's (names collate as the database does).
-        at = order.index(image.pk)
-        return QueuePlace(
-            count=len(order),
-            position=at + 1,
-            previous=order[at - 1] if at > 0 else None,
-            next=order[at + 1] if at + 1 < len(order) else None,
-        )
-    agreement = _related_or_none(image, "agreement")
-
-    def key(pq: float | None, name: str) -> tuple[bool, float, str]:
-        return (pq is None, pq if pq is not None else 0.0, name)
-
-    here = key(agreement.pq if agreement is not None else None, image.name)
-    ranked = sorted(rows, key=lambda row: key(row[1], row[2]))
-    ahead = [pk for pk, pq, name in ranked if key(pq, name) < here]
-    behind = [pk for pk, pq, name in ranked if key(pq, name) >= here]
-    return QueuePlace(
-        count=len(order),
-        position=None,
-        previous=ahead[-1] if ahead else None,
-        next=behind[0] if behind else None,
-    )
-
-
-def queue_first(*, user: Any, project: Project) -> int | None:
-    """The first image of ``user``'s review queue (the worst agreement), or None."""
-    return _queue(user=user, project=project).values_list("pk", flat=True).first()
 
 
 # ------------------------------------------------------------------- the measures

@@ -24,7 +24,8 @@ from projects.pages import project_page
 from projects.permissions import Action, may_review_image, project_for
 from qc.models import ReasonCode, Review, Submission
 from qc.selectors import images_visible_to
-from qc.selectors.viewer import latest_submissions_of, queue_first, queue_place, viewer_image
+from qc.selectors.queue import queue_first, queue_place
+from qc.selectors.viewer import latest_submissions_of, viewer_image
 from qc.selectors.viewer import review_viewer as viewer_data
 from qc.services import FlagInput, image_label_set
 from qc.services import review_decide as decide

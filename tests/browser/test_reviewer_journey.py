@@ -13,7 +13,8 @@ from scipy.ndimage import distance_transform_edt
 
 from qc import masks
 from qc.models import ImageLabel, InstanceFlag, Review
-from qc.selectors.viewer import latest_submissions_of, queue_place
+from qc.selectors.queue import queue_place
+from qc.selectors.viewer import latest_submissions_of
 from qc.selectors.workflow import review_queue
 from tests.browser.support import shot
 

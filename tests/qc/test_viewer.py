@@ -677,3 +677,19 @@ def test_viewer_fixed_query_count(
         response = client.get(viewer_url(image))
 
     assert len(response.context["viewer"].submissions) == count
+
+
+def test_the_kept_instance_table_shows_a_renamed_class_at_once(
+    client, project, bubble, image, reviewer
+):
+    cache.clear()
+    client.force_login(reviewer)
+    before = client.get(viewer_url(image)).content.decode()
+    bubble.name = "vapour bubble"
+    bubble.save(update_fields=["name"])
+
+    after = client.get(viewer_url(image)).content.decode()
+
+    table = after.split('id="instances"')[1].split("</table>")[0]
+    assert '<table class="list instances" id="instances"' in before
+    assert "vapour bubble" in table
