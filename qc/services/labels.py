@@ -84,7 +84,7 @@ def image_label_set(
         decided = Review.objects.filter(submission=submission).values_list("decision", flat=True)
         if list(decided) != [Review.Decision.ACCEPT]:
             raise ApplicationError(f"{submission} has not been accepted.")
-    consensus = list(image.consensus_instances.all()) if from_consensus else []
+    consensus = list(image.consensus_instances.order_by("pk")) if from_consensus else []
     if (
         from_consensus
         and not consensus
@@ -188,7 +188,7 @@ def review_policy_apply(*, image: Image) -> ImageLabel | None:
         return None
     if project.review_policy == ReviewPolicy.SAMPLE and drawn_for_review(image):
         return None
-    consensus = list(image.consensus_instances.all())
+    consensus = list(image.consensus_instances.order_by("pk"))
     submission = None if consensus else _best_agreeing(image)
     tasks.update(status=TaskStatus.ACCEPTED)
     label = _label_create(
