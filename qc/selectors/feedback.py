@@ -39,6 +39,7 @@ from qc.models import (
     SendBack,
     Submission,
 )
+from qc.selectors.submissions import newest_revisions
 from qc.style import StyleReport, describe, style_from_json, style_reports
 
 FEEDBACK_PER_PAGE = 20
@@ -458,12 +459,9 @@ def _violations_of(*, user: Any, project: Project) -> dict[str, Any]:
     revisions there are (``revisions``), how many broke a rule (``broke``), how many
     violations in all (``total``) and how often each rule was broken (``rules``, most often
     first, by what the rule is about)."""
-    newest = Submission.objects.filter(task=OuterRef("task"), revision__gt=OuterRef("revision"))
-    lists = (
+    lists = newest_revisions(
         Submission.objects.filter(task__annotator=user, task__image__project=project)
-        .exclude(Exists(newest))
-        .values_list("rule_violations", flat=True)
-    )
+    ).values_list("rule_violations", flat=True)
     counts: dict[str, int] = {}
     revisions = broke = 0
     for violations in lists:

@@ -30,6 +30,7 @@ from projects.models import GuidelineVersion, Image, LabelClass, Project, Task, 
 from projects.selectors import review_queue as images_to_review
 from qc import render
 from qc.models import Instance, Review, Submission
+from qc.selectors.submissions import live_newest_revisions
 from qc.selectors.workflow import open_reviewer_expression, review_queue
 
 # The thumbnails' longer side, in pixels.
@@ -114,15 +115,9 @@ class QueuePage:
     per_page_choices: Sequence[int] = PER_PAGE_CHOICES
 
 
-def _latest(submissions: QuerySet[Submission]) -> QuerySet[Submission]:
-    """Of ``submissions``, the newest revision of every live task."""
-    newer = Submission.objects.filter(task=OuterRef("task"), revision__gt=OuterRef("revision"))
-    return submissions.exclude(task__status=TaskStatus.CANCELLED).filter(~Exists(newer))
-
-
 def latest_submissions_q() -> QuerySet[Submission]:
     """The latest submissions of the outer query's image, for a subquery."""
-    return _latest(Submission.objects.filter(task__image=OuterRef("pk")))
+    return live_newest_revisions(Submission.objects.filter(task__image=OuterRef("pk")))
 
 
 def _state_q(state: str) -> Q:
@@ -208,7 +203,7 @@ def _latest_of_images(ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     """The latest submissions of the images ``ids``, by image: id, revision, rule
     violations and whether it was reviewed."""
     rows = (
-        _latest(Submission.objects.filter(task__image_id__in=ids))
+        live_newest_revisions(Submission.objects.filter(task__image_id__in=ids))
         .annotate(reviewed=Exists(Review.objects.filter(submission=OuterRef("pk"))))
         .values("pk", "task__image_id", "revision", "rule_violations", "reviewed")
         .order_by("pk")
@@ -323,7 +318,7 @@ def thumbnail_source(*, project: Project, pk: int) -> ThumbnailSource | None:
     if image is None:
         return None
     ids = list(
-        _latest(Submission.objects.filter(task__image=image))
+        live_newest_revisions(Submission.objects.filter(task__image=image))
         .order_by("task__annotator__username", "pk")
         .values_list("pk", flat=True)
     )

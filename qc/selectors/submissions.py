@@ -1,9 +1,23 @@
 """An image's latest submissions as the agreement engine reads them, and the engine's view of
 a stored instance (its stored features, no pixel decoded)."""
 
+from django.db.models import Exists, OuterRef, QuerySet
+
 from projects.models import Image, TaskStatus
 from qc.agreement import InstanceFeatures, MeasuredInstance
 from qc.models import Instance, Submission
+
+
+def newest_revisions(submissions: QuerySet[Submission]) -> QuerySet[Submission]:
+    """Of ``submissions``, each task's newest revision (as a filter, so it composes with
+    any other and serves as a subquery)."""
+    newer = Submission.objects.filter(task=OuterRef("task"), revision__gt=OuterRef("revision"))
+    return submissions.filter(~Exists(newer))
+
+
+def live_newest_revisions(submissions: QuerySet[Submission]) -> QuerySet[Submission]:
+    """Of ``submissions``, the newest revision of every live (not cancelled) task."""
+    return newest_revisions(submissions).exclude(task__status=TaskStatus.CANCELLED)
 
 
 def latest_submissions(*, image: Image) -> list[Submission]:

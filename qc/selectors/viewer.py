@@ -17,10 +17,10 @@ from functools import cached_property
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Prefetch, QuerySet
 from django.urls import reverse
 
-from projects.models import Image, Project, TaskStatus
+from projects.models import Image, Project
 from projects.selectors import QCState, qc_state_expression
 from qc.agreement import boundary_width, instance_features
 from qc.masks import rle_iou
@@ -35,7 +35,7 @@ from qc.models import (
     Submission,
 )
 from qc.selectors.queue import QueuePlace, queue_place
-from qc.selectors.submissions import stored_instance
+from qc.selectors.submissions import live_newest_revisions, stored_instance
 
 PALETTE = (
     "#E69F00",
@@ -181,12 +181,8 @@ def viewer_image(*, project: Project, pk: int) -> Image | None:
 def latest_submissions_of(*, image: Image) -> QuerySet[Submission]:
     """The newest revision of every live task of the image, with its annotator, review,
     the review's flags and the instances with their classes, by annotator's username."""
-    newest = (
-        Submission.objects.filter(task=OuterRef("task")).order_by("-revision").values("revision")
-    )
     return (
-        Submission.objects.filter(task__image=image, revision=Subquery(newest[:1]))
-        .exclude(task__status=TaskStatus.CANCELLED)
+        live_newest_revisions(Submission.objects.filter(task__image=image))
         .select_related("task__annotator", "review__reviewer")
         .prefetch_related(
             # The boundary band is read only to compute the measures (cold cache), the
