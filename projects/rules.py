@@ -17,6 +17,16 @@ RULES: dict[str, type | tuple[type, ...]] = {
     "min_instances": int,
     "max_instances": int,
 }
+# What each rule is about, for a count in a sentence ("overlap 3 times").
+RULE_NAMES = {
+    "min_area_px": "minimum area",
+    "allow_holes": "holes",
+    "max_overlap": "overlap",
+    "max_components": "pieces per instance",
+    "allowed_classes": "allowed classes",
+    "min_instances": "too few instances",
+    "max_instances": "too many instances",
+}
 
 
 class RuleError(ValueError):

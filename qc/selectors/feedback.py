@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from projects.models import Image, Project, Task, TaskStatus
 from projects.permissions import Action, has_permission
+from projects.rules import RULE_NAMES
 from qc.models import (
     ImageAgreement,
     Instance,
@@ -442,18 +443,6 @@ def style_feedback(*, user: Any, project: Project) -> dict[str, Any]:
     }
 
 
-# What each guideline rule is about, for a sentence ("overlap 3 times").
-_RULE_NAMES = {
-    "min_area_px": "minimum area",
-    "allow_holes": "holes",
-    "max_overlap": "overlap",
-    "max_components": "pieces per instance",
-    "allowed_classes": "allowed classes",
-    "min_instances": "too few instances",
-    "max_instances": "too many instances",
-}
-
-
 def _violations_of(*, user: Any, project: Project) -> dict[str, Any]:
     """Guideline-rule violations of the user's latest revision of each task: how many
     revisions there are (``revisions``), how many broke a rule (``broke``), how many
@@ -468,7 +457,7 @@ def _violations_of(*, user: Any, project: Project) -> dict[str, Any]:
         revisions += 1
         broke += bool(violations)
         for violation in violations or ():
-            rule = _RULE_NAMES.get(violation.get("rule"), str(violation.get("rule", "rule")))
+            rule = RULE_NAMES.get(violation.get("rule"), str(violation.get("rule", "rule")))
             counts[rule] = counts.get(rule, 0) + 1
     return {
         "revisions": revisions,

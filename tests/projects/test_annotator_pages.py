@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from projects.models import Acknowledgement, GuidelineExample, TaskStatus
-from projects.rules import rule_in_words, rules_in_words
+from projects.rules import RULE_NAMES, RULES, rule_in_words, rules_in_words
 from projects.services import guideline_acknowledge, guideline_version_create
 from qc.models import Review, SendBack, Submission
 from tests.factories import GuidelineVersionFactory, ImageFactory, ProjectFactory, TaskFactory
@@ -269,6 +269,10 @@ def test_claim_next_takes_post_only_and_a_login(client, project, annotator):
 
 
 # --- guideline ------------------------------------------------------------------------
+
+
+def test_every_rule_has_a_name():
+    assert set(RULE_NAMES) == set(RULES)
 
 
 def test_rules_in_words():
