@@ -18,10 +18,11 @@ import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image as PILImage
+from PIL import ImageDraw, ImageFont
 from pycocotools import mask as coco_mask
 
 from qc import masks
@@ -37,6 +38,7 @@ __all__ = [
     "disagreement_layer",
     "disagreement_levels",
     "edge",
+    "flagged_picture_png",
     "png_bytes",
     "read_picture",
     "thumbnail_factor",
@@ -307,3 +309,69 @@ def thumbnail_png(
         layers.append(Layer(agreed & (levels == 0), AGREEMENT_RGB, fill_alpha=0.3, outline_px=0))
     layers += disagreement_layer(levels, annotators)
     return png_bytes(compose(base, small[0], small[1], layers))
+
+
+# --- a review's picture: the flagged instances numbered --------------------------------
+
+# Pixels beyond this side are shrunk away: the page shows the picture at most this wide.
+PICTURE_MAX_SIDE = 2048
+
+# Okabe–Ito: blue outlines the annotator's instances, vermillion fills and thickly
+# outlines the flagged ones (numbered too, so colour is never the only sign).
+OWN_RGB = (0x00, 0x72, 0xB2)
+FLAGGED_RGB = (0xD5, 0x5E, 0x00)
+# Layers are drawn a few at a time, so a frame of many instances never holds a full-frame
+# mask for each at once.
+_LAYERS_AT_ONCE = 16
+
+
+def flagged_picture_png(
+    base: np.ndarray | None,
+    height: int,
+    width: int,
+    *,
+    instances: Sequence[Any],
+    numbers: dict[int, int],
+) -> bytes:
+    """One submission's ``instances`` (each with ``pk``, ``rle``, ``bbox_x``, ``bbox_y``)
+    over ``base`` (or a neutral canvas): outlined thinly, the flagged ones (``numbers``:
+    instance pk -> the number the page lists it by) filled and outlined thickly, then each
+    flag's number in a box beside its instance; shrunk to :data:`PICTURE_MAX_SIDE`."""
+    thin = max(1, round(max(height, width) / 900))
+    canvas = base
+    # Flagged instances last, so their thick outline is on top of a neighbour's thin one.
+    ordered = sorted(instances, key=lambda i: (i.pk in numbers, i.pk))
+    for start in range(0, len(ordered), _LAYERS_AT_ONCE):
+        layers = []
+        for instance in ordered[start : start + _LAYERS_AT_ONCE]:
+            mask = decode(instance.rle, height, width)
+            if instance.pk in numbers:
+                layers.append(Layer(mask, FLAGGED_RGB, fill_alpha=0.45, outline_px=3 * thin))
+            else:
+                layers.append(Layer(mask, OWN_RGB, fill_alpha=0.0, outline_px=thin))
+        canvas = compose(canvas, height, width, layers)
+    if canvas is None:
+        canvas = compose(None, height, width, [])
+    flagged = [i for i in instances if i.pk in numbers]
+    return _numbered_png(canvas, flagged, numbers)
+
+
+def _numbered_png(canvas: np.ndarray, flagged: list[Any], numbers: dict[int, int]) -> bytes:
+    """PNG of ``canvas`` with each flagged instance's number in a dark box at its top-left
+    corner (inside the frame), shrunk to :data:`PICTURE_MAX_SIDE`."""
+    picture = PILImage.fromarray(canvas, mode="RGB")
+    height, width = canvas.shape[:2]
+    size = max(14, round(max(height, width) / 32))
+    font = ImageFont.load_default(size=size)
+    draw = ImageDraw.Draw(picture)
+    for instance in flagged:
+        text = str(numbers[instance.pk])
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+        box_w, box_h = right - left + size // 2, bottom - top + size // 2
+        x = min(max(0, instance.bbox_x - box_w), width - box_w)
+        y = min(max(0, instance.bbox_y - box_h), height - box_h)
+        draw.rectangle((x, y, x + box_w, y + box_h), fill=(0, 0, 0), outline=FLAGGED_RGB)
+        draw.text(
+            (x + box_w / 2, y + box_h / 2), text, fill=(255, 255, 255), font=font, anchor="mm"
+        )
+    return png_bytes(np.asarray(picture, dtype=np.uint8), max_side=PICTURE_MAX_SIDE)

@@ -15,6 +15,7 @@ from PIL import Image as PILImage
 from projects.models import Role, TaskStatus
 from qc import masks
 from qc.models import ImageAgreement
+from qc.render import FLAGGED_RGB, OWN_RGB
 from qc.selectors.feedback import FEEDBACK_PER_PAGE, WeekStyle, iso_week
 from qc.services import (
     FlagInput,
@@ -36,7 +37,7 @@ from qc.style import (
     style_reports,
     style_to_json,
 )
-from qc.views.feedback import FLAGGED_RGB, OWN_RGB, trend_charts
+from qc.trend_chart import trend_charts
 from tests.factories import ImageFactory, MembershipFactory, TaskFactory, style_report
 
 H, W = 48, 64
