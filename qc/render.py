@@ -37,6 +37,7 @@ __all__ = [
     "decode",
     "disagreement_layer",
     "disagreement_levels",
+    "disagreement_step",
     "edge",
     "flagged_picture_png",
     "png_bytes",
@@ -104,6 +105,12 @@ def disagreement_levels(coverage: np.ndarray, annotators: int) -> np.ndarray:
     return np.multiply(coverage, coverage < annotators, dtype=np.uint8)
 
 
+def disagreement_step(level: int, annotators: int) -> float:
+    """How dark the disagreement of a pixel drawn by ``level`` of ``annotators`` is shaded,
+    from 0 (one annotator alone) to 1 (all but one; with two annotators, always 1)."""
+    return (level - 1) / (annotators - 2) if annotators > 2 else 1.0
+
+
 def disagreement_layer(coverage: np.ndarray, annotators: int) -> tuple[Layer, ...]:
     """The pixels where the annotators disagree, shaded by how many of them drew the pixel.
 
@@ -120,8 +127,7 @@ def disagreement_layer(coverage: np.ndarray, annotators: int) -> tuple[Layer, ..
         mask = coverage == level
         if not mask.any():
             continue
-        step = (level - 1) / (annotators - 2) if annotators > 2 else 1.0
-        alpha = low + (high - low) * step
+        alpha = low + (high - low) * disagreement_step(level, annotators)
         layers.append(Layer(mask, DISAGREEMENT_RGB, fill_alpha=alpha, outline_px=0))
     return tuple(layers)
 

@@ -34,6 +34,7 @@ from qc.models import (
     Review,
     Submission,
 )
+from qc.render import disagreement_step
 from qc.selectors.queue import QueuePlace, queue_place
 from qc.selectors.submissions import live_newest_revisions, stored_instance
 
@@ -259,11 +260,10 @@ def review_viewer(*, user: Any, image: Image) -> ViewerData:
 def disagreement_levels(annotators: int) -> list[tuple[int, int]]:
     """The shade of a pixel drawn by ``k`` of ``annotators`` (``0 < k < annotators``: they
     differ there), for each ``k``: levels 1 … 5 spread evenly, the more the darker."""
-    ks = range(1, annotators)
-    if annotators <= 2:
-        return [(k, DISAGREEMENT_LEVELS) for k in ks]
-    span = annotators - 2
-    return [(k, 1 + round((DISAGREEMENT_LEVELS - 1) * (k - 1) / span)) for k in ks]
+    return [
+        (k, 1 + round((DISAGREEMENT_LEVELS - 1) * disagreement_step(k, annotators)))
+        for k in range(1, annotators)
+    ]
 
 
 def _related_or_none(obj: Any, name: str) -> Any:
