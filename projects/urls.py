@@ -8,7 +8,6 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("p/<slug:slug>/", views.project_overview, name="project-overview"),
-    path("p/<slug:slug>/tasks/", views.my_tasks, name="my-tasks"),
     path("p/<slug:slug>/tasks/claim/", views.task_claim_next, name="task-claim-next"),
     path("p/<slug:slug>/guideline/", views.guideline, name="guideline"),
     path(

@@ -1,5 +1,5 @@
-"""Pages of projects: home (each role to its work), the project overview, the annotator's tasks
-and the guideline."""
+"""Pages of projects: home (each role to its work), the project overview, claiming the next
+task and the guideline."""
 
 from urllib.parse import urlencode
 
@@ -42,20 +42,6 @@ def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
         project=project,
         role=role,
         **selectors.project_overview(project=project),
-    )
-
-
-@login_required
-def my_tasks(request: HttpRequest, slug: str) -> HttpResponse:
-    project, role = project_for(user=request.user, slug=slug, action=Action.SUBMIT)
-    return project_page(
-        request,
-        "projects/my_tasks.html",
-        project=project,
-        role=role,
-        **selectors.annotator_tasks_page(
-            user=request.user, project=project, status=request.GET.get("status")
-        ),
     )
 
 

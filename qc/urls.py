@@ -3,7 +3,7 @@ reviews and style."""
 
 from django.urls import path
 
-from qc.views import feedback, queue, review, submit
+from qc.views import feedback, queue, review, submit, tasks
 
 urlpatterns = [
     path("p/<slug:slug>/review/", queue.review_queue, name="review-queue"),
@@ -20,6 +20,7 @@ urlpatterns = [
         name="review-decide",
     ),
     path("p/<slug:slug>/review/<int:pk>/label/", review.review_label, name="review-label"),
+    path("p/<slug:slug>/tasks/", tasks.my_tasks, name="my-tasks"),
     path("p/<slug:slug>/tasks/<int:pk>/submit/", submit.task_submit, name="task-submit"),
     path("p/<slug:slug>/my/reviews/", feedback.my_reviews, name="my-reviews"),
     path("p/<slug:slug>/my/reviews/<int:pk>/", feedback.my_review, name="my-review"),

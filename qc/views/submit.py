@@ -14,12 +14,12 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from projects import selectors
 from projects.errors import ApplicationError
 from projects.models import LabelClass, Task
 from projects.pages import project_page, raise_refusal
 from projects.permissions import Action, project_for
 from qc.formats import READERS
+from qc.selectors.tasks import submit_page
 from qc.services.staging import (
     staged_upload_create,
     submission_check,
@@ -102,7 +102,7 @@ def _submitted_message(outcome: UploadOutcome) -> str:
 @require_http_methods(["GET", "HEAD", "POST"])
 def task_submit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     project, role = project_for(user=request.user, slug=slug, action=Action.SUBMIT)
-    page = selectors.submit_page(user=request.user, project=project, pk=pk)
+    page = submit_page(user=request.user, project=project, pk=pk)
     if page is None:
         raise Http404("No such task of yours.")
     task = page["task"]
