@@ -1,5 +1,8 @@
+"""The pages of projects: home, the overview, claiming a task and reading the guideline; the
+lead's pages (settings, the guideline editor, assignment) are in this package's modules."""
+
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from projects import views
 
@@ -20,4 +23,7 @@ urlpatterns = [
         views.guideline_example,
         name="guideline-example",
     ),
+    path("", include("projects.urls.setup")),
+    path("", include("projects.urls.guidelines")),
+    path("", include("projects.urls.assignment")),
 ]

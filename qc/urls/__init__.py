@@ -1,7 +1,7 @@
 """The pages of quality control: the review queue and viewer, and the annotator's submitting,
-reviews and style."""
+reviews and style; imports, exports and the dashboards are in this package's modules."""
 
-from django.urls import path
+from django.urls import include, path
 
 from qc.views import feedback, queue, review, submit, tasks
 
@@ -30,4 +30,6 @@ urlpatterns = [
         name="my-review-picture",
     ),
     path("p/<slug:slug>/my/style/", feedback.my_style, name="my-style"),
+    path("", include("qc.urls.io")),
+    path("", include("qc.urls.dashboards")),
 ]
