@@ -3,8 +3,8 @@
 Each service that takes an actor checks it through :mod:`projects.permissions` (``None``
 is the server's operator: a command or a background task) and writes its AuditEvent.
 :mod:`.setup` holds projects, label classes, members and images; :mod:`.guidelines` the
-guideline versions; :mod:`.tasks` the life of a task and the rebalancing when a member
-leaves.
+guideline versions; :mod:`.tasks` the life of a task; :mod:`.members` the rebalancing when
+a member leaves.
 """
 
 from projects.services.guidelines import (
@@ -13,6 +13,11 @@ from projects.services.guidelines import (
     guideline_version_create,
     guideline_version_publish,
     guideline_version_update,
+)
+from projects.services.members import (
+    MembershipRemoved,
+    membership_remove,
+    membership_role_change,
 )
 from projects.services.setup import (
     image_create,
@@ -24,9 +29,6 @@ from projects.services.setup import (
     project_update,
 )
 from projects.services.tasks import (
-    MembershipRemoved,
-    membership_remove,
-    membership_role_change,
     task_assign,
     task_cancel,
     task_claim_next,

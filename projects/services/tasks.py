@@ -1,5 +1,5 @@
-"""Task life (DESIGN §6): assignment with the overlap plan, claim-next, start, cancel,
-reassign, and removing a member, which rebalances their open tasks.
+"""Task life (DESIGN §6): assignment with the overlap plan, claim-next, start, cancel and
+reassign. Removing a member, which rebalances their open tasks, is in :mod:`.members`.
 
 A task is *open* while its annotator still owes work on it: assigned, in progress, or
 rejected (rework). Moving an open task to someone else cancels it (it stays, with its
@@ -10,7 +10,6 @@ nobody ever gets the same image twice.
 
 import random
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -30,8 +29,7 @@ from projects.models import (
     Task,
     TaskStatus,
 )
-from projects.permissions import ADMIN, Action, forget_roles, require_action
-from projects.services.setup import membership_role_apply, role_check
+from projects.permissions import Action, require_action
 
 User = get_user_model()
 
@@ -46,7 +44,7 @@ def _plan_annotators_per_image(project: Project, count: int, seed: int) -> list[
     return plan
 
 
-def _open_load(annotator_ids: Iterable[int]) -> dict[int, int]:
+def open_load(annotator_ids: Iterable[int]) -> dict[int, int]:
     """Each annotator's number of open tasks, over every project."""
     return dict(
         User.objects.filter(pk__in=list(annotator_ids))
@@ -55,7 +53,7 @@ def _open_load(annotator_ids: Iterable[int]) -> dict[int, int]:
     )
 
 
-def _annotators_of(project: Project) -> list[Any]:
+def annotators_of(project: Project) -> list[Any]:
     return list(
         User.objects.filter(
             memberships__project=project, memberships__role=Role.ANNOTATOR
@@ -97,14 +95,14 @@ def task_assign(
     require_action(actor=actor, project=project, action=Action.ASSIGN_TASKS, what="assign tasks")
     images = list(images)
     if annotators is None:
-        annotators = _annotators_of(project)
+        annotators = annotators_of(project)
     else:
         _check_assignable(project, images, annotators)
     if not annotators:
         raise ApplicationError(f"Project {project.slug} has no annotators to assign tasks to.")
     # Lock the images to serialise concurrent assignment of the same ones.
     Image.objects.select_for_update().filter(pk__in=[image.pk for image in images]).exists()
-    load = _open_load(a.pk for a in annotators)
+    load = open_load(a.pk for a in annotators)
     existing: dict[int, set[int]] = {}
     for image_id, annotator_id in Task.objects.filter(image__in=images).values_list(
         "image_id", "annotator_id"
@@ -226,7 +224,7 @@ def _locked_open(task: Task, *, verb: str) -> Task:
     return task
 
 
-def _cancel(task: Task, *, actor: Any, reason: str) -> None:
+def cancel_open(task: Task, *, actor: Any, reason: str) -> None:
     before = task.status
     task.status = TaskStatus.CANCELLED
     task.save(update_fields=["status", "updated_at"])
@@ -247,13 +245,13 @@ def task_cancel(*, task: Task, actor: Any) -> Task:
         actor=actor, project=task.image.project, action=Action.ASSIGN_TASKS, what="cancel tasks"
     )
     task = _locked_open(task, verb="cancelled")
-    _cancel(task, actor=actor, reason="cancelled")
+    cancel_open(task, actor=actor, reason="cancelled")
     return task
 
 
-def _hand_over(task: Task, *, to: Any, actor: Any, reason: str) -> Task:
+def hand_over(task: Task, *, to: Any, actor: Any, reason: str) -> Task:
     """Cancel ``task`` and give its image to ``to`` as a new assigned task."""
-    _cancel(task, actor=actor, reason=reason)
+    cancel_open(task, actor=actor, reason=reason)
     new = Task(image=task.image, annotator=to, assigned_by=actor, due_date=task.due_date)
     try:
         with transaction.atomic():
@@ -284,106 +282,4 @@ def task_reassign(*, task: Task, annotator: Any, actor: Any) -> Task:
         )
     if Task.objects.filter(image=task.image, annotator=annotator).exists():
         raise ConflictError(f"{annotator} already has a task on {task.image.name}.")
-    return _hand_over(task, to=annotator, actor=actor, reason=f"reassigned to {annotator}")
-
-
-@transaction.atomic
-def membership_role_change(*, membership: Membership, role: str, actor: Any) -> Membership:
-    """Change a member's role (leads and admins; nobody but site staff changes their own).
-    An annotator who becomes a reviewer or a lead no longer annotates: their open tasks
-    are rebalanced as when they leave (:func:`membership_remove`), and the audit event of
-    the change counts what moved and what was cancelled."""
-    role_check(role)
-    membership = (
-        Membership.objects.select_for_update(of=("self",))
-        .select_related("project", "user")
-        .get(pk=membership.pk)
-    )
-    acting = require_action(
-        actor=actor, project=membership.project, action=Action.MANAGE_PROJECT, what="change roles"
-    )
-    if actor is not None and acting != ADMIN and membership.user_id == actor.pk:
-        raise ApplicationError("You may not change your own role.", status=403)
-    if membership.role == Role.ANNOTATOR and role != Role.ANNOTATOR:
-        result = _rebalance(project=membership.project, user=membership.user, actor=actor)
-        audit(
-            actor=actor,
-            verb="membership.rebalance",
-            obj=membership,
-            project=membership.project,
-            before={"user": membership.user.username, "role": membership.role},
-            after={"moved": len(result.moved), "cancelled": len(result.cancelled)},
-        )
-    return membership_role_apply(membership, role=role, actor=actor)
-
-
-@dataclass
-class MembershipRemoved:
-    """What removing a member did to their open tasks: each moved one with its new task,
-    and those nobody could take (cancelled)."""
-
-    moved: list[tuple[Task, Task]] = field(default_factory=list)
-    cancelled: list[Task] = field(default_factory=list)
-
-
-@transaction.atomic
-def membership_remove(*, membership: Membership, actor: Any) -> MembershipRemoved:
-    """Remove a member (leads and admins; nobody but site staff removes themselves).
-
-    Their open tasks are rebalanced onto the project's other annotators, each to the least
-    loaded one (open tasks over every project, then username) who has no task on that image;
-    a task nobody can take is cancelled. Both are reported in the result.
-    """
-    membership = (
-        Membership.objects.select_for_update(of=("self",))
-        .select_related("project", "user")
-        .get(pk=membership.pk)
-    )
-    project, user = membership.project, membership.user
-    role = require_action(
-        actor=actor, project=project, action=Action.MANAGE_PROJECT, what="remove members"
-    )
-    if actor is not None and role != ADMIN and user.pk == actor.pk:
-        raise ApplicationError("You may not remove yourself from a project.", status=403)
-    result = _rebalance(project=project, user=user, actor=actor)
-    audit(
-        actor=actor,
-        verb="membership.delete",
-        obj=membership,
-        project=project,
-        before={"user": user.username, "role": membership.role},
-        after={"moved": len(result.moved), "cancelled": len(result.cancelled)},
-    )
-    membership.delete()
-    forget_roles(user)
-    return result
-
-
-def _rebalance(*, project: Project, user: Any, actor: Any) -> MembershipRemoved:
-    tasks = list(
-        Task.objects.select_for_update(of=("self",))
-        .filter(image__project=project, annotator=user, status__in=OPEN)
-        .select_related("image__project", "annotator")
-        .order_by("image__name")
-    )
-    others = [a for a in _annotators_of(project) if a.pk != user.pk]
-    load = _open_load(a.pk for a in others)
-    have: dict[int, set[int]] = {}
-    for image_id, annotator_id in Task.objects.filter(
-        image__in=[task.image_id for task in tasks]
-    ).values_list("image_id", "annotator_id"):
-        have.setdefault(image_id, set()).add(annotator_id)
-    result = MembershipRemoved()
-    for task in tasks:
-        free = [a for a in others if a.pk not in have.get(task.image_id, set())]
-        if not free:
-            _cancel(task, actor=actor, reason=f"{user} left the project; nobody can take it")
-            result.cancelled.append(task)
-            continue
-        to = min(free, key=lambda a: (load[a.pk], a.username))
-        result.moved.append(
-            (task, _hand_over(task, to=to, actor=actor, reason=f"{user} left the project"))
-        )
-        load[to.pk] += 1
-        have.setdefault(task.image_id, set()).add(to.pk)
-    return result
+    return hand_over(task, to=annotator, actor=actor, reason=f"reassigned to {annotator}")
