@@ -8,7 +8,8 @@ from projects.models import GuidelineExample, Role
 from projects.pages import NAVIGATION
 from tests.browser.support import SCREENSHOTS, log_in, shot
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
-from tests.pages.test_role_matrix import CASES, Case, url_of
+from tests.pages.matrix import SITE_PAGES, Case, url_of
+from tests.pages.test_role_matrix import CASES
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -88,7 +89,6 @@ def test_demo_users_log_in(demo, page):
 # The sweep: each role opens every page the role matrix gives it a 200 for, on the demo.
 
 SWEEPERS = {"admin": "admin", "lead": "lead", "reviewer": "rita", "annotator": "ben"}
-NOT_IN_A_PROJECT = {"home", "login", "logout"}
 
 
 def _pages_of(role: str) -> list[Case]:
@@ -166,7 +166,7 @@ def test_an_outsider_gets_the_404_page_for_everything_in_the_project(demo, page,
     page_watch.expect_status(404)
     log_in(page, demo.url, "olga", "olga-password")
     for case in CASES:
-        if case.method != "GET" or case.url_name in NOT_IN_A_PROJECT:
+        if case.method != "GET" or case.url_name in SITE_PAGES:
             continue
         url = url_of(case, demo.project, subjects[case.subject])
         assert url is not None, f"the demo has nothing at {case.id}"

@@ -39,6 +39,9 @@ from tests.factories import (
     UserFactory,
 )
 
+# Pages of the site, not of one project: their URLs take no slug, and an outsider of the test
+# project is just another user there.
+SITE_PAGES = frozenset({"home", "login", "logout", "project-create", "site-dashboard"})
 ROLES = ("admin", "lead", "reviewer", "annotator", "outsider", "anonymous")
 LOGIN = "login"  # a redirect to the login page
 OPEN = (TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS, TaskStatus.REJECTED)
@@ -240,7 +243,7 @@ def url_of(case: Case, project: Project, subject: Any) -> str | None:
     args = case.target(project, subject)
     if args is None:
         return None
-    needs_slug = case.url_name not in {"home", "login", "logout"}
+    needs_slug = case.url_name not in SITE_PAGES
     return reverse(case.url_name, args=[project.slug, *args] if needs_slug else [])
 
 
