@@ -1,3 +1,7 @@
-from django.urls import path  # noqa: F401
+"""The dashboards of a project: agreement, and (in qc.urls.funnel) the annotation funnel."""
 
-urlpatterns: list = []
+from django.urls import include, path
+
+urlpatterns: list = [
+    path("", include("qc.urls.funnel")),
+]
