@@ -17,9 +17,13 @@ from projects.permissions import ADMIN
 
 @dataclass(frozen=True)
 class NavItem:
+    """An entry of the project's navigation: it opens ``url_name`` and is the current entry
+    on that page and on the pages of its section (``section``, URL names)."""
+
     label: str
     url_name: str
     roles: frozenset[str]
+    section: frozenset[str] = frozenset()
 
 
 _MANAGERS = frozenset({ADMIN, Role.LEAD})
@@ -52,7 +56,7 @@ def navigation(*, project: Project, role: str, current: str | None) -> list[dict
         {
             "label": item.label,
             "url": reverse(item.url_name, args=[project.slug]),
-            "current": item.url_name == current,
+            "current": current == item.url_name or current in item.section,
         }
         for item in NAVIGATION
         if role in item.roles

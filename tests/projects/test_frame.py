@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from projects.pages import NAVIGATION, navigation, project_page
+from projects.pages import NAVIGATION, NavItem, navigation, project_page
 from tests.factories import MembershipFactory, ProjectFactory
 
 ROLE_ENTRIES = {
@@ -32,6 +32,18 @@ def test_the_page_shown_is_marked_current(project):
     entries = navigation(project=project, role="lead", current="review-queue")
 
     assert [e["label"] for e in entries if e["current"]] == ["Review queue"]
+
+
+def test_a_page_of_a_section_marks_its_entry_current(project, monkeypatch):
+    item = NavItem(
+        "Review queue", "review-queue", frozenset({"lead"}), frozenset({"review-viewer"})
+    )
+    monkeypatch.setattr("projects.pages.NAVIGATION", (item,))
+
+    entries = navigation(project=project, role="lead", current="review-viewer")
+
+    assert [e["current"] for e in entries] == [True]
+    assert [e["current"] for e in navigation(project=project, role="lead", current="x")] == [False]
 
 
 def test_overview_shows_nav_and_breadcrumbs(client, project, lead):
