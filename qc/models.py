@@ -464,3 +464,30 @@ class Export(models.Model):
 
     def __str__(self) -> str:
         return f"{self.format} export of {self.project}"
+
+
+class Recompute(models.Model):
+    """A lead's recompute of a project in the background: every instance's stored features
+    with the project's band width now, and the agreement and consensus of every image with
+    two or more submissions (after a change of match IoU, band width, consensus method or
+    quorum), with its progress and what it changed."""
+
+    Status = JobStatus
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="recomputes")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.PENDING)
+    progress = models.FloatField(default=0.0, help_text="0 to 1.")
+    message = models.CharField(max_length=500, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"recompute of {self.project}"

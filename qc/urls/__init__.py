@@ -32,4 +32,5 @@ urlpatterns = [
     path("p/<slug:slug>/my/style/", feedback.my_style, name="my-style"),
     path("", include("qc.urls.io")),
     path("", include("qc.urls.dashboards")),
+    path("", include("qc.urls.recompute")),
 ]

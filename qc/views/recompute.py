@@ -1,0 +1,53 @@
+"""Recomputing a project's features and agreement in the background, for leads and admins:
+start one, and watch its progress without reloading the page (the status partial polls
+itself while the job may still change)."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from projects.errors import ApplicationError
+from projects.pages import project_page, raise_refusal
+from projects.permissions import Action, project_for
+from qc.selectors import recompute as selectors
+from qc.services.recompute import recompute_create
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_recompute(request: HttpRequest, slug: str) -> HttpResponse:
+    """The project's recomputes; a POST starts one and opens it."""
+    project, role = project_for(user=request.user, slug=slug, action=Action.MANAGE_PROJECT)
+    if request.method == "POST":
+        try:
+            recompute = recompute_create(project=project, actor=request.user)
+        except ApplicationError as error:
+            raise_refusal(error)
+            messages.error(request, error.message)
+            return redirect("project-recompute", slug=project.slug)
+        messages.success(request, "The recompute is queued; this page follows its progress.")
+        return redirect("recompute-detail", slug=project.slug, pk=recompute.pk)
+    return project_page(
+        request,
+        "qc/recompute.html",
+        project=project,
+        role=role,
+        **selectors.recompute_page(project=project),
+    )
+
+
+@login_required
+@require_http_methods(["GET"])
+def recompute_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """One recompute; to htmx's poll, only its status partial."""
+    project, role = project_for(user=request.user, slug=slug, action=Action.MANAGE_PROJECT)
+    progress = selectors.recompute_of(project=project, pk=pk)
+    if request.htmx:
+        return render(
+            request, "qc/_recompute_status.html", {"project": project, "progress": progress}
+        )
+    return project_page(
+        request, "qc/recompute_detail.html", project=project, role=role, progress=progress
+    )

@@ -1,0 +1,37 @@
+"""The rows of the role matrix for recomputing a project's agreement."""
+
+from typing import Any
+
+from projects.models import Project
+from qc.models import Recompute
+from tests.pages.matrix import STAFF, Args, Case, statuses
+
+
+def a_recompute(project: Project, subject: Any) -> Args:
+    """The project's newest recompute; one is started (by the project's lead) when there is
+    none."""
+    recompute = Recompute.objects.filter(project=project).first()
+    if recompute is None:
+        lead = project.memberships.filter(role="lead").select_related("user").first().user
+        recompute = Recompute.objects.create(project=project, created_by=lead, status="done")
+    return (recompute.pk,)
+
+
+def _started(args: Args) -> bool:
+    return Recompute.objects.exists()
+
+
+MANAGERS_ONLY = statuses(**STAFF, reviewer=403, annotator=403)
+
+ROWS: list[Case] = [
+    Case("project-recompute", MANAGERS_ONLY),
+    Case(
+        "project-recompute",
+        statuses(admin=302, lead=302, reviewer=403, annotator=403),
+        method="POST",
+        changed=_started,
+        page=False,
+        variant="start",
+    ),
+    Case("recompute-detail", MANAGERS_ONLY, target=a_recompute),
+]
