@@ -1,12 +1,14 @@
 """The weekly trend of an annotator's style as SVG geometry and table rows: two charts
 (edge offset; found by size and pq) in the user units of one view box, for a template to
-draw, and the same numbers as a table. Pure: the weeks in, numbers and strings out."""
+draw, and the same numbers as a table. Pure: the weeks in, numbers and strings out; the
+lines, markers and week axis are :mod:`qc.charts`'."""
 
-from datetime import date
 from typing import Any, Protocol
 
 import numpy as np
 
+from qc.charts import series as _series
+from qc.charts import week_positions, week_ticks
 from qc.style import StyleReport
 
 
@@ -21,7 +23,6 @@ _CHART_W, _CHART_H = 640, 220
 _PLOT_LEFT, _PLOT_RIGHT, _PLOT_TOP, _PLOT_BOTTOM = 68, 624, 14, 180
 _PLOT_PAD = 14  # between the plot's sides and the first and last week
 _TICK_ROOM = 40  # the least distance between two week labels
-_MARKER_R = 4.5
 
 # Each series has its own marker and dash as well as its Okabe–Ito colour, and the legend
 # names them, so the chart reads without colour.
@@ -33,71 +34,8 @@ _RECALL_SERIES = (
 )
 
 
-_POLYGONS = {
-    "square": ((-1, -1), (1, -1), (1, 1), (-1, 1)),
-    "triangle": ((0, -1.25), (1.25, 1), (-1.25, 1)),
-    "diamond": ((0, -1.3), (1.3, 0), (0, 1.3), (-1.3, 0)),
-}
-
-
-def _marker(shape: str, x: float, y: float) -> str:
-    """The SVG path of a marker centred on (x, y): a circle or a polygon of
-    :data:`_POLYGONS` (corners in marker radii)."""
-    r = _MARKER_R
-    corners = _POLYGONS.get(shape)
-    if corners is None:
-        return f"M{x - r:.1f},{y:.1f}a{r},{r} 0 1,0 {2 * r},0a{r},{r} 0 1,0 {-2 * r},0"
-    return "M" + "L".join(f"{x + dx * r:.1f},{y + dy * r:.1f}" for dx, dy in corners) + "z"
-
-
 def _xs(weeks: list[str]) -> list[float]:
-    """Where each ISO week ("2026-W05") sits on the x axis: by its date, so that weeks
-    without work leave a gap."""
-    mondays = [
-        date.fromisocalendar(int(year), int(week), 1).toordinal()
-        for year, week in (name.split("-W") for name in weeks)
-    ]
-    if len(set(mondays)) <= 1:
-        return [(_PLOT_LEFT + _PLOT_RIGHT) / 2] * len(weeks)
-    first, span = mondays[0], mondays[-1] - mondays[0]
-    width = _PLOT_RIGHT - _PLOT_LEFT - 2 * _PLOT_PAD
-    return [_PLOT_LEFT + _PLOT_PAD + (day - first) / span * width for day in mondays]
-
-
-def _series(
-    name: str, colour: str, shape: str, dash: str, points: list[tuple[float, float | None, str]]
-) -> dict[str, Any]:
-    """A line through ``points`` ((x, y or None, hover text)), broken where y is None."""
-    path, pen_down, markers = [], False, []
-    for x, y, text in points:
-        if y is None:
-            pen_down = False
-            continue
-        path.append(f"{'L' if pen_down else 'M'}{x:.1f},{y:.1f}")
-        pen_down = True
-        markers.append({"d": _marker(shape, x, y), "title": text})
-    return {
-        "name": name,
-        "colour": colour,
-        "dash": dash,
-        "path": "".join(path),
-        "markers": markers,
-        "key": _marker(shape, 15, 9),  # the legend's marker
-    }
-
-
-def _x_ticks(weeks: list[str], xs: list[float]) -> list[dict[str, Any]]:
-    """A label under each week ("W05") that leaves room for its neighbours; the last week
-    always gets one."""
-    ticks: list[dict[str, Any]] = []
-    for week, x in zip(weeks, xs, strict=True):
-        tick = {"x": round(x, 1), "label": "W" + week.split("-W")[1], "title": week}
-        if ticks and x - ticks[-1]["x"] < _TICK_ROOM:
-            if week != weeks[-1]:
-                continue
-            ticks.pop()
-        ticks.append(tick)
-    return ticks
+    return week_positions(weeks, _PLOT_LEFT, _PLOT_RIGHT, _PLOT_PAD)
 
 
 def _offset_chart(weeks: list[str], offsets: list[float | None]) -> dict[str, Any]:
@@ -119,7 +57,7 @@ def _offset_chart(weeks: list[str], offsets: list[float | None]) -> dict[str, An
             {"y": round(y(v), 1), "label": _tick_px(v), "zero": v == 0}
             for v in (top, top / 2, 0.0, -top / 2, -top)
         ],
-        "x_ticks": _x_ticks(weeks, xs),
+        "x_ticks": week_ticks(weeks, xs, _TICK_ROOM),
         "series": [_series("Edge offset", "#D55E00", "circle", "", points)],
     }
 
@@ -144,7 +82,7 @@ def _recall_chart(weeks: list[str], rows: list[dict[str, Any]]) -> dict[str, Any
             {"y": round(y(v), 1), "label": f"{round(100 * v)} %", "zero": v == 0}
             for v in (1.0, 0.75, 0.5, 0.25, 0.0)
         ],
-        "x_ticks": _x_ticks(weeks, xs),
+        "x_ticks": week_ticks(weeks, xs, _TICK_ROOM),
         "series": series,
     }
 
