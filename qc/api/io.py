@@ -20,6 +20,7 @@ from qc.selectors import (
     exports_of,
     import_jobs_of,
 )
+from qc.selectors.io import export_for_download
 from qc.serializers.io import (
     ExportSerializer,
     ExportStartSerializer,
@@ -145,9 +146,8 @@ class ExportDownload(APIView):
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     def get(self, request: Request, slug: str, pk: int) -> HttpResponse:
-        export = _export_of(request, slug, pk)
-        if export.status != Export.Status.DONE:
-            raise ConflictError(f"Export {export.pk} is {export.status}, not done yet.")
+        project, _ = project_for(user=request.user, slug=slug, action=Action.EXPORT)
+        export = export_for_download(project=project, pk=pk)
         response = private_field_response(request, export.file)
         response["X-Checksum-SHA256"] = export.sha256
         return response

@@ -38,6 +38,7 @@ from projects.audit import audit
 from projects.errors import ApplicationError
 from projects.files import file_sha256, unguessable_name
 from projects.models import LabelClass, Project
+from projects.permissions import Action, require_action
 from projects.progress import ProgressCallback, ProgressThrottle
 from projects.selectors import current_versions
 from qc.formats import ExportObject, write_coco, write_mask_png, write_supervisely
@@ -408,9 +409,11 @@ def export_create(
     polygons: bool = False,
     filters: dict[str, Any] | None = None,
 ) -> Export:
-    """Record an export and queue it (:func:`export_run` after commit). The caller checks
-    that ``actor`` may export (DESIGN §10). A project with ``MASKQC_MAX_PENDING_JOBS``
-    exports pending or running refuses another with 429."""
+    """Record an export and queue it (:func:`export_run` after commit). Only those who may
+    export (DESIGN §10: leads and admins) start one; an outsider is refused as if the
+    project did not exist. A project with ``MASKQC_MAX_PENDING_JOBS`` exports pending or
+    running refuses another with 429."""
+    require_action(actor=actor, project=project, action=Action.EXPORT, what="export labels")
     clean = _check(project=project, format=format, polygons=polygons, filters=filters)
     with transaction.atomic():
         job_slot_take(Export, project=project, noun="exports")

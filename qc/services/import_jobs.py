@@ -21,6 +21,7 @@ from projects.audit import audit
 from projects.errors import ApplicationError
 from projects.files import unguessable_name
 from projects.models import Project
+from projects.permissions import Action, require_action
 from projects.progress import ProgressCallback
 from qc.models import ImportJob
 from qc.services.imports import PATH_OPTIONS, import_annotations, import_options_clean
@@ -49,11 +50,15 @@ def import_job_create(
 
     ``options`` may hold the import options (``annotator``, ``create_users``,
     ``create_labels``, ``labelers_saw_all_images``) and the format's reader options, except
-    those naming server paths (``images_from``). The caller checks that ``actor`` may manage
-    the project. A file over ``MASKQC_MAX_UPLOAD_BYTES`` is refused with 413, a project with
+    those naming server paths (``images_from``). Only those who may manage the project
+    import into it (DESIGN §10: leads and admins; an outsider is refused as if the project
+    did not exist). A file over ``MASKQC_MAX_UPLOAD_BYTES`` is refused with 413, a project with
     ``MASKQC_MAX_PENDING_JOBS`` imports pending with 429. The job runs after commit
     (:func:`import_job_run`); the file is stored under a name nobody can guess.
     """
+    require_action(
+        actor=actor, project=project, action=Action.MANAGE_PROJECT, what="import annotations"
+    )
     options = dict(options or {})
     job_options = {}
     for key, kind in JOB_OPTIONS.items():

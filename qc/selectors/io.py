@@ -1,0 +1,279 @@
+"""What the imports and exports pages show (DESIGN §8, §9, §11): a project's past jobs, a
+page at a time, and one job in full, each read in a fixed number of queries.
+
+A job's figures come from its row: an import's summary (:class:`qc.services.import_summary.
+ImportSummary` as stored), an export's counts, manifest and sha256. The one figure a row
+does not hold, how many instances of each class an import stored, is counted from the
+submissions that carry the import's source checksum. Nothing here decodes a mask.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.paginator import Page, Paginator
+from django.db.models import Count
+
+from projects.errors import ApplicationError, ConflictError
+from projects.models import LabelClass, Membership, Project, Role
+from qc.formats import SKIP_REMEDIES
+from qc.models import Export, ImportJob, Instance, JobStatus
+from qc.selectors.jobs import exports_of, import_jobs_of
+
+__all__ = [
+    "PER_PAGE",
+    "ExportRow",
+    "ImportRow",
+    "export_detail",
+    "export_for_download",
+    "exports_page",
+    "import_detail",
+    "imports_page",
+    "in_form_words",
+    "refusal_parts",
+]
+
+PER_PAGE = 20
+# What the command-line remedy of a skipped kind is called on the upload form.
+_FORM_REMEDIES = {"--image-size WIDTHxHEIGHT": "fill in “Image size” under Label Studio"}
+# The command's options that an error names, as the upload form calls them.
+_FORM_WORDS = (
+    ("pass --create-users", "tick “Create missing users”"),
+    ("pass --create-user", "tick “Create missing users”"),
+    ("pass --create-labels", "tick “Create missing classes”"),
+    ("pass --annotator", "fill in “Annotator”"),
+    ("pass --image-size WIDTHxHEIGHT", "fill in “Image size”"),
+    ("pass --image-size", "fill in “Image size”"),
+)
+# How an import's refusal names where it is (projects.errors.ImportRefused).
+_REFUSAL = re.compile(
+    r"(?P<file>.+?): image (?P<image>.+?): object (?P<object>.+?): (?P<reason>.+)", re.S
+)
+_EXPORT_FORMATS = {"coco": "COCO", "supervisely": "Supervisely", "mask-png": "PNG masks"}
+
+
+def _running(status: str) -> bool:
+    return status in (JobStatus.PENDING, JobStatus.RUNNING)
+
+
+def _percent(progress: float) -> int:
+    return round(max(0.0, min(1.0, progress)) * 100)
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    """One past import as the list shows it; the figures are None until it is done."""
+
+    job: ImportJob
+    percent: int
+    images: int | None
+    submissions: int | None
+    instances: int | None
+    already_imported: bool
+
+
+def _import_row(job: ImportJob) -> ImportRow:
+    summary = (job.summary or {}) if job.status == JobStatus.DONE else {}
+    return ImportRow(
+        job=job,
+        percent=_percent(job.progress),
+        images=summary.get("images"),
+        submissions=summary.get("submissions"),
+        instances=summary.get("instances"),
+        already_imported=bool(summary.get("already_imported")),
+    )
+
+
+def _page(queryset: Any, page: Any) -> Page:
+    return Paginator(queryset, PER_PAGE).get_page(page)
+
+
+def _upload_choices(project: Project) -> dict[str, Any]:
+    """The project's annotators and classes, which the upload form offers."""
+    annotators = list(
+        Membership.objects.filter(project=project, role=Role.ANNOTATOR)
+        .order_by("user__username")
+        .values_list("user__username", flat=True)
+    )
+    classes = list(
+        LabelClass.objects.filter(project=project).order_by("name").values_list("name", flat=True)
+    )
+    return {"annotators": annotators, "class_names": classes}
+
+
+def imports_page(*, project: Project, page: Any = 1) -> dict[str, Any]:
+    """The project's imports, newest first, ``page`` of them (a page that does not exist
+    is the nearest one), with what the upload form offers."""
+    jobs = _page(import_jobs_of(project=project), page)
+    return {
+        "jobs": jobs,
+        "rows": [_import_row(job) for job in jobs],
+        **_upload_choices(project),
+    }
+
+
+def _skipped(format: str, skipped: dict[str, int]) -> list[dict[str, Any]]:
+    remedies = SKIP_REMEDIES.get(format, {})
+    return [
+        {
+            "kind": kind,
+            "count": count,
+            "remedy": _FORM_REMEDIES.get(remedies.get(kind, ""), remedies.get(kind)),
+        }
+        for kind, count in sorted(skipped.items())
+    ]
+
+
+def _instances_by_class(project: Project, checksum: str) -> list[dict[str, Any]]:
+    """How many instances of each class the submissions of one source hold."""
+    if not checksum:
+        return []
+    return list(
+        Instance.objects.filter(
+            submission__task__image__project=project, submission__source_checksum=checksum
+        )
+        .values("label_class__name")
+        .annotate(count=Count("pk"))
+        .order_by("label_class__name")
+    )
+
+
+def in_form_words(text: str) -> str:
+    """An import's message with the command's options named as the upload form names them."""
+    for flag, words in _FORM_WORDS:
+        text = text.replace(flag, words)
+    return text
+
+
+def refusal_parts(error: str) -> dict[str, str | None] | None:
+    """The file, image, object and reason of an import's refusal (``None`` for "(none)"),
+    or None when the error is not a refusal of the file's content."""
+    match = _REFUSAL.fullmatch(error.strip())
+    if match is None:
+        return None
+    parts: dict[str, str | None] = {
+        key: None if value == "(none)" else value for key, value in match.groupdict().items()
+    }
+    parts["reason"] = in_form_words(match["reason"])
+    return parts
+
+
+def import_detail(*, project: Project, pk: int) -> dict[str, Any] | None:
+    """One import of the project and what its page shows (None: the project has no such
+    import): its progress while it runs, its summary (with the instances by class) when
+    done, its error when it failed, and what the upload form offers to try again."""
+    job = import_jobs_of(project=project).filter(pk=pk).first()
+    if job is None:
+        return None
+    summary = (job.summary or {}) if job.status == JobStatus.DONE else {}
+    return {
+        "job": job,
+        "running": _running(job.status),
+        "percent": _percent(job.progress),
+        "summary": summary,
+        "skipped": _skipped(job.format, summary.get("skipped", {})),
+        "by_class": _instances_by_class(project, summary.get("checksum", "")),
+        "refusal": refusal_parts(job.error) if job.status == JobStatus.FAILED else None,
+        **(_upload_choices(project) if job.status == JobStatus.FAILED else {}),
+    }
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    """One past export as the list shows it; ``size`` in bytes once it is done (None when
+    its file is missing from storage)."""
+
+    export: Export
+    percent: int
+    what: str
+    size: int | None
+
+
+def _file_size(export: Export) -> int | None:
+    """The stored file's size: storage is asked, not the database."""
+    if export.status != JobStatus.DONE or not export.file:
+        return None
+    try:
+        return export.file.size
+    except (OSError, ValueError):
+        return None
+
+
+def _what(filters: dict[str, Any]) -> str:
+    """The export's contents in a few words: "accepted labels, gold only, 2 classes"."""
+    parts = [
+        "accepted and unreviewed labels" if filters.get("include_unreviewed") else "accepted labels"
+    ]
+    if filters.get("gold"):
+        parts.append("gold only")
+    if filters.get("classes"):
+        classes = filters["classes"]
+        parts.append(", ".join(classes) if len(classes) <= 2 else f"{len(classes)} classes")
+    if filters.get("images"):
+        count = len(filters["images"])
+        parts.append(f"{count} named image{'' if count == 1 else 's'}")
+    if filters.get("polygons"):
+        parts.append("polygons")
+    return ", ".join(parts)
+
+
+def _export_row(export: Export) -> ExportRow:
+    return ExportRow(
+        export=export,
+        percent=_percent(export.progress),
+        what=_what(export.filters or {}),
+        size=_file_size(export),
+    )
+
+
+def _export_choices(project: Project) -> dict[str, Any]:
+    classes = list(
+        LabelClass.objects.filter(project=project).order_by("name").values_list("name", flat=True)
+    )
+    return {"class_names": classes}
+
+
+def exports_page(*, project: Project, page: Any = 1) -> dict[str, Any]:
+    """The project's exports, newest first, ``page`` of them, with the project's classes
+    (the form's class filter)."""
+    exports = _page(exports_of(project=project), page)
+    return {
+        "exports": exports,
+        "rows": [_export_row(export) for export in exports],
+        **_export_choices(project),
+    }
+
+
+def export_detail(*, project: Project, pk: int) -> dict[str, Any] | None:
+    """One export of the project and what its page shows (None: no such export): its
+    progress while it runs; when done its counts, the manifest of the files it wrote and
+    the archive's size and sha256; its error when it failed, with the form to try again."""
+    export = exports_of(project=project).filter(pk=pk).first()
+    if export is None:
+        return None
+    row = _export_row(export)
+    filters = export.filters or {}
+    return {
+        "export": export,
+        "row": row,
+        "running": _running(export.status),
+        "format_name": _EXPORT_FORMATS.get(export.format, export.format),
+        "filters": filters,
+        "files": (export.manifest or {}).get("files", []),
+        "counts": export.counts or {},
+        **(_export_choices(project) if export.status == JobStatus.FAILED else {}),
+    }
+
+
+def export_for_download(*, project: Project, pk: int) -> Export:
+    """The project's export ``pk`` when its file may be downloaded: a 404 refusal when the
+    project has no such export, a conflict (409) while it is not done. The caller has
+    checked that the user may export."""
+    export = exports_of(project=project).filter(pk=pk).first()
+    if export is None:
+        raise ApplicationError(f"Project {project.slug} has no export {pk}.", status=404)
+    if export.status != JobStatus.DONE or not export.file:
+        raise ConflictError(f"Export {export.pk} is {export.status}, not done yet.")
+    return export
