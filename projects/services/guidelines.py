@@ -3,7 +3,7 @@ change summary, acknowledged by annotators (DESIGN §3, §6, §7, §10)."""
 
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from projects.audit import audit
@@ -79,24 +79,15 @@ def _locked(version: GuidelineVersion) -> GuidelineVersion:
     )
 
 
-@transaction.atomic
-def guideline_version_update(
-    *,
+def _edit(
     version: GuidelineVersion,
+    *,
     actor: Any,
-    body: str | None = None,
-    rules: list[dict] | None = None,
-    change_summary: str | None = None,
-) -> GuidelineVersion:
-    """Edit a draft's body, rules or change summary (leads and admins); a published
-    version never changes (a ConflictError: write a new version instead)."""
-    version = _locked(version)
-    project = version.guideline.project
-    require_action(
-        actor=actor, project=project, action=Action.WRITE_GUIDELINES, what="edit guidelines"
-    )
-    if version.published_at is not None:
-        raise ConflictError(f"{version} is published; write a new version instead.")
+    body: str | None,
+    rules: list[dict] | None,
+    change_summary: str | None,
+) -> None:
+    """Apply a draft's edits (the version locked by the caller) and audit what changed."""
     before = {
         "body": version.body,
         "rules": version.rules,
@@ -116,20 +107,47 @@ def guideline_version_update(
             actor=actor,
             verb="guideline_version.update",
             obj=version,
-            project=project,
+            project=version.guideline.project,
             before={field: before[field] for field in changed},
             after={field: after[field] for field in changed},
         )
+
+
+@transaction.atomic
+def guideline_version_update(
+    *,
+    version: GuidelineVersion,
+    actor: Any,
+    body: str | None = None,
+    rules: list[dict] | None = None,
+    change_summary: str | None = None,
+) -> GuidelineVersion:
+    """Edit a draft's body, rules or change summary (leads and admins); a published
+    version never changes (a ConflictError: write a new version instead)."""
+    version = _locked(version)
+    project = version.guideline.project
+    require_action(
+        actor=actor, project=project, action=Action.WRITE_GUIDELINES, what="edit guidelines"
+    )
+    if version.published_at is not None:
+        raise ConflictError(f"{version} is published; write a new version instead.")
+    _edit(version, actor=actor, body=body, rules=rules, change_summary=change_summary)
     return version
 
 
 @transaction.atomic
 def guideline_version_publish(
-    *, version: GuidelineVersion, actor: Any, change_summary: str | None = None
+    *,
+    version: GuidelineVersion,
+    actor: Any,
+    change_summary: str | None = None,
+    body: str | None = None,
+    rules: list[dict] | None = None,
 ) -> GuidelineVersion:
-    """Publish a draft (leads and admins), optionally setting its change summary; from now
-    on annotators must acknowledge it before they submit. Publishing twice is a
-    ConflictError."""
+    """Publish a draft (leads and admins), optionally setting its change summary and, as
+    one step with publishing, the body and rules the editor shows (so what a lead saw is
+    what is published, saved or not); from now on annotators must acknowledge it before
+    they submit. Publishing twice is a ConflictError; invalid rules publish nothing."""
     version = _locked(version)
     project = version.guideline.project
     require_action(
@@ -137,6 +155,8 @@ def guideline_version_publish(
     )
     if version.published_at is not None:
         raise ConflictError(f"{version} is already published.")
+    if body is not None or rules is not None:
+        _edit(version, actor=actor, body=body, rules=rules, change_summary=None)
     version.published_at = timezone.now()
     if change_summary is not None:
         version.change_summary = change_summary
@@ -150,6 +170,82 @@ def guideline_version_publish(
             "published_at": version.published_at.isoformat(),
             "change_summary": version.change_summary,
         },
+    )
+    return version
+
+
+@transaction.atomic
+def guideline_draft_start(*, guideline: Guideline, actor: Any) -> tuple[GuidelineVersion, bool]:
+    """The draft a lead edits next: the guideline's open draft when it has one (so a
+    doubled click or a second lead finds the same draft, ``False``), else a new draft
+    copied from the newest version's body and rules (``True``)."""
+    require_action(
+        actor=actor,
+        project=guideline.project,
+        action=Action.WRITE_GUIDELINES,
+        what="write guidelines",
+    )
+    # Lock the guideline: two starts at once see the one draft the first made.
+    guideline = Guideline.objects.select_for_update().select_related("project").get(pk=guideline.pk)
+    newest = guideline.versions.order_by("-number").first()
+    if newest is not None and newest.published_at is None:
+        return newest, False
+    version = GuidelineVersion.objects.create(
+        guideline=guideline,
+        number=(newest.number if newest else 0) + 1,
+        body=newest.body if newest else "",
+        body_html=newest.body_html if newest else "",
+        rules=list(newest.rules) if newest else [],
+        author=actor,
+    )
+    audit(
+        actor=actor,
+        verb="guideline_version.create",
+        obj=version,
+        project=guideline.project,
+        after={
+            "guideline": guideline.title,
+            "number": version.number,
+            "published": False,
+            "copied_from": newest.number if newest else None,
+        },
+    )
+    return version, True
+
+
+@transaction.atomic
+def guideline_create(*, project: Project, title: str, actor: Any) -> GuidelineVersion:
+    """A new guideline ``title`` with its first draft (a heading of its title). A title the
+    project already has is refused: a new version of that guideline is what was meant."""
+    require_action(
+        actor=actor, project=project, action=Action.WRITE_GUIDELINES, what="write guidelines"
+    )
+    title = title.strip()
+    if not title:
+        raise ApplicationError("Give the guideline a title.", extra={"title": ["required"]})
+    if Guideline.objects.filter(project=project, title__iexact=title).exists():
+        raise ConflictError(
+            f"{project.slug} has a guideline {title!r} already: start a new version of it.",
+            extra={"title": ["exists"]},
+        )
+    try:
+        with transaction.atomic():
+            guideline = Guideline.objects.create(project=project, title=title)
+    except IntegrityError:
+        raise ConflictError(
+            f"{project.slug} has a guideline {title!r} already: start a new version of it.",
+            extra={"title": ["exists"]},
+        ) from None
+    body = f"# {title}\n"
+    version = GuidelineVersion.objects.create(
+        guideline=guideline, number=1, body=body, body_html=render_markdown(body), author=actor
+    )
+    audit(
+        actor=actor,
+        verb="guideline_version.create",
+        obj=version,
+        project=project,
+        after={"guideline": title, "number": 1, "published": False},
     )
     return version
 
