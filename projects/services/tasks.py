@@ -8,8 +8,10 @@ for the new annotator with the same due date; the unique (image, annotator) pair
 nobody ever gets the same image twice.
 """
 
+import hashlib
 import random
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -34,14 +36,6 @@ from projects.permissions import Action, require_action
 User = get_user_model()
 
 OPEN = OPEN_TASK_STATUSES
-
-
-def _plan_annotators_per_image(project: Project, count: int, seed: int) -> list[int]:
-    """How many annotators each of `count` images gets: `overlap` for the overlapped share."""
-    overlapped = round(count * project.overlap_fraction)
-    plan = [project.overlap] * overlapped + [1] * (count - overlapped)
-    random.Random(seed).shuffle(plan)
-    return plan
 
 
 def open_load(annotator_ids: Iterable[int]) -> dict[int, int]:
@@ -75,6 +69,162 @@ def _check_assignable(project: Project, images: list[Image], annotators: Sequenc
         raise ApplicationError(f"Not annotators of {project.slug}: {', '.join(strangers)}.")
 
 
+@dataclass(frozen=True)
+class AnnotatorLoad:
+    """One annotator in a plan: open tasks (over every project, what the balance weighs)
+    before the batch, and the batch's new tasks."""
+
+    annotator: Any
+    before: int
+    new: int
+
+    @property
+    def after(self) -> int:
+        return self.before + self.new
+
+
+@dataclass(frozen=True)
+class ShortImage:
+    """An image of the batch that cannot get its planned annotators: every other chosen
+    annotator had it already, or fewer annotators were chosen than planned."""
+
+    image: Image
+    planned: int
+    gets: int
+
+
+@dataclass(frozen=True)
+class AssignmentPlan:
+    """What :func:`task_assign` would create for a batch, computed without writing.
+
+    ``tasks`` are the (image, annotator) pairs to create, in order; ``planned`` says how
+    many annotators each image of the batch is to have (1 or ``overlap``); an image keeps
+    its live tasks and gets only the missing ones. ``digest`` names the pairs, so an
+    assignment can insist on being the plan that was shown."""
+
+    overlap: int
+    overlap_fraction: float
+    images: list[Image]
+    planned: list[int]
+    tasks: list[tuple[Image, Any]]
+    loads: list[AnnotatorLoad]
+    short: list[ShortImage]
+    complete: int  # images of the batch that already have their planned annotators
+
+    @property
+    def single(self) -> int:
+        return sum(1 for wanted in self.planned if wanted == 1)
+
+    @property
+    def overlapped(self) -> int:
+        return len(self.planned) - self.single
+
+    @property
+    def digest(self) -> str:
+        pairs = ",".join(f"{image.pk}:{annotator.pk}" for image, annotator in self.tasks)
+        return hashlib.sha256(pairs.encode()).hexdigest()[:16]
+
+
+def _planned_per_image(count: int, overlap: int, fraction: float, seed: int) -> list[int]:
+    """How many annotators each of ``count`` images gets: ``overlap`` for the overlapped
+    share (``fraction``, rounded), 1 for the rest, in an order shuffled by ``seed``."""
+    overlapped = round(count * fraction)
+    plan = [overlap] * overlapped + [1] * (count - overlapped)
+    random.Random(seed).shuffle(plan)
+    return plan
+
+
+def _overrides(project: Project, overlap: int | None, fraction: float | None) -> tuple[int, float]:
+    overlap = project.overlap if overlap is None else overlap
+    fraction = project.overlap_fraction if fraction is None else fraction
+    if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 1:
+        raise ApplicationError("The overlap is a whole number of annotators, at least 1.")
+    if not 0 <= fraction <= 1:
+        raise ApplicationError("The share of overlapped images is between 0 and 1.")
+    return overlap, float(fraction)
+
+
+def _plan(
+    project: Project,
+    images: list[Image],
+    annotators: Sequence[Any],
+    *,
+    overlap: int,
+    fraction: float,
+    seed: int,
+) -> AssignmentPlan:
+    """The planner both the preview and the assignment use (three queries).
+
+    Each missing task goes to the chosen annotator with the fewest open tasks, then by
+    username, who never had a task on the image (a cancelled one included: the unique
+    image and annotator pair). Only live tasks count toward an image's planned number,
+    so an image whose task was cancelled gets a new annotator."""
+    load = open_load(a.pk for a in annotators)
+    taken: dict[int, set[int]] = {}
+    live: dict[int, int] = {}
+    for image_id, annotator_id, status in Task.objects.filter(image__in=images).values_list(
+        "image_id", "annotator_id", "status"
+    ):
+        taken.setdefault(image_id, set()).add(annotator_id)
+        live[image_id] = live.get(image_id, 0) + (status != TaskStatus.CANCELLED)
+    planned = _planned_per_image(len(images), overlap, fraction, seed)
+    by_pk = {a.pk: a for a in annotators}
+    new = dict.fromkeys(by_pk, 0)
+    tasks: list[tuple[Image, Any]] = []
+    short: list[ShortImage] = []
+    complete = 0
+    for image, wanted in zip(images, planned, strict=True):
+        need = max(0, wanted - live.get(image.pk, 0))
+        if not need:
+            complete += 1
+            continue
+        have = taken.get(image.pk, set())
+        candidates = sorted(
+            (pk for pk in by_pk if pk not in have), key=lambda pk: (load[pk], by_pk[pk].username)
+        )
+        for pk in candidates[:need]:
+            tasks.append((image, by_pk[pk]))
+            load[pk] += 1
+            new[pk] += 1
+        if len(candidates) < need:
+            short.append(ShortImage(image, wanted, wanted - need + len(candidates)))
+    loads = [
+        AnnotatorLoad(annotator=a, before=load[a.pk] - new[a.pk], new=new[a.pk])
+        for a in sorted(annotators, key=lambda a: a.username)
+    ]
+    return AssignmentPlan(overlap, fraction, images, planned, tasks, loads, short, complete)
+
+
+def _checked(
+    project: Project, images: Iterable[Image], annotators: Sequence[Any] | None
+) -> tuple[list[Image], Sequence[Any]]:
+    images = list(images)
+    if annotators is None:
+        annotators = annotators_of(project)
+    _check_assignable(project, images, annotators)
+    if not annotators:
+        raise ApplicationError(f"Project {project.slug} has no annotators to assign tasks to.")
+    return images, annotators
+
+
+def task_assign_plan(
+    *,
+    project: Project,
+    images: Iterable[Image],
+    actor: Any,
+    annotators: Sequence[Any] | None = None,
+    overlap: int | None = None,
+    overlap_fraction: float | None = None,
+    seed: int = 0,
+) -> AssignmentPlan:
+    """The tasks :func:`task_assign` would create with the same arguments, created by the
+    same planner but not written: the preview a lead checks before assigning."""
+    require_action(actor=actor, project=project, action=Action.ASSIGN_TASKS, what="assign tasks")
+    overlap, overlap_fraction = _overrides(project, overlap, overlap_fraction)
+    images, annotators = _checked(project, images, annotators)
+    return _plan(project, images, annotators, overlap=overlap, fraction=overlap_fraction, seed=seed)
+
+
 @transaction.atomic
 def task_assign(
     *,
@@ -83,45 +233,37 @@ def task_assign(
     actor: Any,
     annotators: Sequence[Any] | None = None,
     due_date: Any = None,
+    overlap: int | None = None,
+    overlap_fraction: float | None = None,
     seed: int = 0,
+    expect: str | None = None,
 ) -> list[Task]:
-    """Create tasks so each image gets 1 or `overlap` annotators per the project's plan
-    (leads and admins).
+    """Create tasks so each image gets 1 or ``overlap`` annotators per the project's plan
+    (leads and admins); ``overlap`` and ``overlap_fraction`` override the project's for
+    this batch.
 
-    Load is balanced: each task goes to the annotator with the fewest open tasks who does not
-    already have the image. Images that already have their planned annotators are left alone.
-    ``annotators`` (default: every annotator of the project) must be annotators of it.
+    Load is balanced: each task goes to the annotator with the fewest open tasks who never
+    had the image (see :func:`_plan`). Images that already have their planned annotators
+    are left alone. ``annotators`` (default: every annotator of the project) must be
+    annotators of it. ``expect`` is the digest of a previewed plan
+    (:attr:`AssignmentPlan.digest`): when the plan differs now (someone assigned or
+    finished work in between), nothing is created and a ConflictError says so.
     """
     require_action(actor=actor, project=project, action=Action.ASSIGN_TASKS, what="assign tasks")
-    images = list(images)
-    if annotators is None:
-        annotators = annotators_of(project)
-    else:
-        _check_assignable(project, images, annotators)
-    if not annotators:
-        raise ApplicationError(f"Project {project.slug} has no annotators to assign tasks to.")
+    overlap, overlap_fraction = _overrides(project, overlap, overlap_fraction)
+    images, annotators = _checked(project, images, annotators)
     # Lock the images to serialise concurrent assignment of the same ones.
     Image.objects.select_for_update().filter(pk__in=[image.pk for image in images]).exists()
-    load = open_load(a.pk for a in annotators)
-    existing: dict[int, set[int]] = {}
-    for image_id, annotator_id in Task.objects.filter(image__in=images).values_list(
-        "image_id", "annotator_id"
-    ):
-        existing.setdefault(image_id, set()).add(annotator_id)
-    plan = _plan_annotators_per_image(project, len(images), seed)
-    by_pk = {a.pk: a for a in annotators}
-    created: list[Task] = []
-    for image, wanted in zip(images, plan, strict=True):
-        have = existing.get(image.pk, set())
-        wanted = min(wanted, len(annotators))
-        candidates = sorted(
-            (pk for pk in by_pk if pk not in have), key=lambda pk: (load[pk], by_pk[pk].username)
+    plan = _plan(project, images, annotators, overlap=overlap, fraction=overlap_fraction, seed=seed)
+    if expect is not None and plan.digest != expect:
+        raise ConflictError(
+            "The plan changed since its preview (tasks were assigned or finished in the "
+            "meantime); nothing was assigned. Check the new preview and assign again."
         )
-        for pk in candidates[: max(0, wanted - len(have))]:
-            created.append(
-                Task(image=image, annotator=by_pk[pk], assigned_by=actor, due_date=due_date)
-            )
-            load[pk] += 1
+    created = [
+        Task(image=image, annotator=annotator, assigned_by=actor, due_date=due_date)
+        for image, annotator in plan.tasks
+    ]
     Task.objects.bulk_create(created)
     AuditEvent.objects.bulk_create(
         audit_event(
