@@ -169,7 +169,13 @@ def interval_line_chart(
     ]
     line = series(name, OKABE_ITO[0], "circle", "", points)
     whiskers = [
-        {"x": round(x, 1), "y1": round(y(pair[0]), 1), "y2": round(y(pair[1]), 1)}
+        {
+            "x": round(x, 1),
+            "cap1": round(x - 4, 1),
+            "cap2": round(x + 4, 1),
+            "y1": round(y(pair[0]), 1),
+            "y2": round(y(pair[1]), 1),
+        }
         for x, pair in zip(xs, intervals, strict=True)
         if pair
     ]
@@ -226,6 +232,8 @@ def bar_chart(
                 "label": bar["label"],
                 "y": round(y0, 1),
                 "mid": round(y0 + bar_height / 2, 1),
+                "cap1": round(y0 + bar_height / 2 - 5, 1),
+                "cap2": round(y0 + bar_height / 2 + 5, 1),
                 "x": left,
                 "width": round(end - left, 1),
                 "height": bar_height,
@@ -247,9 +255,11 @@ def bar_chart(
         "width": width,
         "height": round(bottom + 26, 1),
         "left": left,
+        "label_x": left - 8,
         "right": right,
         "top": top,
         "bottom": round(bottom, 1),
+        "tick_y": round(bottom + 16, 1),
         "x_ticks": [{"x": round(x(v), 1), "label": f"{v:g}"} for v in (0.0, 0.25, 0.5, 0.75, 1.0)],
         "bars": rows,
     }
@@ -281,6 +291,7 @@ def column_chart(
                 "x": round(x0 + 1, 1),
                 "width": round(x1 - x0 - 2, 1),
                 "y": round(y(count), 1),
+                "label_y": round(y(count) - 4, 1),
                 "height": round(frame.bottom - y(count), 1),
                 "mid": round((x0 + x1) / 2, 1),
                 "count": count,
@@ -384,6 +395,8 @@ def heatmap(
             "x": label_width,
             "y": legend_y,
             "width": side,
+            "right": label_width + side,
+            "text_y": legend_y + 24,
             "stops": [
                 {"offset": f"{k / (len(_BLUES) - 1):.3f}", "colour": colour}
                 for k, colour in enumerate(_BLUES)

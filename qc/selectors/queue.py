@@ -65,17 +65,28 @@ class QueueFilters:
     """The queue's filters, each None when not applied: images with an instance of class
     ``label_class``, with a submission of ``annotator``, with a submission made under
     guideline version ``version``, in review state ``state``; all on the latest
-    submissions of live tasks."""
+    submissions of live tasks. And images whose stored pq is at least ``pq_min`` and below
+    ``pq_max`` (the agreement dashboard's histogram links its bins here)."""
 
     label_class: int | None = None
     annotator: int | None = None
     version: int | None = None
     state: str | None = None
+    pq_min: float | None = None
+    pq_max: float | None = None
 
     @property
     def applied(self) -> bool:
         return any(
-            v is not None for v in (self.label_class, self.annotator, self.version, self.state)
+            v is not None
+            for v in (
+                self.label_class,
+                self.annotator,
+                self.version,
+                self.state,
+                self.pq_min,
+                self.pq_max,
+            )
         )
 
 
@@ -164,6 +175,10 @@ def _filtered(images: QuerySet[Image], filters: QueueFilters) -> QuerySet[Image]
         images = images.filter(Exists(latest.filter(guideline_versions=filters.version)))
     if filters.state is not None:
         images = images.filter(_state_q(filters.state))
+    if filters.pq_min is not None:
+        images = images.filter(agreement__pq__gte=filters.pq_min)
+    if filters.pq_max is not None:
+        images = images.filter(agreement__pq__lt=filters.pq_max)
     return images
 
 

@@ -7,6 +7,7 @@ breakdowns by class, by ISO week and by guideline version for the dashboards.
 """
 
 import math
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -55,37 +56,50 @@ def agreement_report(*, project: Project) -> dict[str, Any]:
         .order_by("label_class__name")
     )
     agreements = list(ImageAgreement.objects.filter(image__project=project).order_by("image__name"))
-    submitted_at, version_sets = _submission_times_and_versions(pooled_rows)
+    submitted_at, version_sets, version_ids = _submission_times_and_versions(pooled_rows)
     by_image: dict[int, list[AgreementResult]] = defaultdict(list)
     for row in pooled_rows:
         by_image[row.image_id].append(row)
+    summary = _summary(pooled_rows, by_image=by_image)
+    annotators = _annotators(pooled_rows, agreements=agreements)
+    groups = _groups(
+        pooled_rows, class_rows=class_rows, submitted_at=submitted_at, versions=version_sets
+    )
     return {
         "project": project.slug,
         "images": len(by_image),
-        "summary": _summary(pooled_rows, by_image=by_image),
+        "summary": summary,
         "pairs": [_pair(row) for row in pooled_rows],
-        "annotators": _annotators(pooled_rows, agreements=agreements),
-        **_breakdowns(
-            pooled_rows, class_rows=class_rows, submitted_at=submitted_at, versions=version_sets
+        "annotators": annotators,
+        **{name: _group_metrics(group) for name, group in groups.items()},
+        "dashboard": dashboard_section(
+            pooled_rows,
+            summary=summary,
+            annotators=annotators,
+            groups=groups,
+            agreements=agreements,
+            version_ids=version_ids,
         ),
     }
 
 
 def _submission_times_and_versions(
     pooled_rows: Sequence[AgreementResult],
-) -> tuple[dict[int, datetime], dict[int, tuple[str, ...]]]:
-    """When each compared submission was submitted, and the guideline versions it names
-    ("Title vN", by title), by submission id."""
+) -> tuple[dict[int, datetime], dict[int, tuple[str, ...]], dict[str, int]]:
+    """When each compared submission was submitted, the guideline versions it names
+    ("Title vN", by title), by submission id, and each version's id by its name."""
     submission_ids = {r.submission_a_id for r in pooled_rows} | {
         r.submission_b_id for r in pooled_rows
     }
     versions: dict[int, list[str]] = defaultdict(list)
     submitted_at = {}
-    for pk, at, title, number in (
+    ids: dict[str, int] = {}
+    for pk, at, version_id, title, number in (
         Submission.objects.filter(pk__in=submission_ids)
         .values_list(
             "pk",
             "submitted_at",
+            "guideline_versions__pk",
             "guideline_versions__guideline__title",
             "guideline_versions__number",
         )
@@ -94,7 +108,8 @@ def _submission_times_and_versions(
         submitted_at[pk] = at
         if title is not None:
             versions[pk].append(f"{title} v{number}")
-    return submitted_at, {pk: tuple(v) for pk, v in versions.items()}
+            ids[f"{title} v{number}"] = version_id
+    return submitted_at, {pk: tuple(v) for pk, v in versions.items()}, ids
 
 
 def _summary(
@@ -184,15 +199,18 @@ def _style_figures(style: StyleReport | None) -> dict[str, Any]:
     }
 
 
-def _breakdowns(
+Groups = dict[str, dict[str, list[AgreementResult]]]
+
+
+def _groups(
     pooled_rows: Sequence[AgreementResult],
     *,
     class_rows: Sequence[AgreementResult],
     submitted_at: dict[int, datetime],
     versions: dict[int, tuple[str, ...]],
-) -> dict[str, dict[str, dict[str, Any]]]:
-    """The pooled figures by class, by ISO week of the newer submission of each pair, and by
-    guideline version."""
+) -> Groups:
+    """The results by class (the class rows), by ISO week of the newer submission of each
+    pair, and by guideline version (the pooled rows), each in the order of its keys."""
     by_class: dict[str, list[AgreementResult]] = defaultdict(list)
     for row in class_rows:
         by_class[row.label_class.name].append(row)
@@ -204,10 +222,14 @@ def _breakdowns(
         by_week[f"{year}-W{week:02d}"].append(row)
         by_version[_version_key(row, versions)].append(row)
     return {
-        "by_class": {name: _metrics(rows) for name, rows in sorted(by_class.items())},
-        "by_week": {week: _metrics(rows) for week, rows in sorted(by_week.items())},
-        "by_guideline_version": {key: _metrics(rows) for key, rows in sorted(by_version.items())},
+        "by_class": dict(sorted(by_class.items())),
+        "by_week": dict(sorted(by_week.items())),
+        "by_guideline_version": dict(sorted(by_version.items())),
     }
+
+
+def _group_metrics(group: dict[str, list[AgreementResult]]) -> dict[str, dict[str, Any]]:
+    return {key: _metrics(rows) for key, rows in group.items()}
 
 
 # The keys of `compute_agreement --json` (DESIGN §9); the rest of the report is for dashboards.
@@ -225,6 +247,138 @@ ANNOTATOR_KEYS = (
     "merges",
     "splits",
 )
+
+
+# --- what the dashboard reads ---------------------------------------------------------------
+# The dashboard reads the report's "dashboard" key only: a few kilobytes whatever the number
+# of images, where the pairs alone of 10,000 images by 3 annotators are megabytes.
+
+HISTOGRAM_BIN = 0.05
+# The histogram's bin edges, rounded as the review queue's filter is given them, so that a
+# bin counts exactly the images its link lists.
+HISTOGRAM_EDGES = tuple(round(k * HISTOGRAM_BIN, 2) for k in range(round(1 / HISTOGRAM_BIN) + 1))
+WORST_IMAGES = 10
+
+
+def _interval(rows: Iterable[AgreementResult]) -> list[float] | None:
+    """The pooled pq's 95 % bootstrap interval over the images of ``rows``."""
+    by_image: dict[int, list[AgreementResult]] = defaultdict(list)
+    for row in rows:
+        by_image[row.image_id].append(row)
+    interval = bootstrap_pq_interval(list(by_image.values()), seed=BOOTSTRAP_SEED)
+    return list(interval) if interval else None
+
+
+def _with_interval(rows: Sequence[AgreementResult]) -> dict[str, Any]:
+    return {
+        **_metrics(rows),
+        "images": len({row.image_id for row in rows}),
+        "pq_ci95": _interval(rows),
+    }
+
+
+def _heatmap(pooled_rows: Sequence[AgreementResult]) -> list[dict[str, Any]]:
+    """Per annotator pair, pooled over their shared images (DESIGN §4.7):
+    Σ iou_sum / (½ Σ (n_a + n_b)), with the images and matches behind it."""
+    by_pair: dict[tuple[str, str], list[AgreementResult]] = defaultdict(list)
+    for row in pooled_rows:
+        by_pair[(row.annotator_a.username, row.annotator_b.username)].append(row)
+    return [
+        {"a": a, "b": b, **_metrics(rows), "images": len({r.image_id for r in rows})}
+        for (a, b), rows in sorted(by_pair.items())
+    ]
+
+
+def histogram_bin(pq: float) -> int:
+    """The histogram bin of an image's pq: the last edge at or below it (1.0 goes in the
+    last bin), as the review queue's ``pq_min ≤ pq < pq_max`` filter draws it."""
+    return min(bisect_right(HISTOGRAM_EDGES, pq) - 1, len(HISTOGRAM_EDGES) - 2)
+
+
+def _histogram(agreements: Sequence[ImageAgreement]) -> list[int]:
+    counts = [0] * (len(HISTOGRAM_EDGES) - 1)
+    for agreement in agreements:
+        if agreement.pq is not None:
+            counts[histogram_bin(agreement.pq)] += 1
+    return counts
+
+
+def _worst(
+    agreements: Sequence[ImageAgreement], *, by_image: dict[int, list[AgreementResult]]
+) -> list[dict[str, Any]]:
+    """The images of lowest pq (then by name), with their annotators."""
+    compared = [a for a in agreements if a.pq is not None and a.image_id in by_image]
+    compared.sort(key=lambda a: (a.pq, by_image[a.image_id][0].image.name))
+    worst = []
+    for agreement in compared[:WORST_IMAGES]:
+        rows = by_image[agreement.image_id]
+        names = {r.annotator_a.username for r in rows} | {r.annotator_b.username for r in rows}
+        worst.append(
+            {
+                "id": agreement.image_id,
+                "name": rows[0].image.name,
+                "pq": agreement.pq,
+                "mean_iou": agreement.mean_iou,
+                "f1": agreement.f1,
+                "annotators": sorted(names),
+            }
+        )
+    return worst
+
+
+def dashboard_section(
+    pooled_rows: Sequence[AgreementResult],
+    *,
+    summary: dict[str, Any],
+    annotators: Sequence[dict[str, Any]],
+    groups: Groups,
+    agreements: Sequence[ImageAgreement],
+    version_ids: dict[str, int],
+) -> dict[str, Any]:
+    """What the agreement dashboard shows, computed when the report is built so that the
+    page reads it and nothing else: the headline, the figures by week, class and guideline
+    version each with its 95 % bootstrap interval over images, the annotator × annotator
+    cells, the annotators' rows with their user ids, the histogram of image pq and the
+    worst images. Ids are those of the queue's filters (class, annotator, version)."""
+    by_image: dict[int, list[AgreementResult]] = defaultdict(list)
+    ids: dict[str, int] = {}
+    for row in pooled_rows:
+        by_image[row.image_id].append(row)
+        ids[row.annotator_a.username] = row.annotator_a_id
+        ids[row.annotator_b.username] = row.annotator_b_id
+    class_ids = {
+        rows[0].label_class.name: rows[0].label_class_id for rows in groups["by_class"].values()
+    }
+    return {
+        "summary": {
+            **summary,
+            "images": len(by_image),
+            "pairs": len(pooled_rows),
+            "annotators": len(ids),
+        },
+        "weeks": [
+            {"week": week, **_with_interval(rows)} for week, rows in groups["by_week"].items()
+        ],
+        "classes": [
+            {"name": name, "id": class_ids[name], **_with_interval(rows)}
+            for name, rows in groups["by_class"].items()
+        ],
+        "versions": [
+            {
+                "key": key,
+                "version_ids": [version_ids[v] for v in key.split(", ") if v in version_ids],
+                **_with_interval(rows),
+            }
+            for key, rows in groups["by_guideline_version"].items()
+        ],
+        "heatmap": _heatmap(pooled_rows),
+        "annotators": [
+            {**{k: a[k] for k in (*ANNOTATOR_KEYS, "description")}, "id": ids.get(a["username"])}
+            for a in annotators
+        ],
+        "histogram": {"edges": list(HISTOGRAM_EDGES), "counts": _histogram(agreements)},
+        "worst": _worst(agreements, by_image=by_image),
+    }
 
 
 def report_as_interface(report: dict[str, Any]) -> dict[str, Any]:

@@ -30,6 +30,8 @@ class QueueFilterForm(forms.Form):
     annotator = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
     version = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
     state = forms.ChoiceField(required=False, choices=ReviewState.CHOICES)
+    pq_min = forms.FloatField(required=False, min_value=0, max_value=1)
+    pq_max = forms.FloatField(required=False, min_value=0, max_value=1)
     per = forms.TypedChoiceField(
         required=False, coerce=int, choices=[(n, n) for n in PER_PAGE_CHOICES], empty_value=None
     )
@@ -43,6 +45,8 @@ class QueueFilterForm(forms.Form):
             annotator=data.get("annotator"),
             version=data.get("version"),
             state=data.get("state") or None,
+            pq_min=data.get("pq_min"),
+            pq_max=data.get("pq_max"),
         )
 
     def per_page(self) -> int:

@@ -1,0 +1,470 @@
+"""The agreement dashboard (DESIGN §4.7, §11): what its page shows and its CSV files.
+
+The page reads the stored report's ``dashboard`` key only (built with the report, see
+:func:`qc.selectors.reports.dashboard_section`): one JSON key read in the database, never the
+report's pairs, no IoU and no mask. Two small queries add what changes without the report
+being rebuilt: the project's published guideline versions, and which of the worst images the
+user may open in the viewer. The CSV files of the pairs and of every image's pq read the
+stored rows (``AgreementResult``, ``ImageAgreement``) in SQL.
+
+Every number links to the list it comes from where one exists: the review queue filtered by
+class, annotator, guideline version or pq range (it holds the images still in review), the
+viewer for an image, else the CSV file of the rows behind it.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from django.db.models import Q
+from django.urls import reverse
+
+from projects.models import GuidelineVersion, Image, Project, Role
+from projects.permissions import ADMIN
+from qc import charts
+from qc.models import AgreementResult, AgreementSummary, ImageAgreement
+
+CSV_NAMES = ("week", "class", "version", "heatmap", "annotators", "histogram", "pairs", "image-pq")
+
+
+@dataclass(frozen=True)
+class AgreementDashboard:
+    """Everything the agreement dashboard shows. ``state`` is "ready", "none" (no image has
+    two submissions compared yet) or "stale" (the stored report predates the dashboard)."""
+
+    state: str
+    computed_at: datetime | None = None
+    headline: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, Any] = field(default_factory=dict)
+    weeks: dict[str, Any] = field(default_factory=dict)
+    classes: dict[str, Any] = field(default_factory=dict)
+    heatmap: dict[str, Any] = field(default_factory=dict)
+    histogram: dict[str, Any] = field(default_factory=dict)
+    annotators: list[dict[str, Any]] = field(default_factory=list)
+    worst: list[dict[str, Any]] = field(default_factory=list)
+    csv: dict[str, str] = field(default_factory=dict)
+
+
+def fmt(value: float | None) -> str:
+    """A figure of 0–1 as the page prints it: two decimals, "—" for none."""
+    return "—" if value is None else f"{value:.2f}"
+
+
+def fmt_interval(interval: Sequence[float] | None) -> str:
+    return "—" if not interval else f"{interval[0]:.2f}–{interval[1]:.2f}"
+
+
+def stored_dashboard(*, project: Project) -> tuple[datetime | None, dict[str, Any] | None]:
+    """When the report was built and its ``dashboard`` key (None before any report, or when
+    the report predates the key), read in one query without loading the rest."""
+    row = (
+        AgreementSummary.objects.filter(project=project)
+        .values_list("computed_at", "report__dashboard")
+        .first()
+    )
+    if row is None:
+        return None, None
+    return row[0], row[1]
+
+
+def _queue(project: Project, **params: Any) -> str:
+    base = reverse("review-queue", args=[project.slug])
+    return f"{base}?{urlencode(params)}" if params else base
+
+
+def _csv(project: Project, name: str, **params: Any) -> str:
+    base = reverse("dashboard-csv", args=[project.slug, name])
+    return f"{base}?{urlencode(params)}" if params else base
+
+
+def version_words(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Each guideline version's figure in words, against the version before it of the same
+    guideline: "Bubbles v2: pq 0.81 (0.78–0.84), up 0.06 from v1 (0.75); the intervals do
+    not overlap." Rows that mix versions or name none are said without a comparison."""
+    words, previous = [], {}
+    for row in rows:
+        said = f"{row['key']}: pq {fmt(row['pq'])} ({fmt_interval(row['pq_ci95'])})"
+        title, _, number = row["key"].rpartition(" v")
+        single = title and number.isdigit() and ", " not in row["key"]
+        before = previous.get(title) if single else None
+        if before is not None and row["pq"] is not None and before["pq"] is not None:
+            change = round(row["pq"], 2) - round(before["pq"], 2)
+            direction = "up" if change > 0 else "down" if change < 0 else "no change"
+            amount = f" {abs(change):.2f}" if change else ""
+            said += (
+                f", {direction}{amount} from v{before['number']} ({fmt(before['pq'])})"
+                f"; {_overlap(row['pq_ci95'], before['pq_ci95'])}"
+            )
+        if single:
+            previous[title] = {**row, "number": number}
+        words.append(said + ".")
+    return words
+
+
+def _overlap(a: Sequence[float] | None, b: Sequence[float] | None) -> str:
+    if not a or not b:
+        return "too few images for an interval"
+    if a[0] > b[1] or b[0] > a[1]:
+        return "the 95 % intervals do not overlap"
+    return "the 95 % intervals overlap, so the change may be chance"
+
+
+def _figure_rows(rows: Sequence[dict[str, Any]], label: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "label": row[label],
+            "pq": fmt(row["pq"]),
+            "interval": fmt_interval(row["pq_ci95"]),
+            "mean_iou": fmt(row["mean_iou"]),
+            "f1": fmt(row["f1"]),
+            "boundary_iou": fmt(row["boundary_iou"]),
+            "images": row["images"],
+            "pairs": row["pairs"],
+        }
+        for row in rows
+    ]
+
+
+def _bars(rows: Sequence[dict[str, Any]], label: str, hrefs: Sequence[str]) -> list[dict]:
+    return [
+        {
+            "label": row[label],
+            "value": row["pq"],
+            "interval": row["pq_ci95"],
+            "text": f"{fmt(row['pq'])} ({fmt_interval(row['pq_ci95'])})",
+            "title": f"{row[label]}: pq {fmt(row['pq'])}, 95 % interval "
+            f"{fmt_interval(row['pq_ci95'])}, {row['images']} images",
+            "href": href,
+        }
+        for row, href in zip(rows, hrefs, strict=True)
+    ]
+
+
+def _versions(project: Project, stored: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The figure by guideline version, and the published versions nobody's compared work
+    names yet (one query: they change without the report being rebuilt)."""
+    named = {pk for row in stored for pk in row["version_ids"]}
+    waiting = [
+        str(version)
+        for version in GuidelineVersion.objects.filter(
+            guideline__project=project, published_at__isnull=False
+        )
+        .exclude(pk__in=named)
+        .select_related("guideline")
+        .order_by("guideline__title", "number")
+    ]
+    hrefs = [
+        _queue(project, version=row["version_ids"][0]) if len(row["version_ids"]) == 1 else ""
+        for row in stored
+    ]
+    rows = _figure_rows(stored, "key")
+    for row, href in zip(rows, hrefs, strict=True):
+        row["href"] = href
+    return {
+        "rows": rows,
+        "words": version_words(stored),
+        "waiting": waiting,
+        "chart": charts.bar_chart(
+            chart_id="version-chart",
+            title="pq by guideline version, with 95 % intervals",
+            bars=_bars(stored, "key", hrefs),
+            label_width=170,
+            width=720,
+        )
+        if stored
+        else None,
+    }
+
+
+def _weeks(stored: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    texts = [
+        f"{row['week']}: pq {fmt(row['pq'])} ({fmt_interval(row['pq_ci95'])}), "
+        f"{row['images']} images"
+        for row in stored
+    ]
+    chart = charts.interval_line_chart(
+        chart_id="week-chart",
+        title="pq by week, with 95 % intervals",
+        weeks=[row["week"] for row in stored],
+        values=[row["pq"] for row in stored],
+        intervals=[row["pq_ci95"] for row in stored],
+        texts=texts,
+        frame=charts.Frame(520, 230, 48, 508, 16, 196),
+        name="pq",
+    )
+    return {"rows": _figure_rows(stored, "week"), "chart": chart if stored else None}
+
+
+def _classes(project: Project, stored: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    hrefs = [_queue(project, label_class=row["id"]) for row in stored]
+    rows = _figure_rows(stored, "name")
+    for row, href in zip(rows, hrefs, strict=True):
+        row["href"] = href
+    chart = charts.bar_chart(
+        chart_id="class-chart",
+        title="pq by label class, with 95 % intervals",
+        bars=_bars(stored, "name", hrefs),
+        label_width=110,
+    )
+    return {"rows": rows, "chart": chart if stored else None}
+
+
+def _heatmap(project: Project, stored: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    names = sorted({c["a"] for c in stored} | {c["b"] for c in stored})
+    cells = {}
+    rows = []
+    for cell in stored:
+        href = _csv(project, "pairs", a=cell["a"], b=cell["b"])
+        title = (
+            f"{cell['a']} and {cell['b']}: pq {fmt(cell['pq'])} over {cell['images']} "
+            f"shared image{'s' if cell['images'] != 1 else ''}"
+        )
+        cells[(cell["a"], cell["b"])] = {"value": cell["pq"], "title": title, "href": href}
+        rows.append(
+            {
+                "a": cell["a"],
+                "b": cell["b"],
+                "pq": fmt(cell["pq"]),
+                "mean_iou": fmt(cell["mean_iou"]),
+                "f1": fmt(cell["f1"]),
+                "images": cell["images"],
+                "matched": cell["matched"],
+                "href": href,
+            }
+        )
+    chart = charts.heatmap(
+        chart_id="pair-heatmap",
+        title="pq of each pair of annotators, pooled over their shared images",
+        names=names,
+        cells=cells,
+    )
+    return {"rows": rows, "chart": chart if stored else None}
+
+
+def _histogram(project: Project, stored: dict[str, Any]) -> dict[str, Any]:
+    edges, counts = stored["edges"], stored["counts"]
+    columns, rows = [], []
+    for k, count in enumerate(counts):
+        lo, hi = edges[k], edges[k + 1]
+        last = k == len(counts) - 1
+        params = {"pq_min": f"{lo:.2f}"} if last else {"pq_min": f"{lo:.2f}", "pq_max": f"{hi:.2f}"}
+        href = _queue(project, **params)
+        span = f"{lo:.2f}–{hi:.2f}"
+        images = f"{count} image{'s' if count != 1 else ''}"
+        title = f"pq from {lo:.2f} {'to' if last else 'up to'} {hi:.2f}: {images}"
+        columns.append({"count": count, "title": title, "href": href if count else ""})
+        rows.append({"range": span, "count": count, "href": href})
+    chart = charts.column_chart(
+        chart_id="pq-histogram",
+        title="Images by their pq (bins of 0.05)",
+        columns=columns,
+        edges=edges,
+    )
+    return {"rows": rows, "chart": chart, "images": sum(counts)}
+
+
+def _reviewable(*, user: Any, role: str, project: Project, ids: Sequence[int]) -> set[int]:
+    """Which of the images ``ids`` the user may open in the viewer, in one query (the rule
+    of :func:`projects.permissions.may_review_image`)."""
+    if role not in (ADMIN, Role.LEAD, Role.REVIEWER) or not ids:
+        return set()
+    images = Image.objects.filter(project=project, pk__in=ids).exclude(tasks__annotator=user)
+    if role == Role.REVIEWER:
+        images = images.filter(review_assignments__reviewer=user, review_assignments__status="open")
+    return set(images.values_list("pk", flat=True))
+
+
+def _worst(
+    *, user: Any, role: str, project: Project, stored: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    open_to = _reviewable(user=user, role=role, project=project, ids=[w["id"] for w in stored])
+    return [
+        {
+            **row,
+            "pq_text": fmt(row["pq"]),
+            "mean_iou_text": fmt(row["mean_iou"]),
+            "f1_text": fmt(row["f1"]),
+            "href": (
+                reverse("review-viewer", args=[project.slug, row["id"]])
+                if row["id"] in open_to
+                else ""
+            ),
+        }
+        for row in stored
+    ]
+
+
+def _annotators(project: Project, stored: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    def px(value: float | None) -> str:
+        return "—" if value is None else "0.0 px" if round(value, 1) == 0 else f"{value:+.1f} px"
+
+    def share(value: float | None) -> str:
+        return "—" if value is None else f"{round(100 * value)} %"
+
+    return [
+        {
+            "username": row["username"],
+            "href": _queue(project, annotator=row["id"]) if row["id"] else "",
+            "images": row["images"],
+            "pq_vs_peers": fmt(row["pq_vs_peers"]),
+            "pq_vs_consensus": fmt(row["pq_vs_consensus"]),
+            "offset": px(row["boundary_offset_px"]),
+            "offset_vs_consensus": px(row["boundary_offset_vs_consensus_px"]),
+            "recall": [share(row[f"recall_{size}"]) for size in ("small", "medium", "large")],
+            "merges": row["merges"],
+            "splits": row["splits"],
+            "description": row["description"] or "no style report yet",
+        }
+        for row in stored
+    ]
+
+
+def agreement_dashboard(*, user: Any, role: str, project: Project) -> AgreementDashboard:
+    """The agreement dashboard of ``project`` for ``user`` (whose ``role`` may view it): the
+    stored figures with their charts, tables and links. Four queries whatever the size of
+    the project: the stored key, the published versions, and the worst images the user may
+    open."""
+    computed_at, stored = stored_dashboard(project=project)
+    if computed_at is None or (stored is None and _no_pairs_yet(project)):
+        return AgreementDashboard(state="none")
+    if stored is None:
+        return AgreementDashboard(state="stale", computed_at=computed_at)
+    if not stored["summary"]["pairs"]:
+        return AgreementDashboard(state="none", computed_at=computed_at)
+    summary = stored["summary"]
+    return AgreementDashboard(
+        state="ready",
+        computed_at=computed_at,
+        headline={
+            **{k: fmt(summary[k]) for k in ("pq", "mean_iou", "f1", "boundary_iou")},
+            "interval": fmt_interval(summary["pq_ci95"]),
+            "images": summary["images"],
+            "pairs": summary["pairs"],
+            "annotators": summary["annotators"],
+            "images_href": _csv(project, "image-pq"),
+            "pairs_href": _csv(project, "pairs"),
+        },
+        versions=_versions(project, stored["versions"]),
+        weeks=_weeks(stored["weeks"]),
+        classes=_classes(project, stored["classes"]),
+        heatmap=_heatmap(project, stored["heatmap"]),
+        histogram=_histogram(project, stored["histogram"]),
+        annotators=_annotators(project, stored["annotators"]),
+        worst=_worst(user=user, role=role, project=project, stored=stored["worst"]),
+        csv={name.replace("-", "_"): _csv(project, name) for name in CSV_NAMES},
+    )
+
+
+def _no_pairs_yet(project: Project) -> bool:
+    return not AgreementResult.objects.filter(image__project=project).exists()
+
+
+# --- CSV files ---------------------------------------------------------------------------------
+
+_FIGURES = ("pq", "pq_ci95_low", "pq_ci95_high", "mean_iou", "f1", "boundary_iou")
+
+
+def _figures(row: dict[str, Any]) -> list[Any]:
+    interval = row["pq_ci95"] or (None, None)
+    return [row["pq"], interval[0], interval[1], row["mean_iou"], row["f1"], row["boundary_iou"]]
+
+
+def _stored_csv(name: str, stored: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    if name in ("week", "class", "version"):
+        key, label = {
+            "week": ("weeks", "week"),
+            "class": ("classes", "name"),
+            "version": ("versions", "key"),
+        }[name]
+        return (
+            [name, "images", "pairs", *_FIGURES],
+            [[r[label], r["images"], r["pairs"], *_figures(r)] for r in stored[key]],
+        )
+    if name == "heatmap":
+        header = [
+            "annotator_a",
+            "annotator_b",
+            "images",
+            "pairs",
+            "matched",
+            "pq",
+            "mean_iou",
+            "f1",
+            "boundary_iou",
+        ]
+        return header, [[r[k] for k in ("a", "b", *header[2:])] for r in stored["heatmap"]]
+    if name == "annotators":
+        keys = [k for k in stored["annotators"][0]] if stored["annotators"] else ["username"]
+        keys = [k for k in keys if k != "id"]
+        return keys, [[r[k] for k in keys] for r in stored["annotators"]]
+    edges, counts = stored["histogram"]["edges"], stored["histogram"]["counts"]
+    return (
+        ["pq_from", "pq_to", "images"],
+        [[edges[k], edges[k + 1], count] for k, count in enumerate(counts)],
+    )
+
+
+def dashboard_csv(
+    *, project: Project, name: str, params: dict[str, str]
+) -> tuple[list[str], list[list[Any]]] | None:
+    """The header and rows of the dashboard's CSV file ``name`` (one of :data:`CSV_NAMES`),
+    or None for another name. ``pairs`` may be narrowed to two annotators (``a``, ``b``,
+    usernames, in either order)."""
+    if name == "pairs":
+        return _pairs_csv(project, params.get("a"), params.get("b"))
+    if name == "image-pq":
+        return _images_csv(project)
+    if name not in CSV_NAMES:
+        return None
+    _, stored = stored_dashboard(project=project)
+    if stored is None:
+        stored = {
+            "weeks": [],
+            "classes": [],
+            "versions": [],
+            "heatmap": [],
+            "annotators": [],
+            "histogram": {"edges": [0.0, 1.0], "counts": [0]},
+        }
+    return _stored_csv(name, stored)
+
+
+_PAIR_FIELDS = (
+    "matched",
+    "unmatched_a",
+    "unmatched_b",
+    "label_mismatch",
+    "mean_iou",
+    "f1",
+    "pq",
+    "boundary_iou",
+)
+
+
+def _pairs_csv(project: Project, a: str | None, b: str | None) -> tuple[list[str], list[list]]:
+    rows = AgreementResult.objects.filter(image__project=project, label_class__isnull=True)
+    if a and b:
+        rows = rows.filter(
+            Q(annotator_a__username=a, annotator_b__username=b)
+            | Q(annotator_a__username=b, annotator_b__username=a)
+        )
+    header = ["image", "annotator_a", "annotator_b", *_PAIR_FIELDS]
+    values = rows.order_by("image__name", "annotator_a__username", "annotator_b__username")
+    return header, [
+        list(row)
+        for row in values.values_list(
+            "image__name", "annotator_a__username", "annotator_b__username", *_PAIR_FIELDS
+        )
+    ]
+
+
+def _images_csv(project: Project) -> tuple[list[str], list[list]]:
+    header = ["image", "annotators", "pq", "mean_iou", "f1", "boundary_iou"]
+    rows = (
+        ImageAgreement.objects.filter(image__project=project, pq__isnull=False)
+        .order_by("pq", "image__name")
+        .values_list("image__name", *header[1:])
+    )
+    return header, [list(row) for row in rows]
