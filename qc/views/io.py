@@ -42,11 +42,11 @@ EXPORT_HINTS = {
     "supervisely": "a zip of a Supervisely project",
     "mask-png": "a zip of PNGs: per image, instance ids and classes",
 }
-PNG_FOREGROUND = [("nonzero", "non-zero pixels are the object"), ("zero", "black is the object")]
+PNG_FOREGROUND = [("nonzero", "non-zero pixels"), ("zero", "black pixels")]
 PNG_INSTANCES = [
-    ("single", "each PNG is one instance"),
-    ("ids", "each pixel value is an instance"),
-    ("components", "each separate blob is an instance"),
+    ("single", "one per PNG"),
+    ("ids", "one per pixel value"),
+    ("components", "one per blob"),
 ]
 # The upload form's fields that belong to one format, by format, with the reader option
 # each one sets.
