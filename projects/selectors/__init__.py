@@ -18,8 +18,10 @@ from django.db.models import (
     Value,
     When,
 )
+from django.utils import timezone
 
 from projects.models import (
+    OPEN_TASK_STATUSES,
     Acknowledgement,
     Guideline,
     GuidelineExample,
@@ -73,7 +75,9 @@ def images_with_qc_state(*, project: Project) -> QuerySet[Image]:
 
 
 def project_overview(*, project: Project) -> dict[str, Any]:
-    """Counts for the overview page: tasks by status, images by QC state, members by role."""
+    """Counts for the overview page: tasks by status, images by QC state, members by role,
+    and first what needs attention: images waiting for review, images sent back for rework,
+    open tasks past their due date (``overdue``) and images no one annotates yet."""
     task_counts = dict(
         Task.objects.filter(image__project=project)
         .values_list("status")
@@ -93,6 +97,11 @@ def project_overview(*, project: Project) -> dict[str, Any]:
         .annotate(n=Count("id"))
         .values_list("role", "n")
     )
+    overdue = Task.objects.filter(
+        image__project=project,
+        status__in=OPEN_TASK_STATUSES,
+        due_date__lt=timezone.localdate(),
+    ).count()
     return {
         "tasks": [(s.value, s.label, task_counts.get(s.value, 0)) for s in TaskStatus],
         "tasks_total": sum(task_counts.values()),
@@ -101,6 +110,11 @@ def project_overview(*, project: Project) -> dict[str, Any]:
         ],
         "images_total": sum(state_counts.values()),
         "members": [(r.value, r.label, member_counts.get(r.value, 0)) for r in Role],
+        "members_total": sum(member_counts.values()),
+        "waiting": state_counts.get(QCState.IN_REVIEW, 0),
+        "rework": state_counts.get(QCState.NEEDS_REWORK, 0),
+        "unassigned": state_counts.get(QCState.UNASSIGNED, 0),
+        "overdue": overdue,
     }
 
 
