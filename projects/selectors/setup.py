@@ -40,7 +40,8 @@ def settings_page(*, project: Project) -> dict[str, Any]:
 @dataclass
 class ClassRow:
     """A label class with what uses it: instances drawn in submissions (every revision) and
-    instances of accepted labels, on how many images."""
+    instances of images' labels (accepted, or sent back and still in force), on how many
+    images."""
 
     label_class: LabelClass
     drawn: int = 0
@@ -57,21 +58,26 @@ def classes_page(*, project: Project) -> dict[str, Any]:
         .annotate(n=Count("submissions__instances"))
         .values_list("submissions__instances__label_class", "n")
     )
-    labelled = {
-        row["label__instances__label_class"]: row
-        for row in Image.objects.filter(project=project, label__instances__isnull=False)
-        .values("label__instances__label_class")
-        .annotate(n=Count("label__instances"), images=Count("pk", distinct=True))
-    }
+    labelled: dict[int, tuple[int, int]] = {}
+    # A label is a snapshot of the consensus (its own instances) or one accepted submission.
+    for instances in ("label__instances", "label__submission__instances"):
+        for class_id, n, images in (
+            Image.objects.filter(project=project, **{f"{instances}__isnull": False})
+            .values(f"{instances}__label_class")
+            .annotate(n=Count(instances), images=Count("pk", distinct=True))
+            .values_list(f"{instances}__label_class", "n", "images")
+        ):
+            before = labelled.get(class_id, (0, 0))
+            labelled[class_id] = (before[0] + n, before[1] + images)
     rows = []
     for label_class in classes:
-        label = labelled.get(label_class.pk, {})
+        n, images = labelled.get(label_class.pk, (0, 0))
         rows.append(
             ClassRow(
                 label_class=label_class,
                 drawn=drawn.get(label_class.pk, 0),
-                labelled=label.get("n", 0),
-                labelled_images=label.get("images", 0),
+                labelled=n,
+                labelled_images=images,
             )
         )
     return {"classes": rows}

@@ -413,7 +413,11 @@ def project_member_delete(request: HttpRequest, slug: str, pk: int) -> HttpRespo
     )
     if result.tasks:
         _keep_receipt(
-            request, project, username=membership.user.username, done="left", result=result
+            request,
+            project,
+            username=membership.user.username,
+            done="left the project",
+            result=result,
         )
     return redirect("project-members", slug=project.slug)
 

@@ -14,10 +14,6 @@ from django.core.validators import RegexValidator
 from projects.models import ConsensusMethod, LabelClass, Project, ReviewPolicy, Role
 
 AGREEMENT_SETTINGS = ("match_iou", "boundary_px", "consensus_method", "quorum")
-_STALE = (
-    " Stored agreement is not recomputed when this changes: images compared already keep "
-    "their figures until one gets a new submission or the agreement is recomputed."
-)
 
 # What each review policy does to the work, shown beside its choice.
 POLICY_WORDS = {
@@ -57,8 +53,7 @@ class SettingsForm(forms.Form):
         min_value=1,
         max_value=50,
         label="Annotators per overlapped image",
-        help_text="How many annotators each overlapped image gets when you assign work. "
-        "Tasks assigned already stay as they are.",
+        help_text="How many annotators each overlapped image gets when you assign work.",
     )
     overlap_percent = forms.FloatField(
         min_value=0,
@@ -70,15 +65,16 @@ class SettingsForm(forms.Form):
     match_iou = forms.FloatField(
         label="Match IoU",
         help_text="Two instances of the same class count as the same object when their masks "
-        "overlap at least this much (intersection over union). A class may override it." + _STALE,
+        "overlap at least this much (intersection over union). A class may override it.",
     )
     boundary_px = forms.IntegerField(
         required=False,
         min_value=1,
         max_value=1000,
         label="Boundary band (px)",
+        widget=forms.NumberInput(attrs={"placeholder": "2 % of the diagonal"}),
         help_text="The width of the band around each edge that boundary IoU compares. Empty: "
-        "2 % of the image diagonal." + _STALE,
+        "2 % of the image diagonal.",
     )
     review_policy = forms.ChoiceField(choices=ReviewPolicy.choices, widget=forms.RadioSelect)
     auto_accept_pq = forms.FloatField(
@@ -97,7 +93,7 @@ class SettingsForm(forms.Form):
     consensus_method = forms.ChoiceField(choices=ConsensusMethod.choices, widget=forms.RadioSelect)
     quorum = forms.FloatField(
         help_text="The share of an image's annotators who must have drawn an object for it to "
-        "be in the consensus (0.5: half of them)." + _STALE,
+        "be in the consensus (0.5: half of them).",
     )
 
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
@@ -168,7 +164,8 @@ class LabelClassForm(forms.Form):
     match_iou = forms.FloatField(
         required=False,
         label="Match IoU",
-        help_text="Empty: the project's. Small or thin objects may need a lower one." + _STALE,
+        help_text="Empty: the project's. Small or thin objects may need a lower one. Images "
+        "compared already keep their figures: agreement is not recomputed.",
     )
 
     def __init__(self, *args: Any, label_class: LabelClass | None = None, **kwargs: Any) -> None:

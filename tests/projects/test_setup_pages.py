@@ -22,6 +22,7 @@ from projects.models import (
 from projects.services import guideline_version_create
 from projects.services.members import membership_rebalance_plan
 from qc import masks
+from qc.models import ConsensusInstance, ImageLabel, LabelInstance, Submission
 from qc.services import InstanceInput, submission_create
 from qc.services.agreement import agreement_update_for_image
 from tests.factories import (
@@ -174,6 +175,25 @@ def test_classes_count_instances_drawn_and_labelled(
     assert rows == [("bubble", 2, 0), ("droplet", 0, 0)]
     assert b"0.3" in response.content
     assert f"?label_class={bubble.pk}".encode() in response.content
+
+
+def test_classes_count_both_kinds_of_label(
+    client, project, lead, bubble, annotator, other_annotator
+):
+    by_submission = _compared_image(project, bubble, [annotator, other_annotator])
+    submission = Submission.objects.filter(task__image=by_submission).order_by("pk").first()
+    ImageLabel.objects.create(image=by_submission, submission=submission)
+    by_consensus = _compared_image(project, bubble, [annotator, other_annotator])
+    label = ImageLabel.objects.create(image=by_consensus, from_consensus=True)
+    for instance in ConsensusInstance.objects.filter(image=by_consensus):
+        for _ in range(2):
+            LabelInstance.objects.create(label=label, label_class=bubble, **instance.mask_columns())
+    client.force_login(lead)
+
+    response = client.get(reverse("project-classes", args=[project.slug]))
+
+    (row,) = response.context["classes"]
+    assert (row.drawn, row.labelled, row.labelled_images) == (4, 3, 2)
 
 
 def test_class_added_and_duplicate_refused_beside_the_name(client, project, lead, bubble):
