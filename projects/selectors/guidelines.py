@@ -50,7 +50,8 @@ def _acknowledged_counts(project: Project) -> dict[int, int]:
 def guideline_editor_page(*, project: Project) -> dict[str, Any]:
     """The editor's home: each guideline (by title) with its versions, newest first, each
     with its author and how many of the project's annotators acknowledged it
-    (``acknowledged``, None for a draft); the guideline's open ``draft`` (its newest
+    (``acknowledged``, None for a draft) and how many not yet (``pending``); the
+    guideline's open ``draft`` (its newest
     version, when unpublished), its ``current`` published version and the version before
     each (``previous``, to compare with). ``annotators``: how many the project has."""
     versions = (
@@ -59,9 +60,12 @@ def guideline_editor_page(*, project: Project) -> dict[str, Any]:
         .order_by("guideline_id", "-number")
     )
     counts = _acknowledged_counts(project)
+    annotators = annotators_of(project=project).count()
     by_guideline: dict[int, list[GuidelineVersion]] = {}
     for version in versions:
-        version.acknowledged = counts.get(version.pk, 0) if version.published_at else None
+        published = version.published_at is not None
+        version.acknowledged = counts.get(version.pk, 0) if published else None
+        version.pending = annotators - version.acknowledged if published else None
         by_guideline.setdefault(version.guideline_id, []).append(version)
     entries = []
     for guideline in Guideline.objects.filter(project=project).order_by("title"):
@@ -78,7 +82,7 @@ def guideline_editor_page(*, project: Project) -> dict[str, Any]:
         )
     return {
         "guidelines": entries,
-        "annotators": annotators_of(project=project).count(),
+        "annotators": annotators,
         "titles": [entry["guideline"].title for entry in entries],
     }
 
@@ -240,7 +244,11 @@ def guideline_history_page(
             "body": body_diff(old.body, new.body),
             "rules": rules_diff(old.rules, new.rules),
         }
-        compared["rules_changed"] = [r for r in compared["rules"] if r["status"] != "same"]
+        compared["rule_counts"] = [
+            (status, n)
+            for status in ("changed", "added", "removed")
+            if (n := sum(r["status"] == status for r in compared["rules"]))
+        ]
     return {
         "guidelines": guidelines,
         "guideline": chosen,
@@ -292,9 +300,9 @@ def _keeps(row: AckRow, wanted: AckFilter) -> bool:
 def guideline_acknowledgements_page(*, project: Project, wanted: AckFilter) -> dict[str, Any]:
     """The table annotator × published version (each guideline by title, newest version
     first), the rows ``wanted`` keeps, and the counts each filter links to: per version
-    how many acknowledged it and how many not yet, and how many are blocked. A filter
-    naming a version that is not a published version of the project is dropped
-    (``dropped``)."""
+    how many acknowledged it and how many not yet, and how many are blocked; ``several``:
+    the project has more than one published guideline. A filter naming a version that is
+    not a published version of the project is dropped (``dropped``)."""
     versions = list(
         GuidelineVersion.objects.filter(guideline__project=project, published_at__isnull=False)
         .select_related("guideline")
@@ -332,4 +340,5 @@ def guideline_acknowledgements_page(*, project: Project, wanted: AckFilter) -> d
         "wanted": wanted,
         "wanted_version": next((v for v in versions if v.pk == wanted.version), None),
         "dropped": dropped,
+        "several": len(current) > 1,
     }
