@@ -31,13 +31,51 @@ _REVIEWERS = _MANAGERS | {Role.REVIEWER}
 _EVERYONE = _REVIEWERS | {Role.ANNOTATOR}
 
 # The project's navigation, in the order it is shown; each role sees the entries it may open.
+# Managers' "Guideline" opens the editor, everyone else's the guideline to read.
 NAVIGATION = (
     NavItem("Overview", "project-overview", _REVIEWERS),
-    NavItem("Review queue", "review-queue", _REVIEWERS),
-    NavItem("My tasks", "my-tasks", frozenset({Role.ANNOTATOR})),
-    NavItem("Guideline", "guideline", _EVERYONE),
-    NavItem("My reviews", "my-reviews", frozenset({Role.ANNOTATOR})),
+    NavItem("Dashboard", "project-dashboard", _REVIEWERS, frozenset({"project-funnel"})),
+    NavItem("Review queue", "review-queue", _REVIEWERS, frozenset({"review-viewer"})),
+    NavItem(
+        "Assignment",
+        "project-assignment",
+        _MANAGERS,
+        frozenset({"project-images", "project-task-list"}),
+    ),
+    NavItem("My tasks", "my-tasks", frozenset({Role.ANNOTATOR}), frozenset({"task-submit"})),
+    NavItem(
+        "Guideline",
+        "guideline-editor",
+        _MANAGERS,
+        frozenset(
+            {
+                "guideline",
+                "guideline-draft",
+                "guideline-history",
+                "guideline-acknowledgements",
+            }
+        ),
+    ),
+    NavItem("Guideline", "guideline", _EVERYONE - _MANAGERS),
+    NavItem("My reviews", "my-reviews", frozenset({Role.ANNOTATOR}), frozenset({"my-review"})),
     NavItem("My style", "my-style", frozenset({Role.ANNOTATOR})),
+    NavItem("Imports", "project-imports", _MANAGERS, frozenset({"import-detail"})),
+    NavItem("Exports", "project-exports", _MANAGERS, frozenset({"export-detail"})),
+    NavItem(
+        "Settings",
+        "project-settings",
+        _MANAGERS,
+        frozenset(
+            {
+                "project-classes",
+                "project-class-edit",
+                "project-members",
+                "project-member-remove",
+                "project-recompute",
+                "recompute-detail",
+            }
+        ),
+    ),
 )
 
 # Where each role's work starts.

@@ -6,10 +6,20 @@ from django.urls import reverse
 from projects.pages import NAVIGATION, NavItem, navigation, project_page
 from tests.factories import MembershipFactory, ProjectFactory
 
+_MANAGER = [
+    "Overview",
+    "Dashboard",
+    "Review queue",
+    "Assignment",
+    "Guideline",
+    "Imports",
+    "Exports",
+    "Settings",
+]
 ROLE_ENTRIES = {
-    "admin": ["Overview", "Review queue", "Guideline"],
-    "lead": ["Overview", "Review queue", "Guideline"],
-    "reviewer": ["Overview", "Review queue", "Guideline"],
+    "admin": _MANAGER,
+    "lead": _MANAGER,
+    "reviewer": ["Overview", "Dashboard", "Review queue", "Guideline"],
     "annotator": ["My tasks", "Guideline", "My reviews", "My style"],
 }
 
@@ -32,6 +42,15 @@ def test_the_page_shown_is_marked_current(project):
     entries = navigation(project=project, role="lead", current="review-queue")
 
     assert [e["label"] for e in entries if e["current"]] == ["Review queue"]
+
+
+def test_managers_edit_the_guideline_others_read_it(project):
+    def guideline_url(role):
+        entries = navigation(project=project, role=role, current=None)
+        return next(e["url"] for e in entries if e["label"] == "Guideline")
+
+    assert guideline_url("lead") == reverse("guideline-editor", args=[project.slug])
+    assert guideline_url("reviewer") == reverse("guideline", args=[project.slug])
 
 
 def test_a_page_of_a_section_marks_its_entry_current(project, monkeypatch):
