@@ -1,6 +1,8 @@
-"""Page benchmark: the review viewer's server time (DESIGN §11, issue 11).
+"""Page benchmark: the review viewer's and the agreement dashboard's server time (DESIGN §11,
+issues 11 and 12).
 
-    python bench/pages.py [--repeat N] [--seed S] [--database-url URL]
+    python bench/pages.py [--case viewer|dashboard|all] [--repeat N] [--seed S]
+                          [--images N] [--database-url URL]
 
 Workload: one synthetic pool-boiling image of 1024 x 1024 with 3 annotators of about 40
 bubbles each (:data:`qc.synthetic.BENCH_STYLES`, the agreement benchmark's), stored through
@@ -22,14 +24,26 @@ Each is given as the median and the best wall-clock time and the median CPU time
 request's thread (on a busy machine the wall clock also counts other processes' turns).
 
 One request of each goes first, untimed, so that imports and template compilation are not
-counted. The goal is a warm viewer of at most 300 ms (median wall clock). The last line is
-``pages: viewer_warm_ms=<w> viewer_cold_ms=<c> plain_ms=<p> ratio=<w/p> queries=<q>`` (wall
-medians).
+counted. The goal is a warm viewer of at most 300 ms (median wall clock). The viewer's last
+line is ``pages: viewer_warm_ms=<w> viewer_cold_ms=<c> plain_ms=<p> ratio=<w/p>
+queries=<q>`` (wall medians).
+
+The **dashboard** case seeds a project of ``--images`` images (10,000) by 3 annotators with
+stored agreement rows only -- images, tasks and submissions (under guideline v1, then v2,
+spread over eight weeks), a pooled and a per-class ``AgreementResult`` per pair of each
+image (30,000 pairs, so 60,000 rows) and an ``ImageAgreement`` per image, all by bulk
+inserts of made-up figures, no mask and no IoU -- then builds and stores the project report
+as the engine does (``agreement_summary_update``: reads those rows, bootstraps the
+intervals; timed once, it runs in the background after a submission). Then it times the
+agreement dashboard, warm, against the plain page, as above. Its last line is ``pages:
+dashboard_ms=<d> plain_ms=<p> ratio=<d/p> queries=<q> report_mb=<size of the stored
+report> build_s=<report build>``. The goal is a dashboard of at most 300 ms.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import shutil
@@ -165,14 +179,213 @@ def measure(reviewer: object, image: object, repeat: int) -> dict[str, object]:
     }
 
 
+DASHBOARD_ANNOTATORS = ("bench-anna", "bench-ben", "bench-cleo")
+DASHBOARD_WEEKS = 8
+
+
+def build_dashboard(seed: int, images: int) -> tuple[object, object, float]:
+    """A project of ``images`` images by three annotators with stored agreement rows (bulk,
+    made-up figures: see the module's docstring), and its report built and stored. Returns
+    the lead, the project and the seconds the report took to build."""
+    import random
+    from datetime import timedelta
+    from itertools import combinations
+
+    from django.contrib.auth import get_user_model
+    from django.db import transaction
+    from django.utils import timezone
+
+    from projects.models import Image, Membership, Project, Role, Task
+    from projects.services import guideline_version_create, project_create
+    from qc.models import AgreementResult, ImageAgreement, Submission
+    from qc.services.agreement import agreement_summary_update
+
+    rng = random.Random(seed)
+    Project.objects.filter(slug="bench-dashboard").delete()
+    project = project_create(slug="bench-dashboard", name="Dashboard benchmark", labels=["bubble"])
+    bubble = project.label_classes.get()
+    users = get_user_model().objects
+    lead, _ = users.get_or_create(username="bench-lead")
+    Membership.objects.create(project=project, user=lead, role=Role.LEAD)
+    annotators = []
+    for name in DASHBOARD_ANNOTATORS:
+        user, _ = users.get_or_create(username=name)
+        Membership.objects.create(project=project, user=user, role=Role.ANNOTATOR)
+        annotators.append(user)
+    versions = [
+        guideline_version_create(
+            project=project, title="Bubbles", body=body, author=lead, publish=True
+        )
+        for body in ("Outline bubbles.", "Outline bubbles, rims included.")
+    ]
+    with transaction.atomic():
+        frames = Image.objects.bulk_create(
+            Image(project=project, name=f"frame_{n:05d}.png", width=1024, height=1024)
+            for n in range(images)
+        )
+        tasks = Task.objects.bulk_create(
+            Task(image=image, annotator=user, status="submitted")
+            for image in frames
+            for user in annotators
+        )
+        now, span = timezone.now(), timedelta(weeks=DASHBOARD_WEEKS)
+        # Submissions are immutable once stored (a database trigger) and stamped with the
+        # time they are stored: the field's stamp is turned off for these made-up ones.
+        stamp = Submission._meta.get_field("submitted_at")
+        stamp.auto_now_add = False
+        try:
+            submissions = Submission.objects.bulk_create(
+                Submission(task=task, revision=1, submitted_at=now - span * (1 - k / len(tasks)))
+                for k, task in enumerate(tasks)
+            )
+        finally:
+            stamp.auto_now_add = True
+        through = Submission.guideline_versions.through
+        half = len(submissions) // 2
+        through.objects.bulk_create(
+            (
+                through(submission_id=s.pk, guidelineversion_id=versions[k >= half].pk)
+                for k, s in enumerate(submissions)
+            ),
+            batch_size=5000,
+        )
+        rows, agreements = [], []
+        for n, image in enumerate(frames):
+            drawn = dict(zip(annotators, submissions[3 * n : 3 * n + 3], strict=True))
+            better = 0.06 if n >= images // 2 else 0.0  # v2 helped
+            totals = [0, 0, 0.0]
+            for a, b in combinations(annotators, 2):
+                pair = _pair_figures(rng, better=better)
+                totals[0] += pair["matched"]
+                totals[1] += 2 * pair["matched"] + pair["unmatched_a"] + pair["unmatched_b"]
+                totals[2] += pair["iou_sum"]
+                for label_class in (None, bubble):
+                    rows.append(
+                        AgreementResult(
+                            image=image,
+                            label_class=label_class,
+                            annotator_a=a,
+                            annotator_b=b,
+                            submission_a=drawn[a],
+                            submission_b=drawn[b],
+                            **pair,
+                        )
+                    )
+            matched, count, iou_sum = totals
+            agreements.append(
+                ImageAgreement(
+                    image=image,
+                    annotators=3,
+                    pq=iou_sum / (0.5 * count),
+                    mean_iou=iou_sum / matched,
+                    f1=2 * matched / count,
+                    boundary_iou=0.78,
+                    consensus_method=project.consensus_method,
+                )
+            )
+        AgreementResult.objects.bulk_create(rows, batch_size=5000)
+        ImageAgreement.objects.bulk_create(agreements, batch_size=5000)
+    started = time.perf_counter()
+    agreement_summary_update(project_id=project.pk)
+    return lead, project, time.perf_counter() - started
+
+
+def _pair_figures(rng: object, *, better: float) -> dict[str, object]:
+    """Made-up counts of one pair on one image: about 40 bubbles, most matched."""
+    matched = rng.randint(30, 40)
+    unmatched_a, unmatched_b = rng.randint(0, 6), rng.randint(0, 6)
+    mean_iou = min(0.97, rng.uniform(0.74, 0.9) + better)
+    iou_sum = mean_iou * matched
+    total = 2 * matched + unmatched_a + unmatched_b
+    return {
+        "matched": matched,
+        "unmatched_a": unmatched_a,
+        "unmatched_b": unmatched_b,
+        "iou_sum": iou_sum,
+        "boundary_iou_sum": 0.78 * matched,
+        "mean_iou": mean_iou,
+        "f1": 2 * matched / total,
+        "pq": iou_sum / (0.5 * total),
+        "boundary_iou": 0.78,
+    }
+
+
+def measure_dashboard(lead: object, project: object, repeat: int) -> dict[str, object]:
+    from django.db import connection
+    from django.test import Client
+    from django.urls import reverse
+
+    from qc.models import AgreementSummary
+
+    client = Client()
+    client.force_login(lead)
+    anonymous = Client()
+    dashboard = reverse("project-dashboard", args=[project.slug])
+    plain = reverse("login")
+    timed(client, dashboard)  # imports, template compilation
+    timed(anonymous, plain)
+    executed = []
+    with connection.execute_wrapper(
+        lambda run, sql, *args: executed.append(sql) or run(sql, *args)
+    ):
+        _, _, response = timed(client, dashboard)
+    assert response.context["dashboard"].state == "ready"
+    loads = []
+    for _ in range(3):
+        started = time.perf_counter()
+        report = AgreementSummary.objects.get(project=project).report
+        loads.append((time.perf_counter() - started) * 1000)
+    return {
+        "whole_report_ms": statistics.median(loads),
+        "dashboard": series(client, dashboard, repeat),
+        "plain": series(anonymous, plain, repeat),
+        "queries": len(executed),
+        "bytes": len(response.content),
+        "report_mb": len(json.dumps(report)) / 1e6,
+        "pairs": len(report["pairs"]),
+    }
+
+
+def report_dashboard(found: dict[str, object], *, vendor: str, repeat: int, build_s: float) -> None:
+    dashboard, plain = found["dashboard"], found["plain"]
+    ratio = dashboard["wall"] / plain["wall"]
+    verdict = "ok" if dashboard["wall"] <= GOAL_WARM_MS else "OVER GOAL"
+    print(
+        f"workload: {found['pairs']} pairs stored (3 annotators), report "
+        f"{found['report_mb']:.1f} MB as JSON, built in {build_s:.1f} s"
+    )
+    print(
+        f"database: {vendor}; {repeat} requests each; {found['queries']} queries and "
+        f"{found['bytes']} bytes per dashboard; load average {os.getloadavg()[0]:.1f}"
+    )
+    print("                          wall median   wall best    CPU median")
+    for name, figures in [("agreement dashboard", dashboard), ("plain page (login)", plain)]:
+        print(
+            f"{name:24}  {figures['wall']:8.1f} ms  {figures['best']:8.1f} ms  "
+            f"{figures['cpu']:8.1f} ms"
+        )
+    print(
+        f"(for comparison, loading the whole stored report takes "
+        f"{found['whole_report_ms']:.0f} ms; the page reads its dashboard key only)"
+    )
+    print(f"dashboard / plain page: {ratio:.1f}x; goal <= {GOAL_WARM_MS:.0f} ms: {verdict}")
+    print(
+        f"pages: dashboard_ms={dashboard['wall']:.1f} plain_ms={plain['wall']:.1f} "
+        f"ratio={ratio:.1f} queries={found['queries']} report_mb={found['report_mb']:.1f} "
+        f"build_s={build_s:.1f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--case", choices=("viewer", "dashboard", "all"), default="all")
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--images", type=int, default=10_000, help="The dashboard's project.")
     parser.add_argument(
         "--database-url",
         help="Database to benchmark on (default: a throwaway SQLite file). Its tables are "
-        "created by migrate and the benchmark project is deleted first.",
+        "created by migrate and the benchmark projects are deleted first.",
     )
     args = parser.parse_args()
 
@@ -186,18 +399,25 @@ def main() -> None:
         setup_test_environment()  # the test Client's host and response.context
         call_command("migrate", verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
-        reviewer, image = build(args.seed)
-        found = measure(reviewer, image, args.repeat)
+        vendor = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
+        if args.case in ("viewer", "all"):
+            reviewer, image = build(args.seed)
+            report_viewer(measure(reviewer, image, args.repeat), vendor=vendor, repeat=args.repeat)
+        if args.case in ("dashboard", "all"):
+            lead, project, build_s = build_dashboard(args.seed, args.images)
+            found = measure_dashboard(lead, project, args.repeat)
+            report_dashboard(found, vendor=vendor, repeat=args.repeat, build_s=build_s)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    vendor = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
+
+def report_viewer(found: dict[str, object], *, vendor: str, repeat: int) -> None:
     warm, cold, plain = found["warm"], found["cold"], found["plain"]
     ratio = warm["wall"] / plain["wall"]
     verdict = "ok" if warm["wall"] <= GOAL_WARM_MS else "OVER GOAL"
     print(f"workload: 1 image of {SIZE}x{SIZE}, 3 annotators, {found['instances']} instances")
     print(
-        f"database: {vendor}; {args.repeat} requests each; {found['queries']} queries and "
+        f"database: {vendor}; {repeat} requests each; {found['queries']} queries and "
         f"{found['bytes']} bytes per viewer; load average {os.getloadavg()[0]:.1f}"
     )
     print("                          wall median   wall best    CPU median")
