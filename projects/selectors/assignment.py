@@ -22,7 +22,7 @@ PER_PAGE_CHOICES = (25, 50, 100)
 PER_PAGE = 50
 # The task list's status filter takes every TaskStatus value and this one: every open task.
 OPEN = "open"
-STATUS_CHOICES = ((OPEN, "Open (assigned, in progress, rework)"), *TaskStatus.choices)
+STATUS_CHOICES = ((OPEN, "Open"), *TaskStatus.choices)
 STATE_LABELS = {state: state.replace("_", " ").capitalize() for state in QCState.ORDER}
 
 
