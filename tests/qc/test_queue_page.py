@@ -587,3 +587,16 @@ def test_thumbnail_is_drawn_once_per_key(
         response = client.get(thumbnail_url(project, image))
 
     assert response.status_code == 200
+
+
+def test_the_filter_form_keeps_a_pq_range(client, project, lead):
+    client.force_login(lead)
+
+    page = client.get(
+        reverse("review-queue", args=[project.slug]), {"pq_min": "0.7", "pq_max": "0.75"}
+    ).content.decode()
+
+    form = page.split('id="queue-filters"')[1].split("</form>")[0]
+    assert '<input type="hidden" name="pq_min" value="0.7">' in form
+    assert '<input type="hidden" name="pq_max" value="0.75">' in form
+    assert "from 0.70 below 0.75" in form
