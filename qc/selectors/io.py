@@ -26,6 +26,7 @@ __all__ = [
     "PER_PAGE",
     "ExportRow",
     "ImportRow",
+    "export_choices",
     "export_detail",
     "export_for_download",
     "exports_page",
@@ -228,7 +229,8 @@ def _export_row(export: Export) -> ExportRow:
     )
 
 
-def _export_choices(project: Project) -> dict[str, Any]:
+def export_choices(*, project: Project) -> dict[str, Any]:
+    """What the export form offers: the project's classes, by name."""
     classes = list(
         LabelClass.objects.filter(project=project).order_by("name").values_list("name", flat=True)
     )
@@ -242,7 +244,7 @@ def exports_page(*, project: Project, page: Any = 1) -> dict[str, Any]:
     return {
         "exports": exports,
         "rows": [_export_row(export) for export in exports],
-        **_export_choices(project),
+        **export_choices(project=project),
     }
 
 
@@ -263,7 +265,7 @@ def export_detail(*, project: Project, pk: int) -> dict[str, Any] | None:
         "filters": filters,
         "files": (export.manifest or {}).get("files", []),
         "counts": export.counts or {},
-        **(_export_choices(project) if export.status == JobStatus.FAILED else {}),
+        **(export_choices(project=project) if export.status == JobStatus.FAILED else {}),
     }
 
 

@@ -15,6 +15,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
 from projects.errors import ApplicationError
@@ -254,8 +255,14 @@ def import_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     if job.status == job.Status.FAILED:
         context["form"] = ImportForm(initial=_again_initial(job.options or {}, job.format))
     if request.htmx:
-        return render(request, "qc/_import_status.html", {"project": project, **context})
-    return project_page(request, "qc/import_detail.html", project=project, role=role, **context)
+        response = render(request, "qc/_import_status.html", {"project": project, **context})
+    else:
+        response = project_page(
+            request, "qc/import_detail.html", project=project, role=role, **context
+        )
+    # One URL, two answers: a cache must not give the partial to a page load, or back.
+    patch_vary_headers(response, ("HX-Request",))
+    return response
 
 
 def _exports_page(
@@ -285,7 +292,7 @@ def project_exports(request: HttpRequest, slug: str) -> HttpResponse:
 def export_start(request: HttpRequest, slug: str) -> HttpResponse:
     """Queue an export and follow it on its page; refused filters show the form again."""
     project, role = project_for(user=request.user, slug=slug, action=Action.EXPORT)
-    class_names = selectors.exports_page(project=project)["class_names"]
+    class_names = selectors.export_choices(project=project)["class_names"]
     form = ExportForm(request.POST, class_names=class_names)
     if form.is_valid():
         try:
@@ -315,8 +322,13 @@ def export_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
             class_names=detail["class_names"],
         )
     if request.htmx:
-        return render(request, "qc/_export_status.html", {"project": project, **context})
-    return project_page(request, "qc/export_detail.html", project=project, role=role, **context)
+        response = render(request, "qc/_export_status.html", {"project": project, **context})
+    else:
+        response = project_page(
+            request, "qc/export_detail.html", project=project, role=role, **context
+        )
+    patch_vary_headers(response, ("HX-Request",))
+    return response
 
 
 @login_required

@@ -189,6 +189,9 @@ def test_the_status_partial_polls_while_pending_and_stops_when_done(as_lead, pro
     assert 'hx-trigger="every 2s"' in running
     assert "hx-trigger" not in failed
     assert '<p class="error-line" id="import-error">x: it broke</p>' in failed
+    page = as_lead.get(url)
+    assert "HX-Request" in page["Vary"]
+    assert page.content.decode().count('id="import-status"') == 1
 
 
 def test_the_imports_list_is_newest_first_with_each_import_s_figures(
@@ -440,3 +443,18 @@ def test_only_leads_and_admins_may_export_and_a_refusal_stores_nothing(
 
     assert refused.value.status == status
     assert (Export.objects.count(), AuditEvent.objects.count()) == before
+
+
+def test_the_export_status_partial_polls_until_done(as_lead, project, lead, bubble):
+    export = export_create(project=project, actor=lead, format="coco")
+    url = reverse("export-detail", args=[project.slug, export.pk])
+
+    pending = as_lead.get(url, headers={"HX-Request": "true"}).content.decode()
+    export_run(export_id=export.pk)
+    done = as_lead.get(url, headers={"HX-Request": "true"}).content.decode()
+
+    assert f'hx-get="{url}" hx-trigger="every 2s" hx-swap="outerHTML"' in pending
+    assert "<html" not in pending and "<html" not in done
+    assert "hx-trigger" not in done
+    download = reverse("export-download", args=[project.slug, export.pk])
+    assert f'<a class="button" id="download" href="{download}" download>Download</a>' in done
