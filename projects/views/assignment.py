@@ -114,7 +114,7 @@ class AssignmentForm(forms.Form):
     due_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     overlap = forms.IntegerField(required=False, min_value=1, max_value=20)
     share = forms.FloatField(required=False, min_value=0, max_value=100)
-    seed = forms.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
+    seed = forms.CharField(required=False, max_length=20)
 
     def __init__(self, *args: Any, project: Project, today: datetime.date, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -127,6 +127,12 @@ class AssignmentForm(forms.Form):
             .order_by("username")
         )
         self.images: list[Image] = []
+
+    def clean_seed(self) -> int:
+        """The preview's shuffle, carried to the assignment in a hidden field: anything
+        but a small whole number is the default 0 rather than an error nobody can see."""
+        seed = self.cleaned_data.get("seed") or ""
+        return int(seed) if seed.isascii() and seed.isdigit() and len(seed) < 10 else 0
 
     def clean_due_date(self) -> datetime.date | None:
         due = self.cleaned_data.get("due_date")

@@ -186,3 +186,38 @@ def _load_links(page, demo) -> None:
         status__in=[TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS, TaskStatus.REJECTED],
     ).count()
     assert shown == expected
+
+
+def test_preview_warns_of_images_short_of_annotators_and_refuses_a_past_due_date(demo, page):
+    fresh = _fresh_images(demo)
+    demo.log_in(page, "lead")
+    query = "&".join(f"image={image.pk}" for image in fresh)
+    page.goto(demo.page_url(f"/p/{demo.project.slug}/assignment/?batch=selected&{query}"))
+
+    page.fill("#id_overlap", "4")
+    page.fill("#id_share", "40")
+    with page.expect_navigation():
+        page.click("#preview-button")
+
+    short = page.locator("#preview-short")
+    assert short.locator("strong").inner_text() == ("2 images cannot get their planned annotators")
+    assert short.locator("li").all_inner_texts() == sorted(short.locator("li").all_inner_texts())
+    assert all(item.endswith(": 3 of 4") for item in short.locator("li").all_inner_texts())
+    assert (
+        page.locator("#preview-plan")
+        .inner_text()
+        .startswith("2 images planned for 4 annotators, 3 for 1.")
+    )
+    assert page.locator("#preview-total").inner_text() == str(2 * 3 + 3)
+    shot(page, "assignment/preview-short")
+
+    page.fill("#id_due_date", "2001-01-01")
+    with page.expect_navigation():
+        page.click("#preview-button")
+
+    assert page.locator("#preview").count() == 0
+    assert page.locator(".due .error").inner_text() == (
+        "A due date in the past makes every task overdue."
+    )
+    shot(page, "assignment/form-error")
+    assert Task.objects.filter(image__in=fresh).count() == 0

@@ -240,6 +240,9 @@ def test_assign_with_a_stale_plan_creates_nothing_and_shows_the_new_one(as_lead,
         ({"due_date": "2001-01-01"}, b"A due date in the past"),
         ({"batch": "selected", "image": ["99999999999999999999999"]}, b"not one of the"),
         ({"annotator": ["nobody"]}, b"not one of the available choices"),
+        ({"share": "nan"}, b"Enter a number."),
+        ({"share": "-inf"}, b"Enter a number."),
+        ({"overlap": "1e309"}, b"Enter a whole number."),
     ],
 )
 def test_assign_refuses_a_bad_form_and_changes_nothing(as_lead, project, team, data, error):
@@ -250,6 +253,15 @@ def test_assign_refuses_a_bad_form_and_changes_nothing(as_lead, project, team, d
     assert response.status_code == 400
     assert error in response.content
     assert Task.objects.count() == 0
+
+
+def test_assign_takes_a_garbled_seed_as_the_default(as_lead, project, team):
+    ImageFactory(project=project, name="a.png")
+
+    response = as_lead.post(_url("task-assign", project), _form(seed="-1; drop"))
+
+    assert response.status_code == 302
+    assert Task.objects.count() == 2
 
 
 def test_preview_with_a_bad_form_shows_errors(as_lead, project, team):
