@@ -3,7 +3,9 @@ the error; start an export, follow it, download it. The task backend runs jobs i
 (tests/settings.py), once the request's transaction commits."""
 
 import hashlib
+import io
 import json
+import zipfile
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -14,7 +16,7 @@ from django.urls import reverse
 from projects.errors import ApplicationError
 from projects.models import AuditEvent
 from qc.models import Export, ImportJob, JobStatus, Submission
-from qc.selectors.io import in_form_words, refusal_parts
+from qc.selectors.io import PER_PAGE, in_form_words, refusal_parts
 from qc.services.exports import export_create, export_run
 from qc.services.import_jobs import import_job_create, import_job_run
 from qc.views.io import ImportForm
@@ -458,3 +460,45 @@ def test_the_export_status_partial_polls_until_done(as_lead, project, lead, bubb
     assert "hx-trigger" not in done
     download = reverse("export-download", args=[project.slug, export.pk])
     assert f'<a class="button" id="download" href="{download}" download>Download</a>' in done
+
+
+def test_a_real_supervisely_project_imports_through_the_page(
+    as_lead, project, shared_data, django_capture_on_commit_callbacks
+):
+    folder = shared_data / "supervisely" / "instance"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(folder).as_posix())
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = upload(
+            as_lead,
+            project,
+            buffer.getvalue(),
+            name="instance.zip",
+            format="supervisely",
+            create_users="on",
+            create_labels="on",
+        )
+
+    job = ImportJob.objects.get()
+    html = as_lead.get(response["Location"]).content.decode()
+    assert (job.status, job.summary["instances"]) == (JobStatus.DONE, 8)
+    assert '<span class="n" id="summary-instances">8</span>' in html
+    assert f"Users created: {', '.join(job.summary['users_created'])}" in html
+
+
+def test_the_imports_list_pages_by_twenty(as_lead, project, lead):
+    for n in range(PER_PAGE + 1):
+        ImportJob.objects.create(
+            project=project, created_by=lead, format="coco", source_name=f"{n}"
+        )
+
+    first = as_lead.get(reverse("project-imports", args=[project.slug])).content.decode()
+    second = as_lead.get(reverse("project-imports", args=[project.slug]), {"page": 2})
+
+    assert first.count('<tr class="job-pending">') == PER_PAGE
+    assert "Page 1 of 2 · imports 1–20 of 21" in first
+    assert second.content.decode().count('<tr class="job-pending">') == 1
