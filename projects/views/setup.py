@@ -45,18 +45,19 @@ from projects.views.setup_forms import (
 GET_POST = ["GET", "HEAD", "POST"]
 
 
-def _form_errors(form: Form, error: ApplicationError, *, field_of: Any = None) -> None:
-    """A service's refusal on the form: beside each field it names, else above the form."""
-    fields = {
-        (field_of(name) if field_of else name): errors
-        for name, errors in error.extra.items()
-        if (field_of(name) if field_of else name) in form.fields
-    }
-    if not fields:
-        form.add_error(None, error.message)
-    for name, errors in fields.items():
+def refusal_on_form(form: Form, error: ApplicationError, *, field_of: Any = None) -> None:
+    """A service's refusal on the form: beside each field it names, and above the form when
+    it names none of the form's fields (or more than them)."""
+    unplaced = not error.extra
+    for name, errors in error.extra.items():
+        field = field_of(name) if field_of else name
+        if field not in form.fields:
+            unplaced = True
+            continue
         for text in errors if isinstance(errors, list) else [errors]:
-            form.add_error(name, str(text))
+            form.add_error(field, str(text))
+    if unplaced:
+        form.add_error(None, error.message)
 
 
 @login_required
@@ -72,7 +73,7 @@ def project_settings(request: HttpRequest, slug: str) -> HttpResponse:
             )
         except ApplicationError as error:
             raise_refusal(error)
-            _form_errors(form, error, field_of=form.field_of)
+            refusal_on_form(form, error, field_of=form.field_of)
         else:
             _settings_saved(request, project, before=before)
             return redirect("project-settings", slug=project.slug)
@@ -85,7 +86,6 @@ def project_settings(request: HttpRequest, slug: str) -> HttpResponse:
         tab="settings",
         policies=POLICIES,
         consensus_methods=CONSENSUS_METHODS,
-        recompute_command=f"python manage.py recompute_features {project.slug} --all-images",
         **selectors.settings_page(project=project),
     )
 
@@ -108,8 +108,7 @@ def _settings_saved(request: HttpRequest, project: Project, *, before: dict[str,
             request,
             f"The agreement stored for {compared} image{'s' if compared != 1 else ''} was "
             "computed under the old settings and is not recomputed: new figures come as images "
-            "get new submissions, or when the agreement is recomputed "
-            f"(python manage.py recompute_features {project.slug} --all-images).",
+            "get new submissions, or when you recompute the project (the link below).",
         )
 
 
@@ -126,7 +125,7 @@ def project_classes(request: HttpRequest, slug: str) -> HttpResponse:
             )
         except ApplicationError as error:
             raise_refusal(error)
-            _form_errors(form, error)
+            refusal_on_form(form, error)
         else:
             messages.success(request, f"Added the class {label_class.name}.")
             return redirect("project-classes", slug=project.slug)
@@ -155,7 +154,7 @@ def project_class_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse
             services.label_class_update(label_class=label_class, actor=request.user, **changes)
         except ApplicationError as error:
             raise_refusal(error)
-            _form_errors(form, error)
+            refusal_on_form(form, error)
         else:
             if changes:
                 messages.success(request, f"Saved the class {form.cleaned_data['name']}.")
@@ -442,7 +441,7 @@ def project_create(request: HttpRequest) -> HttpResponse:
         except ConflictError as error:
             form.add_error("slug", error.message)
         except ApplicationError as error:
-            _form_errors(form, error)
+            refusal_on_form(form, error)
         else:
             messages.success(
                 request,

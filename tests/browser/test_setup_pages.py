@@ -41,7 +41,9 @@ def test_lead_edits_a_setting_and_reads_what_it_does(demo, page):
     assert page.locator(".settings-tabs [aria-current=page]").inner_text() == "Settings"
     notice = page.locator("#stale-notice").inner_text()
     assert "does not recompute stored agreement" in notice
-    assert f"recompute_features {demo.project.slug} --all-images" in notice
+    assert page.locator("#recompute-link").get_attribute("href") == (
+        f"/p/{demo.project.slug}/recompute/"
+    )
     # Review every image: no threshold to set.
     assert not page.locator("#id_auto_accept_pq").is_visible()
     shot(page, "setup/settings")

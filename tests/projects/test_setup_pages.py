@@ -10,6 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from projects.errors import ApplicationError
 from projects.models import (
     Acknowledgement,
     AuditEvent,
@@ -21,6 +22,8 @@ from projects.models import (
 )
 from projects.services import guideline_version_create
 from projects.services.members import membership_rebalance_plan
+from projects.views.setup import refusal_on_form
+from projects.views.setup_forms import SettingsForm
 from qc import masks
 from qc.models import ConsensusInstance, ImageLabel, LabelInstance, Submission
 from qc.services import InstanceInput, submission_create
@@ -90,7 +93,7 @@ def test_settings_show_the_project_values_and_stored_agreement(
     form = response.context["form"]
     assert (form["match_iou"].value(), form["overlap_percent"].value()) == (0.5, 100.0)
     assert (response.context["compared_count"], response.context["image_count"]) == (1, 2)
-    assert b"recompute_features bubbles --all-images" in response.content
+    assert b'href="/p/bubbles/recompute/" id="recompute-link"' in response.content
 
 
 def test_settings_saved_and_audited_with_the_stale_warning(
@@ -112,8 +115,8 @@ def test_settings_saved_and_audited_with_the_stale_warning(
     assert _messages(response) == [
         "Saved: Match IoU, Review policy.",
         "The agreement stored for 1 image was computed under the old settings and is not "
-        "recomputed: new figures come as images get new submissions, or when the agreement "
-        "is recomputed (python manage.py recompute_features bubbles --all-images).",
+        "recomputed: new figures come as images get new submissions, or when you recompute "
+        "the project (the link below).",
     ]
 
 
@@ -157,6 +160,22 @@ def test_settings_invalid_rerender_with_the_error_and_change_nothing(
     assert response.status_code == 200
     assert [e for e in response.context["form"].errors[field] if e.startswith(error[:20])] != []
     assert not AuditEvent.objects.filter(verb="project.update").exists()
+
+
+def test_a_service_refusal_lands_beside_its_field_and_above_the_form(project):
+    form = SettingsForm(_settings_data(project), project=project)
+    assert form.is_valid()
+    refusal = ApplicationError(
+        "project is invalid: overlap_fraction: bad; __all__: clash",
+        extra={"overlap_fraction": ["bad"], "__all__": ["clash"]},
+    )
+
+    refusal_on_form(form, refusal, field_of=form.field_of)
+
+    assert form.errors == {
+        "overlap_percent": ["bad"],
+        "__all__": ["project is invalid: overlap_fraction: bad; __all__: clash"],
+    }
 
 
 # ------------------------------------------------------------------ label classes
@@ -554,6 +573,27 @@ def test_list_pages_make_the_same_queries_for_1_and_3_rows(client, project, lead
     one = _queries(client, url)
     add_row(1)
     add_row(2)
+    three = _queries(client, url)
+
+    assert one == three
+
+
+def test_removal_page_makes_the_same_queries_for_1_and_3_open_tasks(
+    client, project, lead, annotator, other_annotator
+):
+    membership = Membership.objects.get(user=annotator)
+    client.force_login(lead)
+    url = reverse("project-member-remove", args=[project.slug, membership.pk])
+
+    def add_task(name: str) -> None:
+        TaskFactory(image=ImageFactory(project=project, name=name), annotator=annotator)
+
+    add_task("a.png")
+    one = _queries(client, url)
+    add_task("b.png")
+    shared = ImageFactory(project=project, name="c.png")
+    TaskFactory(image=shared, annotator=annotator)
+    TaskFactory(image=shared, annotator=other_annotator)
     three = _queries(client, url)
 
     assert one == three
