@@ -25,6 +25,7 @@ from projects.models import GuidelineVersion, Image, Project, Role
 from projects.permissions import ADMIN
 from qc import charts
 from qc.models import AgreementResult, AgreementSummary, ImageAgreement
+from qc.selectors.reports import INTERVAL_MIN_IMAGES
 
 CSV_NAMES = ("week", "class", "version", "heatmap", "annotators", "histogram", "pairs", "image-pq")
 
@@ -53,7 +54,7 @@ def fmt(value: float | None) -> str:
 
 
 def fmt_interval(interval: Sequence[float] | None) -> str:
-    return "—" if not interval else f"{interval[0]:.2f}–{interval[1]:.2f}"
+    return "no interval" if not interval else f"{interval[0]:.2f}–{interval[1]:.2f}"
 
 
 def stored_dashboard(*, project: Project) -> tuple[datetime | None, dict[str, Any] | None]:
@@ -85,7 +86,7 @@ def version_words(rows: Sequence[dict[str, Any]]) -> list[str]:
     not overlap." Rows that mix versions or name none are said without a comparison."""
     words, previous = [], {}
     for row in rows:
-        said = f"{row['key']}: pq {fmt(row['pq'])} ({fmt_interval(row['pq_ci95'])})"
+        said = f"{row['key']}: pq {fmt(row['pq'])} ({_interval_words(row)})"
         title, _, number = row["key"].rpartition(" v")
         single = title and number.isdigit() and ", " not in row["key"]
         before = previous.get(title) if single else None
@@ -103,9 +104,16 @@ def version_words(rows: Sequence[dict[str, Any]]) -> list[str]:
     return words
 
 
+def _interval_words(row: dict[str, Any]) -> str:
+    if row["pq_ci95"]:
+        return fmt_interval(row["pq_ci95"])
+    images = row["images"]
+    return f"{images} image{'' if images == 1 else 's'}, too few for an interval"
+
+
 def _overlap(a: Sequence[float] | None, b: Sequence[float] | None) -> str:
     if not a or not b:
-        return "too few images for an interval"
+        return f"with fewer than {INTERVAL_MIN_IMAGES} images, chance cannot be told from change"
     if a[0] > b[1] or b[0] > a[1]:
         return "the 95 % intervals do not overlap"
     return "the 95 % intervals overlap, so the change may be chance"

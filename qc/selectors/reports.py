@@ -258,13 +258,19 @@ HISTOGRAM_BIN = 0.05
 # bin counts exactly the images its link lists.
 HISTOGRAM_EDGES = tuple(round(k * HISTOGRAM_BIN, 2) for k in range(round(1 / HISTOGRAM_BIN) + 1))
 WORST_IMAGES = 10
+# A week's, a class's or a version's interval needs this many images: resampling one image
+# gives an interval of width 0, and a handful gives one that looks far surer than it is.
+INTERVAL_MIN_IMAGES = 5
 
 
 def _interval(rows: Iterable[AgreementResult]) -> list[float] | None:
-    """The pooled pq's 95 % bootstrap interval over the images of ``rows``."""
+    """The pooled pq's 95 % bootstrap interval over the images of ``rows`` (None with fewer
+    than :data:`INTERVAL_MIN_IMAGES` images)."""
     by_image: dict[int, list[AgreementResult]] = defaultdict(list)
     for row in rows:
         by_image[row.image_id].append(row)
+    if len(by_image) < INTERVAL_MIN_IMAGES:
+        return None
     interval = bootstrap_pq_interval(list(by_image.values()), seed=BOOTSTRAP_SEED)
     return list(interval) if interval else None
 

@@ -203,7 +203,8 @@ def test_version_words_say_up_down_and_whether_intervals_overlap():
         {"key": "G v1", "pq": 0.70, "pq_ci95": [0.66, 0.74]},
         {"key": "G v2", "pq": 0.81, "pq_ci95": [0.78, 0.84]},
         {"key": "G v3", "pq": 0.79, "pq_ci95": [0.75, 0.83]},
-        {"key": "mixed versions", "pq": 0.75, "pq_ci95": None},
+        {"key": "mixed versions", "pq": 0.75, "pq_ci95": None, "images": 3},
+        {"key": "G v4", "pq": 0.83, "pq_ci95": None, "images": 1},
     ]
 
     assert version_words(rows) == [
@@ -211,7 +212,9 @@ def test_version_words_say_up_down_and_whether_intervals_overlap():
         "G v2: pq 0.81 (0.78–0.84), up 0.11 from v1 (0.70); the 95 % intervals do not overlap.",
         "G v3: pq 0.79 (0.75–0.83), down 0.02 from v2 (0.81); the 95 % intervals overlap, "
         "so the change may be chance.",
-        "mixed versions: pq 0.75 (—).",
+        "mixed versions: pq 0.75 (3 images, too few for an interval).",
+        "G v4: pq 0.83 (1 image, too few for an interval), up 0.04 from v3 (0.79); with "
+        "fewer than 5 images, chance cannot be told from change.",
     ]
 
 
