@@ -30,6 +30,7 @@ from projects.services.setup import (
 )
 from projects.services.tasks import (
     task_assign,
+    task_assign_plan,
     task_cancel,
     task_claim_next,
     task_reassign,
@@ -53,6 +54,7 @@ __all__ = [
     "project_create",
     "project_update",
     "task_assign",
+    "task_assign_plan",
     "task_cancel",
     "task_claim_next",
     "task_reassign",
