@@ -18,7 +18,7 @@ from django.core.exceptions import PermissionDenied
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from projects import services
@@ -173,12 +173,9 @@ def project_class_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse
 
 
 def task_list_url(project: Project, username: str) -> str:
-    """The assignment page's task list filtered to ``username``'s tasks."""
-    try:
-        base = reverse("project-task-list", args=[project.slug])
-    except NoReverseMatch:
-        base = f"/p/{project.slug}/assignment/tasks/"
-    return f"{base}?{urlencode({'annotator': username})}"
+    """The assignment page's list of ``username``'s open tasks (what the counts count)."""
+    base = reverse("project-task-list", args=[project.slug])
+    return f"{base}?{urlencode({'annotator': username, 'status': 'open'})}"
 
 
 _RECEIPT = "maskqc:members:receipt:{}"

@@ -125,9 +125,17 @@ def test_lead_adds_a_member_changes_a_role_and_removes_an_annotator(demo, page):
         ).count()
     )
     assert ben.locator(".open-tasks a").get_attribute("href") == (
-        f"/p/{demo.project.slug}/assignment/tasks/?annotator=ben"
+        f"/p/{demo.project.slug}/assignment/tasks/?annotator=ben&status=open"
     )
     shot(page, "setup/members")
+    # The count opens the list behind it: ben's open tasks.
+    ben.locator(".open-tasks a").click()
+    page.wait_for_url("**/assignment/tasks/**")
+    assert page.locator("#matching-count").inner_text() == str(open_tasks)
+    assert set(
+        page.locator("#tasks tbody tr").evaluate_all("rows => rows.map(r => r.dataset.annotator)")
+    ) == {"ben"}
+    page.go_back()
 
     page.fill("#id_username", "nadia")
     page.select_option("#id_role", "annotator")

@@ -308,7 +308,7 @@ def test_members_show_role_open_tasks_and_acknowledgements(
         "annotator",
         "other_annotator",
     ]
-    assert b"/p/bubbles/assignment/tasks/?annotator=annotator" in response.content
+    assert b"/p/bubbles/assignment/tasks/?annotator=annotator&amp;status=open" in response.content
 
 
 def test_member_added_by_username(client, project, lead):
@@ -431,7 +431,7 @@ def test_removal_confirmed_moves_tasks_and_shows_the_receipt(
         {
             "image": "free.png",
             "to": "other_annotator",
-            "url": "/p/bubbles/assignment/tasks/?annotator=other_annotator",
+            "url": "/p/bubbles/assignment/tasks/?annotator=other_annotator&status=open",
         }
     ]
 
