@@ -19,7 +19,8 @@ AGREEMENT_SETTINGS = ("match_iou", "boundary_px", "consensus_method", "quorum")
 POLICY_WORDS = {
     ReviewPolicy.ALL: "Every image goes to a reviewer once all its annotators have submitted.",
     ReviewPolicy.BELOW_THRESHOLD: "Images whose agreement (pq) reaches the threshold are "
-    "accepted by the system, with the consensus as their label; the rest go to review.",
+    "accepted by the system, with the consensus (or the best-agreeing submission) as their "
+    "label; the rest go to review.",
     ReviewPolicy.SAMPLE: "As below threshold, and a random share of the images that reached "
     "it goes to review as well, to check the threshold.",
 }
