@@ -71,6 +71,8 @@ NAVIGATION = (
                 "project-class-edit",
                 "project-members",
                 "project-member-remove",
+                "project-member-role",
+                "project-member-delete",
                 "project-recompute",
                 "recompute-detail",
             }

@@ -14,7 +14,6 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -421,9 +420,8 @@ def project_member_delete(request: HttpRequest, slug: str, pk: int) -> HttpRespo
 @login_required
 @require_http_methods(GET_POST)
 def project_create(request: HttpRequest) -> HttpResponse:
-    """A new project, for site admins; then its settings."""
-    if not request.user.is_staff:
-        raise PermissionDenied("Only site admins create projects.")
+    """A new project, then its settings. As through the API, any signed-in user may create
+    one and leads it (:func:`projects.services.project_create`)."""
     form = ProjectCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

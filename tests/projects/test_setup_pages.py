@@ -539,13 +539,16 @@ def test_project_create_refusals_beside_the_slug(client, project, admin_user, sl
     assert Project.objects.count() == 1
 
 
-def test_project_create_refused_to_non_staff(client, lead):
-    client.force_login(lead)
+def test_a_user_who_is_not_staff_creates_a_project_and_leads_it(client, annotator):
+    client.force_login(annotator)
 
     response = client.post(reverse("project-create"), {"slug": "mine"})
 
-    assert response.status_code == 403
-    assert not Project.objects.filter(slug="mine").exists()
+    assert (response.status_code, response.url) == (302, "/p/mine/settings/")
+    project = Project.objects.get(slug="mine")
+    assert list(project.memberships.values_list("user__username", "role")) == [
+        (annotator.username, "lead")
+    ]
 
 
 # ------------------------------------------------------------------ queries
