@@ -32,10 +32,16 @@ from django.db import transaction
 
 from projects.audit import audit
 from projects.errors import ImportRefused
-from projects.models import AuditEvent, Project
+from projects.models import AuditEvent, Image, Project, Task
 from projects.progress import ProgressCallback, ProgressThrottle
 from qc.formats import PATH_OPTIONS, ParseResult
-from qc.services.bulk import cyclic_gc_paused, insert_objects
+from qc.models import Instance, Submission
+from qc.services.bulk import (
+    STATISTICS_REFRESH_ROWS,
+    cyclic_gc_paused,
+    insert_objects,
+    planner_statistics_refresh,
+)
 from qc.services.import_plan import ImportPlan, import_plan, submission_pairs
 from qc.services.import_reading import SourceReading, default_workers, read_and_build
 from qc.services.import_source import (
@@ -65,6 +71,16 @@ __all__ = [
     "import_limits",
     "import_options_clean",
 ]
+
+# The tables a large import grows, whose planner statistics it refreshes after its commit.
+WRITTEN_BY_IMPORTS = (
+    Image,
+    Task,
+    Submission,
+    Submission.guideline_versions.through,
+    Instance,
+    AuditEvent,
+)
 
 
 def import_annotations(
@@ -145,6 +161,9 @@ def import_annotations(
             _write, result=result, rows=rows, actor=actor, check_gate=submitter is not None
         )
         if _commit(project, resolve=resolve, write=write, summary=summary, report=report):
+            if summary.instances + summary.submissions >= STATISTICS_REFRESH_ROWS:
+                report(0.99, "refreshing the database's statistics")
+                planner_statistics_refresh(*WRITTEN_BY_IMPORTS)
             report(1.0, "done")
     return summary
 
