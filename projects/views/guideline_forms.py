@@ -235,6 +235,10 @@ SUMMARY_NEEDED = (
 )
 
 
+class GuidelineChoiceForm(forms.Form):
+    guideline = forms.IntegerField(**DB_ID)
+
+
 class NewGuidelineForm(forms.Form):
     title = forms.CharField(max_length=200, label="Title of the new guideline")
 

@@ -36,6 +36,7 @@ from projects.views.guideline_forms import (
     SUMMARY_NEEDED,
     AckFilterForm,
     DraftForm,
+    GuidelineChoiceForm,
     HistoryForm,
     NewGuidelineForm,
     PublishForm,
@@ -76,8 +77,9 @@ def guideline_version_new(request: HttpRequest, slug: str) -> HttpResponse:
     open draft when it has one) or a new guideline (``title``); then its draft's editor."""
     project, role = _writer(request, slug)
     if "guideline" in request.POST:
-        pk = request.POST["guideline"]
-        guideline = guideline_of(project=project, pk=int(pk)) if pk.isdecimal() else None
+        chosen = GuidelineChoiceForm(request.POST)
+        pk = chosen.cleaned_data["guideline"] if chosen.is_valid() else None
+        guideline = guideline_of(project=project, pk=pk) if pk is not None else None
         if guideline is None:
             raise Http404("No such guideline.")
         try:
@@ -222,8 +224,10 @@ def guideline_publish(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         if editing
         else PublishForm(request.POST)
     )
-    summary = (form.cleaned_data.get("change_summary") or "").strip() if form.is_valid() else ""
-    if form.is_valid() and not summary:
+    form.is_valid()
+    summary = (form.cleaned_data.get("change_summary") or "").strip()
+    if not summary and "change_summary" not in form.errors:
+        # Said with the form's other errors, so one round fixes them all.
         form.add_error("change_summary", SUMMARY_NEEDED)
     shown = {"project": project, "role": role, "version": version, "page": page}
     if not form.is_valid():

@@ -163,3 +163,24 @@ def test_leaving_with_unsaved_changes_asks_first(demo, page):
 
     assert asked == ["beforeunload"]
     expect(page.locator("h1")).to_have_text("Guideline editor")
+
+
+def test_publishing_with_errors_says_all_of_them_and_publishes_nothing(demo, page, page_watch):
+    page_watch.expect_status(400, "/publish/")
+    demo.log_in(page, "lead")
+    page.goto(_path(demo, "edit/"))
+    page.get_by_role("button", name="New version from v3").click()
+
+    page.locator("#rule-max_components input[type=number]").fill("")
+    page.get_by_role("button", name="Publish v4").click()
+
+    errors = page.locator("#form-errors")
+    expect(errors).to_have_text("Nothing was saved or published: fix what is marked below.")
+    expect(page.locator("#summary-error")).to_contain_text("Say what changed")
+    expect(page.locator("#rule-max_components .field-error")).to_have_text(
+        "Give the most pieces, or untick the rule to drop it."
+    )
+    expect(page.locator("#preview-rules")).to_contain_text("A rule below needs fixing")
+    shot(page, "guidelines/editor-errors")
+    draft = GuidelineVersion.objects.get(guideline__project=demo.project, number=4)
+    assert draft.published_at is None

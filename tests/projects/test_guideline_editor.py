@@ -218,7 +218,7 @@ def test_new_version_opens_the_copied_draft_and_a_second_click_the_same(client, 
     assert GuidelineVersion.objects.count() == 2
 
 
-@pytest.mark.parametrize("value", ["", "x", "999999"])
+@pytest.mark.parametrize("value", ["", "x", "999999", "9" * 30, "-1"])
 def test_new_version_of_no_guideline_is_a_404(client, v1, lead, value):
     client.force_login(lead)
 
@@ -359,7 +359,7 @@ def test_invalid_values_rerender_with_errors_and_change_nothing(
 
     assert response.status_code == 400
     assert response.context["form"].errors[field] == [error]
-    assert "Nothing was saved" in response.content.decode()
+    assert "Nothing was saved or published" in response.content.decode()
     draft.refresh_from_db()
     assert (draft.body, draft.rules) == before
 
@@ -700,3 +700,48 @@ def test_a_stale_class_name_stays_a_choice_of_the_draft(client, project, lead, b
 
     choices = [name for name, _ in response.context["form"].fields["value_allowed_classes"].choices]
     assert choices == ["drop", "vapour bubble", "bubble"]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"body": "a\x00b"},
+        {"body": "x" * 200_001},
+        {"body": "# ok", "on_min_area_px": "on", "value_min_area_px": "9" * 40},
+        {"body": "# ok", "on_max_overlap": "on", "value_max_overlap": "NaN"},
+        {"body": "# ok", "on_max_overlap": "on", "value_max_overlap": "1e999"},
+        {"body": "# ok", "on_allow_holes": "on", "value_allow_holes": "maybe"},
+        {"body": "# ok", "change_summary": "s" * 501},
+    ],
+)
+def test_no_input_gives_a_server_error(client, draft, lead, data):
+    client.force_login(lead)
+    project = draft.guideline.project
+    before = (draft.body, draft.rules, draft.published_at)
+
+    answers = [
+        client.post(_url("guideline-draft", project, draft.pk), data).status_code,
+        client.post(_url("guideline-preview", project), data).status_code,
+        client.post(_url("guideline-publish", project, draft.pk), data).status_code,
+    ]
+
+    assert all(status < 500 for status in answers), answers
+    draft.refresh_from_db()
+    assert (draft.body, draft.rules, draft.published_at) == before
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"a": "9" * 40, "b": "1"},
+        {"g": "-5", "a": "", "b": "\x00"},
+        {"version": "9" * 40, "state": "nope", "blocked": "yes"},
+    ],
+)
+def test_odd_queries_are_left_out(client, acknowledged, lead, query):
+    client.force_login(lead)
+    project = acknowledged.guideline.project
+
+    for name in ("guideline-history", "guideline-acknowledgements"):
+        assert client.get(_url(name, project), query).status_code == 200
