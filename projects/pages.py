@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 
 from projects.errors import ApplicationError
 from projects.models import Project, Role
@@ -130,6 +131,27 @@ def project_page(
         },
         status=status,
     )
+
+
+def project_page_or_partial(
+    request: HttpRequest,
+    template: str,
+    partial: str,
+    *,
+    project: Project,
+    role: str,
+    **context: Any,
+) -> HttpResponse:
+    """A page of ``project`` (as :func:`project_page`), or to an htmx request only its
+    ``partial``, the part that a poll or a swap replaces (the partial gets ``project``,
+    ``role`` and ``context``). One URL gives both answers, so the response varies with the
+    HX-Request header: no cache may give the partial to a page load, or the page to htmx."""
+    if getattr(request, "htmx", False):
+        response = render(request, partial, {"project": project, "role": role, **context})
+    else:
+        response = project_page(request, template, project=project, role=role, **context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
 
 
 def raise_refusal(error: ApplicationError) -> None:

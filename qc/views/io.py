@@ -14,14 +14,13 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
-from django.utils.cache import patch_vary_headers
+from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
 from projects.errors import ApplicationError
 from projects.files import private_field_response
 from projects.models import Project
-from projects.pages import project_page, raise_refusal
+from projects.pages import project_page, project_page_or_partial, raise_refusal
 from projects.permissions import Action, project_for
 from qc.formats import READERS
 from qc.selectors import io as selectors
@@ -254,15 +253,14 @@ def import_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     }
     if job.status == job.Status.FAILED:
         context["form"] = ImportForm(initial=_again_initial(job.options or {}, job.format))
-    if request.htmx:
-        response = render(request, "qc/_import_status.html", {"project": project, **context})
-    else:
-        response = project_page(
-            request, "qc/import_detail.html", project=project, role=role, **context
-        )
-    # One URL, two answers: a cache must not give the partial to a page load, or back.
-    patch_vary_headers(response, ("HX-Request",))
-    return response
+    return project_page_or_partial(
+        request,
+        "qc/import_detail.html",
+        "qc/_import_status.html",
+        project=project,
+        role=role,
+        **context,
+    )
 
 
 def _exports_page(
@@ -321,14 +319,14 @@ def export_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
             initial=_export_initial(export.filters or {}, export.format),
             class_names=detail["class_names"],
         )
-    if request.htmx:
-        response = render(request, "qc/_export_status.html", {"project": project, **context})
-    else:
-        response = project_page(
-            request, "qc/export_detail.html", project=project, role=role, **context
-        )
-    patch_vary_headers(response, ("HX-Request",))
-    return response
+    return project_page_or_partial(
+        request,
+        "qc/export_detail.html",
+        "qc/_export_status.html",
+        project=project,
+        role=role,
+        **context,
+    )
 
 
 @login_required

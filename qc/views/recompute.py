@@ -5,11 +5,11 @@ itself while the job may still change)."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.views.decorators.http import require_http_methods
 
 from projects.errors import ApplicationError
-from projects.pages import project_page, raise_refusal
+from projects.pages import project_page, project_page_or_partial, raise_refusal
 from projects.permissions import Action, project_for
 from qc.selectors import recompute as selectors
 from qc.services.recompute import recompute_create
@@ -43,11 +43,11 @@ def project_recompute(request: HttpRequest, slug: str) -> HttpResponse:
 def recompute_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     """One recompute; to htmx's poll, only its status partial."""
     project, role = project_for(user=request.user, slug=slug, action=Action.MANAGE_PROJECT)
-    progress = selectors.recompute_of(project=project, pk=pk)
-    if request.htmx:
-        return render(
-            request, "qc/_recompute_status.html", {"project": project, "progress": progress}
-        )
-    return project_page(
-        request, "qc/recompute_detail.html", project=project, role=role, progress=progress
+    return project_page_or_partial(
+        request,
+        "qc/recompute_detail.html",
+        "qc/_recompute_status.html",
+        project=project,
+        role=role,
+        progress=selectors.recompute_of(project=project, pk=pk),
     )

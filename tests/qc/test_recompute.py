@@ -149,3 +149,12 @@ def test_the_list_costs_the_same_for_one_and_three_recomputes(client, project, l
         Recompute.objects.create(project=project, created_by=lead, status=JobStatus.FAILED)
 
     assert _queries(client, url) == one
+
+
+def test_the_page_and_its_partial_vary_with_the_htmx_header(client, project, lead):
+    recompute = Recompute.objects.create(project=project, created_by=lead)
+    client.force_login(lead)
+    url = reverse("recompute-detail", args=[project.slug, recompute.pk])
+
+    for headers in ({}, {"HX-Request": "true"}):
+        assert "HX-Request" in client.get(url, headers=headers)["Vary"]
