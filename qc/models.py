@@ -412,82 +412,72 @@ class JobStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class ImportJob(models.Model):
-    """One uploaded annotation file imported in the background, with its progress."""
+class BackgroundJob(models.Model):
+    """What every job run in the background records: who started it and when, its status
+    and progress, and how it ended (:func:`qc.services.jobs.job_run` writes these)."""
 
     Status = JobStatus
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imports")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    format = models.CharField(max_length=20)
-    options = models.JSONField(default=dict, blank=True)
-    file = models.FileField(upload_to="imports/", blank=True)
-    source_name = models.CharField(max_length=500, blank=True)
     status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.PENDING)
     progress = models.FloatField(default=0.0, help_text="0 to 1.")
-    message = models.CharField(max_length=500, blank=True)
-    summary = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        abstract = True
         ordering = ["-created_at"]
+
+
+class ImportJob(BackgroundJob):
+    """One uploaded annotation file imported in the background, with its progress."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imports")
+    format = models.CharField(max_length=20)
+    options = models.JSONField(default=dict, blank=True)
+    file = models.FileField(upload_to="imports/", blank=True)
+    source_name = models.CharField(max_length=500, blank=True)
+    message = models.CharField(max_length=500, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+
+    class Meta(BackgroundJob.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"{self.format} import into {self.project}"
 
 
-class Export(models.Model):
-    Status = JobStatus
-
+class Export(BackgroundJob):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="exports")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
     format = models.CharField(max_length=20)
     filters = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.PENDING)
-    progress = models.FloatField(default=0.0, help_text="0 to 1.")
     file = models.FileField(upload_to="exports/", blank=True)
     sha256 = models.CharField(max_length=64, blank=True)
     manifest = models.JSONField(default=dict, blank=True)
     counts = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at"]
+    class Meta(BackgroundJob.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"{self.format} export of {self.project}"
 
 
-class Recompute(models.Model):
+class Recompute(BackgroundJob):
     """A lead's recompute of a project in the background: every instance's stored features
     with the project's band width now, and the agreement and consensus of every image with
     two or more submissions (after a change of match IoU, band width, consensus method or
     quorum), with its progress and what it changed."""
 
-    Status = JobStatus
-
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="recomputes")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.PENDING)
-    progress = models.FloatField(default=0.0, help_text="0 to 1.")
     message = models.CharField(max_length=500, blank=True)
     summary = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at"]
+    class Meta(BackgroundJob.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"recompute of {self.project}"
