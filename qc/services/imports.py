@@ -161,11 +161,16 @@ def import_annotations(
             _write, result=result, rows=rows, actor=actor, check_gate=submitter is not None
         )
         if _commit(project, resolve=resolve, write=write, summary=summary, report=report):
-            if summary.instances + summary.submissions >= STATISTICS_REFRESH_ROWS:
-                report(0.99, "refreshing the database's statistics")
-                planner_statistics_refresh(*WRITTEN_BY_IMPORTS)
-            report(1.0, "done")
+            _committed(summary, report)
     return summary
+
+
+def _committed(summary: ImportSummary, report: ProgressThrottle) -> None:
+    """After the commit: a large import refreshes the planner statistics of what it grew."""
+    if summary.instances + summary.submissions >= STATISTICS_REFRESH_ROWS:
+        report(0.99, "refreshing the database's statistics")
+        planner_statistics_refresh(*WRITTEN_BY_IMPORTS)
+    report(1.0, "done")
 
 
 def _submitter_options(submitter: Any) -> tuple[Any, str, bool, bool]:
