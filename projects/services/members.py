@@ -60,7 +60,11 @@ def _checked(
     members = Membership.objects.select_related("project", "user")
     if lock:
         members = members.select_for_update(of=("self",))
-    membership = members.get(pk=membership.pk)
+    current = members.filter(pk=membership.pk).first()
+    if current is None:
+        # Removed meanwhile (another lead's removal committed first): nothing to change.
+        raise ConflictError(no_longer_member(membership))
+    membership = current
     role = require_action(
         actor=actor, project=membership.project, action=Action.MANAGE_PROJECT, what=what
     )
@@ -154,6 +158,11 @@ def membership_remove(
 
 def _leaves_annotating(membership: Membership, role: str) -> bool:
     return membership.role == Role.ANNOTATOR and role != Role.ANNOTATOR
+
+
+def no_longer_member(membership: Membership) -> str:
+    """The refusal of a change to a membership that was removed in the meantime."""
+    return f"{membership.user} is no longer a member of {membership.project}."
 
 
 def plan_changed(membership: Membership) -> str:

@@ -363,12 +363,14 @@ def _replanned(
     error: ConflictError,
     new_role: str | None,
 ) -> HttpResponse:
-    """The plan changed under the lead: say so and show the new one."""
-    messages.warning(request, error.message)
+    """The plan changed under the lead: say so and show the new one. When there is no plan
+    to show any more (the member was removed meanwhile), that refusal alone is said, on the
+    members page."""
     try:
         plan = membership_rebalance_plan(membership=membership, actor=request.user, role=new_role)
     except ApplicationError as refusal:
         return _refused(request, project, refusal)
+    messages.warning(request, error.message)
     return _preview(request, project, role, membership=membership, plan=plan, new_role=new_role)
 
 
