@@ -1,5 +1,6 @@
 """Reads shared by views, the API and commands; always scoped to a user and a project."""
 
+import datetime
 import difflib
 import json
 from typing import Any
@@ -46,6 +47,16 @@ class QCState:
     ORDER = (UNASSIGNED, ANNOTATING, IN_REVIEW, NEEDS_REWORK, ACCEPTED)
 
 
+# How every page names a QC state.
+QC_STATE_LABELS = {
+    QCState.UNASSIGNED: "Unassigned",
+    QCState.ANNOTATING: "Annotating",
+    QCState.IN_REVIEW: "In review",
+    QCState.NEEDS_REWORK: "Needs rework",
+    QCState.ACCEPTED: "Accepted",
+}
+
+
 def qc_state_expression(*, without_tasks: str = QCState.UNASSIGNED) -> Case:
     """An image's QC state (DESIGN §6), derived in SQL from EXISTS subqueries (no GROUP BY,
     so a result can itself be grouped by state): accepted while a label is in force and not
@@ -74,47 +85,70 @@ def images_with_qc_state(*, project: Project) -> QuerySet[Image]:
     return Image.objects.filter(project=project).annotate(qc_state=qc_state_expression())
 
 
-def project_overview(*, project: Project) -> dict[str, Any]:
-    """Counts for the overview page: tasks by status, images by QC state, members by role,
-    and first what needs attention: images waiting for review, images sent back for rework,
-    open tasks past their due date (``overdue``) and images no one annotates yet."""
-    task_counts = dict(
-        Task.objects.filter(image__project=project)
-        .values_list("status")
-        .annotate(n=Count("id"))
-        .values_list("status", "n")
-    )
-    state_counts = dict(
+def qc_state_counts(*, project: Project) -> dict[str, int]:
+    """How many of the project's images are in each QC state, every state of
+    :attr:`QCState.ORDER` in that order (0 when none): one grouped query, so the overview,
+    the dashboards and the assignment pages count alike."""
+    counts = dict(
         images_with_qc_state(project=project)
         .order_by()
         .values_list("qc_state")
         .annotate(n=Count("id"))
         .values_list("qc_state", "n")
     )
+    return {state: counts.get(state, 0) for state in QCState.ORDER}
+
+
+def overdue_q(*, today: datetime.date | None = None, prefix: str = "") -> Q:
+    """A task is overdue while it is open (its annotator still owes work) past its due date
+    (before ``today``, the site's today when None); ``prefix`` reaches the task through a
+    relation (``"tasks__"`` from a user)."""
+    today = today or timezone.localdate()
+    return Q(**{f"{prefix}status__in": OPEN_TASK_STATUSES, f"{prefix}due_date__lt": today})
+
+
+def is_overdue(task: Task, *, today: datetime.date) -> bool:
+    """:func:`overdue_q` of one task already read."""
+    return task.status in OPEN_TASK_STATUSES and task.due_date is not None and task.due_date < today
+
+
+def overdue_tasks(*, project: Project, today: datetime.date | None = None) -> QuerySet[Task]:
+    """The project's overdue tasks (:func:`overdue_q`), the longest overdue first."""
+    return Task.objects.filter(overdue_q(today=today), image__project=project).order_by(
+        "due_date", "image__name", "annotator__username"
+    )
+
+
+def project_overview(*, project: Project, user: Any = None) -> dict[str, Any]:
+    """Counts for the overview page: tasks by status, images by QC state, members by role,
+    and first what needs attention: images waiting for review (``waiting``, all of them in
+    review; ``in_queue``, those of ``user``'s review queue, None without a user), images
+    sent back for rework, overdue tasks and images no one annotates yet."""
+    task_counts = dict(
+        Task.objects.filter(image__project=project)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    state_counts = qc_state_counts(project=project)
     member_counts = dict(
         Membership.objects.filter(project=project)
         .values_list("role")
         .annotate(n=Count("id"))
         .values_list("role", "n")
     )
-    overdue = Task.objects.filter(
-        image__project=project,
-        status__in=OPEN_TASK_STATUSES,
-        due_date__lt=timezone.localdate(),
-    ).count()
     return {
         "tasks": [(s.value, s.label, task_counts.get(s.value, 0)) for s in TaskStatus],
         "tasks_total": sum(task_counts.values()),
-        "images": [
-            (state, state.replace("_", " "), state_counts.get(state, 0)) for state in QCState.ORDER
-        ],
+        "images": [(state, QC_STATE_LABELS[state], n) for state, n in state_counts.items()],
         "images_total": sum(state_counts.values()),
         "members": [(r.value, r.label, member_counts.get(r.value, 0)) for r in Role],
         "members_total": sum(member_counts.values()),
-        "waiting": state_counts.get(QCState.IN_REVIEW, 0),
-        "rework": state_counts.get(QCState.NEEDS_REWORK, 0),
-        "unassigned": state_counts.get(QCState.UNASSIGNED, 0),
-        "overdue": overdue,
+        "waiting": state_counts[QCState.IN_REVIEW],
+        "in_queue": None if user is None else review_queue(user=user, project=project).count(),
+        "rework": state_counts[QCState.NEEDS_REWORK],
+        "unassigned": state_counts[QCState.UNASSIGNED],
+        "overdue": overdue_tasks(project=project).count(),
     }
 
 

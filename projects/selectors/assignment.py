@@ -16,14 +16,22 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
 from projects.models import OPEN_TASK_STATUSES, Image, Project, Role, Task, TaskStatus
-from projects.selectors import QCState, images_with_qc_state
+from projects.selectors import (
+    QC_STATE_LABELS,
+    QCState,
+    images_with_qc_state,
+    is_overdue,
+    overdue_q,
+    qc_state_counts,
+)
 
 PER_PAGE_CHOICES = (25, 50, 100)
 PER_PAGE = 50
 # The task list's status filter takes every TaskStatus value and this one: every open task.
 OPEN = "open"
 STATUS_CHOICES = ((OPEN, "Open"), *TaskStatus.choices)
-STATE_LABELS = {state: state.replace("_", " ").capitalize() for state in QCState.ORDER}
+# The name the assignment views know the states' labels by.
+STATE_LABELS = QC_STATE_LABELS
 
 
 class Batch:
@@ -53,14 +61,9 @@ def _annotators(project: Project) -> QuerySet[Any]:
 
 
 def _state_counts(project: Project) -> list[tuple[str, str, int]]:
-    counts = dict(
-        images_with_qc_state(project=project)
-        .order_by()
-        .values_list("qc_state")
-        .annotate(n=Count("id"))
-        .values_list("qc_state", "n")
-    )
-    return [(state, STATE_LABELS[state], counts.get(state, 0)) for state in QCState.ORDER]
+    return [
+        (state, QC_STATE_LABELS[state], n) for state, n in qc_state_counts(project=project).items()
+    ]
 
 
 # --- images ---------------------------------------------------------------------------------
@@ -128,7 +131,7 @@ def images_page(
     current = paginator.get_page(page)
     states = _state_counts(project)
     rows = [
-        ImageRow(image, image.qc_state, STATE_LABELS[image.qc_state], image.task_list)
+        ImageRow(image, image.qc_state, QC_STATE_LABELS[image.qc_state], image.task_list)
         for image in current.object_list
     ]
     return ImagesPage(
@@ -202,10 +205,6 @@ def _image_q(value: str) -> Q:
     return by_name
 
 
-def _overdue_q(today: datetime.date) -> Q:
-    return Q(status__in=OPEN_TASK_STATUSES, due_date__lt=today)
-
-
 def _filtered_tasks(project: Project, filters: TaskFilters, today: datetime.date) -> QuerySet:
     tasks = Task.objects.filter(image__project=project)
     if filters.status == OPEN:
@@ -217,7 +216,7 @@ def _filtered_tasks(project: Project, filters: TaskFilters, today: datetime.date
     if filters.image is not None:
         tasks = tasks.filter(_image_q(filters.image))
     if filters.overdue:
-        tasks = tasks.filter(_overdue_q(today))
+        tasks = tasks.filter(overdue_q(today=today))
     return tasks
 
 
@@ -262,9 +261,7 @@ def tasks_page(
         TaskRow(
             task=task,
             open=task.status in OPEN_TASK_STATUSES,
-            overdue=task.status in OPEN_TASK_STATUSES
-            and task.due_date is not None
-            and task.due_date < today,
+            overdue=is_overdue(task, today=today),
             choices=_choices(task, members, holders),
         )
         for task in tasks
@@ -337,11 +334,7 @@ def assignment_page(
             in_progress=Count("tasks", filter=in_project & Q(tasks__status="in_progress")),
             rejected=Count("tasks", filter=in_project & Q(tasks__status="rejected")),
             submitted=Count("tasks", filter=in_project & Q(tasks__status="submitted")),
-            overdue=Count(
-                "tasks",
-                filter=in_project
-                & Q(tasks__status__in=OPEN_TASK_STATUSES, tasks__due_date__lt=today),
-            ),
+            overdue=Count("tasks", filter=in_project & overdue_q(today=today, prefix="tasks__")),
         )
         .order_by("username")
         .values_list("username", *_LOAD_COUNTS)
