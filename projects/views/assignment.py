@@ -82,6 +82,13 @@ class TaskFilterForm(_ListFilterForm):
         )
 
 
+class ReassignForm(forms.Form):
+    """The annotator a task moves to, by username (a form field: text the database cannot
+    hold, such as a NUL byte, is refused before any query)."""
+
+    annotator = forms.CharField(max_length=150)
+
+
 class _ImagesField(forms.ModelMultipleChoiceField):
     """Images by id; an id beyond the database's integers is an invalid choice like any
     other unknown id, never a query that overflows."""
@@ -382,8 +389,10 @@ def task_reassign(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     """Move an open task to the annotator named ``annotator``; the service's refusal (one
     who has the image, a task no longer open) is the message."""
     project, task = _task(request, slug, pk)
-    username = request.POST.get("annotator", "")
-    annotator = get_user_model().objects.filter(username=username).first()
+    form = ReassignForm(request.POST)
+    annotator = None
+    if form.is_valid():
+        annotator = get_user_model().objects.filter(username=form.cleaned_data["annotator"]).first()
     if annotator is None:
         messages.error(request, f"Choose the annotator to give {task.image.name} to.")
         return _back(request, project)
