@@ -49,6 +49,11 @@ def _error_page(request: HttpRequest, status: int, heading: str, explanation: st
 def handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _is_api(request):
         return api_errors.permission_denied(request, exception)
+    match = getattr(request, "resolver_match", None)
+    if match is not None and "slug" not in match.kwargs:
+        # A page of the site, not of a project: no role of a project would open it.
+        explanation = str(exception) if exception and str(exception) else "Only site admins may."
+        return _error_page(request, 403, "Not allowed", explanation)
     return _error_page(
         request,
         403,

@@ -87,3 +87,22 @@ def test_the_500_page_renders_without_the_database(django_db_blocker):
     assert "Something went wrong on our side" in page
     assert '<a class="button" href="/">Back to your projects</a>' in page
     assert 'rel="stylesheet"' in page
+
+
+def test_a_site_page_refused_says_why_without_naming_a_project_role(client, project, lead):
+    client.force_login(lead)
+
+    response = client.get(reverse("site-dashboard"))
+
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert "Only site admins see every project." in page
+    assert "Your role in this project" not in page
+
+
+def test_site_admins_reach_every_projects_page_from_the_top_bar(client, project, admin_user):
+    client.force_login(admin_user)
+
+    page = client.get(reverse("project-overview", args=[project.slug])).content.decode()
+
+    assert f'href="{reverse("site-dashboard")}"' in page.split("</header>")[0]
