@@ -8,7 +8,11 @@ queries is the same whatever the project (or the site) holds.
 - **Throughput** per day (in the site's time zone): submissions made, reviews decided
   (accepted or rejected), labels accepted (the labels in force and those they replaced,
   :class:`ImageLabelHistory`, each counted on the day it was accepted).
-- A task is **overdue** while it is open (the annotator still owes work) past its due date.
+- A task is **overdue** while it is open (the annotator still owes work) past its due date
+  (:func:`projects.selectors.overdue_q`).
+
+Images are counted by state, and the states named, as everywhere
+(:func:`projects.selectors.qc_state_counts`, :data:`projects.selectors.QC_STATE_LABELS`).
 """
 
 from collections.abc import Sequence
@@ -21,7 +25,15 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from projects.models import OPEN_TASK_STATUSES, AuditEvent, Image, Project, Task, TaskStatus
-from projects.selectors import QCState, images_with_qc_state, qc_state_expression
+from projects.selectors import (
+    QC_STATE_LABELS,
+    QCState,
+    images_with_qc_state,
+    overdue_tasks,
+    qc_state_counts,
+    qc_state_expression,
+    review_queue,
+)
 from qc.models import AgreementSummary, ImageLabel, ImageLabelHistory, Review, Submission
 from qc.selectors.workflow import open_reviewer_expression
 
@@ -30,14 +42,6 @@ WEEKS = 4
 # The longest lists the page shows in full; their counts always cover everything.
 OLDEST_SHOWN = 10
 OVERDUE_SHOWN = 10
-
-STATE_LABELS = {
-    QCState.UNASSIGNED: "Unassigned",
-    QCState.ANNOTATING: "Annotating",
-    QCState.IN_REVIEW: "In review",
-    QCState.NEEDS_REWORK: "Needs rework",
-    QCState.ACCEPTED: "Accepted",
-}
 
 
 @dataclass(frozen=True)
@@ -99,16 +103,6 @@ def images_waiting(*, project: Project) -> QuerySet[Image]:
         .annotate(
             waiting_since=waiting_since_expression(), reviewer_name=open_reviewer_expression()
         )
-    )
-
-
-def _state_counts(project: Project) -> dict[str, int]:
-    return dict(
-        images_with_qc_state(project=project)
-        .order_by()
-        .values_list("qc_state")
-        .annotate(n=Count("id"))
-        .values_list("qc_state", "n")
     )
 
 
@@ -182,16 +176,9 @@ def _backlog(user: Any, project: Project, *, may_open_all: bool) -> dict[str, An
         "by_reviewer": by_reviewer,
         "oldest": oldest,
         "total": sum(row.waiting for row in by_reviewer),
+        "in_queue": review_queue(user=user, project=project).count(),
         "oldest_since": oldest[0].waiting_since if oldest else None,
     }
-
-
-def overdue_tasks(*, project: Project, today: date | None = None) -> QuerySet[Task]:
-    """The project's open tasks past their due date, the latest first overdue."""
-    today = today or timezone.localdate()
-    return Task.objects.filter(
-        image__project=project, status__in=OPEN_TASK_STATUSES, due_date__lt=today
-    ).order_by("due_date", "image__name", "annotator__username")
 
 
 def _overdue(project: Project, today: date) -> dict[str, Any]:
@@ -217,9 +204,10 @@ def funnel_page(
     their funnel's order, with totals), the throughput of the last ``weeks`` weeks by day,
     the review backlog (by reviewer, oldest waiting first; the oldest images waiting, each
     with whether ``user`` may open it: every one when ``may_open_all``, else those waiting
-    for ``user``) and the overdue tasks."""
+    for ``user``; ``in_queue``, how many of them ``user``'s review queue holds) and the
+    overdue tasks."""
     today = timezone.localdate()
-    states = _state_counts(project)
+    states = qc_state_counts(project=project)
     statuses = dict(
         Task.objects.filter(image__project=project)
         .order_by()
@@ -228,7 +216,7 @@ def funnel_page(
         .values_list("status", "n")
     )
     return {
-        "images": [(s, STATE_LABELS[s], states.get(s, 0)) for s in QCState.ORDER],
+        "images": [(s, QC_STATE_LABELS[s], n) for s, n in states.items()],
         "images_total": sum(states.values()),
         "tasks": [(s.value, s.label, statuses.get(s.value, 0)) for s in TaskStatus],
         "tasks_total": sum(statuses.values()),
@@ -262,7 +250,9 @@ class ProjectRow:
 def site_projects() -> list[ProjectRow]:
     """Every project, by name, with its images by QC state, open tasks, review backlog,
     headline pq with its interval (only the stored summary of its agreement report) and
-    its last audited change: four queries whatever the number of projects."""
+    its last audited change: four queries whatever the number of projects (so the images
+    are counted by project and state in one query, with the expression
+    :func:`projects.selectors.qc_state_counts` groups by, not once a project)."""
     open_tasks = (
         Task.objects.filter(image__project=OuterRef("pk"), status__in=OPEN_TASK_STATUSES)
         .order_by()
@@ -310,7 +300,7 @@ def site_projects() -> list[ProjectRow]:
             ProjectRow(
                 project=project,
                 images=sum(by_state.values()),
-                states=[(s, STATE_LABELS[s], by_state.get(s, 0)) for s in QCState.ORDER],
+                states=[(s, QC_STATE_LABELS[s], by_state.get(s, 0)) for s in QCState.ORDER],
                 open_tasks=project.open_tasks or 0,
                 waiting=by_state.get(QCState.IN_REVIEW, 0),
                 oldest_waiting=oldest.get(project.pk),

@@ -4,8 +4,10 @@ page of all projects (DESIGN §10, §11).
 
 The funnel opens to those who see the project's dashboards (admins, leads, reviewers; an
 annotator gets a 403, an outsider a 404); the page of all projects to site staff only.
-Every count links to the list behind it, where the viewer may open that list: the images
-and task lists are the lead's, so a reviewer's counts link only to the review queue."""
+Every count links to the list behind it, where the viewer may open that list and it holds
+exactly what was counted: the images and task lists are the lead's, so a reviewer's counts
+of the project are plain numbers; the count of the viewer's own review queue (which leaves
+out what the viewer annotated, and a reviewer's images assigned to others) links to it."""
 
 import csv
 from typing import Any
@@ -47,14 +49,10 @@ def list_url(name: str, project: Project, **query: Any) -> str:
 
 
 def _image_bars(project: Project, images: list, *, manages: bool) -> list[Bar]:
-    queue = reverse("review-queue", args=[project.slug])
-
-    def href(state: str) -> str | None:
-        if manages:
-            return list_url("project-images", project, state=state)
-        return queue if state == QCState.IN_REVIEW else None
-
-    return [Bar(key, label, n, href(key)) for key, label, n in images]
+    return [
+        Bar(key, label, n, list_url("project-images", project, state=key) if manages else None)
+        for key, label, n in images
+    ]
 
 
 def _task_bars(project: Project, tasks: list, *, manages: bool) -> list[Bar]:
@@ -113,6 +111,7 @@ def project_funnel(request: HttpRequest, slug: str) -> HttpResponse:
         daily_charts=_daily_charts(data["days"]),
         rework=dict((key, n) for key, _, n in data["images"])[QCState.NEEDS_REWORK],
         rework_url=list_url("project-images", project, state=QCState.NEEDS_REWORK),
+        in_review_url=list_url("project-images", project, state=QCState.IN_REVIEW),
         overdue_url=list_url("project-task-list", project, overdue=1),
         images_url=list_url("project-images", project),
         tasks_url=list_url("project-task-list", project),
@@ -171,6 +170,7 @@ def site_dashboard(request: HttpRequest) -> HttpResponse:
                 for key, label, n in row.states
             ],
             "tasks_url": list_url("project-task-list", row.project, status="open"),
+            "waiting_url": list_url("project-images", row.project, state=QCState.IN_REVIEW),
             "agreement_url": list_url("project-dashboard", row.project),
         }
         for row in site_projects()

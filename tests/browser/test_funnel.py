@@ -68,7 +68,12 @@ def test_lead_follows_the_overview_and_reads_the_funnel(demo, page):
         assert page.locator(f"#image-states tr[data-state={state}] a").inner_text() == str(n)
     shot(page, "funnel/overview")
 
-    # A count opens its filtered list.
+    # A count opens its filtered list, which holds as many.
+    with page.expect_navigation():
+        page.click("#attention-waiting .number")
+    assert page.url.endswith(f"/p/{slug}/images/?state=in_review")
+    assert page.locator("#matching-count").inner_text() == str(states[QCState.IN_REVIEW])
+    page.go_back()
     with page.expect_navigation():
         page.click("#image-states tr[data-state=needs_rework] a")
     assert page.url.endswith(f"/p/{slug}/images/?state=needs_rework")
@@ -122,6 +127,13 @@ def test_reviewer_reads_the_funnel_and_opens_their_oldest_image(demo, page):
     page.goto(demo.page_url(f"/p/{demo.project.slug}/dashboard/work/"))
 
     assert _bar_counts(page, "image-states") == _states(demo.project)
+    assert page.locator("#image-states a").count() == 0
+    in_queue = page.locator("#backlog-queue").inner_text().split()[0]
+    with page.expect_navigation():
+        page.click("#backlog-queue")
+    assert page.url.endswith(f"/p/{demo.project.slug}/review/")
+    assert page.locator("#waiting-count").inner_text() == in_queue
+    page.go_back()
     mine = page.locator("#waiting-longest a")
     assert mine.count() >= 1
     name = mine.first.inner_text()

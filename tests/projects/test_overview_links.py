@@ -1,17 +1,21 @@
 """The overview, the lead's landing page: what needs attention first (images waiting for
 review, sent back for rework, overdue tasks, unassigned images), then the counts, each
-linking to the filtered list behind it; links to the dashboards; reviewers get links only
-to what they may open; a fixed number of queries."""
+linking to the filtered list behind it and equal to what that list holds; links to the
+dashboards; reviewers get links only to what they may open; a fixed number of queries."""
 
 from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from projects.models import Role, TaskStatus
+from projects.pages import project_page
+from projects.selectors import project_overview
+from qc.models import ReviewAssignment
 from tests.factories import ImageFactory, TaskFactory
 
 
@@ -53,7 +57,7 @@ def test_overview_puts_what_needs_attention_first(client, project, lead, work):
     )
     html = response.content.decode()
     assert html.index('id="attention"') < html.index('id="image-states"')
-    assert 'id="attention-waiting" href="/p/bubbles/review/"' in html
+    assert 'id="waiting-count" href="/p/bubbles/images/?state=in_review">2</a>' in html
     assert 'id="attention-rework" href="/p/bubbles/images/?state=needs_rework"' in html
     assert 'id="attention-overdue" href="/p/bubbles/assignment/tasks/?overdue=1"' in html
     assert 'id="attention-unassigned" href="/p/bubbles/images/?state=unassigned"' in html
@@ -93,9 +97,51 @@ def test_overview_of_a_reviewer_links_only_to_pages_a_reviewer_opens(
     assert "/images/" not in html
     assert "/assignment/tasks/" not in html
     assert "/settings/members/" not in html
-    assert html.count('href="/p/bubbles/review/"') >= 2  # the tile and the in-review count
+    # Every image in review is counted; the reviewer's queue holds only those assigned to
+    # them, so the count is no link to it.
+    assert '<span class="number" id="waiting-count">2</span>' in html
+    assert '<tr data-state="in_review"><th>In review</th><td>2</td></tr>' in html
     assert f'href="{reverse("project-funnel", args=["bubbles"])}"' in html
     assert 'id="attention-overdue"' in html
+
+
+def overview_of(user, project, role):
+    """The overview as it reads with ``user``'s own review queue counted."""
+    request = RequestFactory().get(reverse("project-overview", args=[project.slug]))
+    request.user = user
+    context = project_overview(project=project, user=user)
+    return project_page(request, "projects/overview.html", project=project, role=role, **context)
+
+
+def test_overview_says_how_many_of_those_in_review_are_in_the_reviewers_queue(
+    client, project, reviewer, work
+):
+    """Two images are in review, one assigned to the reviewer: the tile says 2 and links
+    "1 in your review queue" to the queue, which shows that one."""
+    first = project.images.filter(tasks__status=TaskStatus.SUBMITTED).order_by("pk").first()
+    ReviewAssignment.objects.create(image=first, reviewer=reviewer)
+    client.force_login(reviewer)
+
+    html = overview_of(reviewer, project, Role.REVIEWER).content.decode()
+    queue = client.get(reverse("review-queue", args=[project.slug])).context["queue"]
+
+    assert '<span class="number" id="waiting-count">2</span>' in html
+    assert '<a id="waiting-queue" href="/p/bubbles/review/">1 in your review queue</a>' in html
+    assert queue.waiting == 1
+    assert [card.image for card in queue.cards] == [first]
+
+
+def test_overview_counts_a_leads_queue_without_what_the_lead_annotated(client, project, lead, work):
+    TaskFactory(image=ImageFactory(project=project), annotator=lead, status=TaskStatus.SUBMITTED)
+    client.force_login(lead)
+
+    html = overview_of(lead, project, Role.LEAD).content.decode()
+    listed = client.get("/p/bubbles/images/?state=in_review").context["listing"].matching
+    queued = client.get(reverse("review-queue", args=[project.slug])).context["queue"].waiting
+
+    assert 'id="waiting-count" href="/p/bubbles/images/?state=in_review">3</a>' in html
+    assert '<a id="waiting-queue" href="/p/bubbles/review/">2 in your review queue</a>' in html
+    assert (listed, queued) == (3, 2)
 
 
 def test_overview_of_an_empty_project_says_nothing_waits(client, project, lead):
@@ -103,7 +149,7 @@ def test_overview_of_an_empty_project_says_nothing_waits(client, project, lead):
 
     html = overview(client, project).content.decode()
 
-    assert "the review queue is empty" in html
+    assert "nothing is in review" in html
     assert "every open task is within its due date" in html
 
 

@@ -146,7 +146,8 @@ def test_funnel_links_every_count_of_a_lead_to_its_filtered_list(
     html = response.content.decode()
     assert 'href="/p/bubbles/images/?state=accepted"' in html
     assert 'id="stat-overdue" href="/p/bubbles/assignment/tasks/?overdue=1"' in html
-    assert 'id="stat-backlog" href="/p/bubbles/review/"' in html
+    assert 'id="backlog-count" href="/p/bubbles/images/?state=in_review">1</a>' in html
+    assert '<a id="backlog-queue" href="/p/bubbles/review/">1 in your review queue</a>' in html
 
 
 def test_funnel_of_a_reviewer_links_only_to_the_review_queue(
@@ -158,9 +159,12 @@ def test_funnel_of_a_reviewer_links_only_to_the_review_queue(
 
     assert response.status_code == 200
     images = bars(response, "image_chart")
-    assert images["in_review"] == (1, "/p/bubbles/review/")
-    assert [href for key, (_, href) in images.items() if key != "in_review"] == [None] * 4
+    assert images["in_review"] == (1, None)  # every image in review, not the reviewer's
+    assert {href for _, href in images.values()} == {None}
     assert {href for _, href in bars(response, "task_chart").values()} == {None}
+    assert b'<a id="backlog-queue" href="/p/bubbles/review/">0 in your review queue</a>' in (
+        response.content
+    )
     assert b"/images/?state=" not in response.content
     assert b"/assignment/tasks/" not in response.content
 
@@ -288,6 +292,50 @@ def test_backlog_by_reviewer_oldest_waiting_first(
     )
 
 
+def test_backlog_of_a_reviewer_counts_every_image_and_links_only_their_queue(
+    client, project, reviewer, annotator, other_annotator
+):
+    """Two images wait for review, one assigned to the reviewer: the page says 2, links
+    "1 in your review queue" to the queue, which shows that one; no number of all the
+    images in review links to the queue."""
+    mine = in_review(project, [annotator], when=at_day(1), reviewer=reviewer, name="mine.png")
+    in_review(project, [other_annotator], when=at_day(2), reviewer=UserFactory(), name="b.png")
+    client.force_login(reviewer)
+
+    response = client.get(funnel_url(project))
+    queue = client.get(reverse("review-queue", args=[project.slug])).context["queue"]
+
+    html = response.content.decode()
+    assert response.context["backlog"]["total"] == 2
+    assert '<span class="number" id="backlog-count">2</span>' in html
+    assert '<a id="backlog-queue" href="/p/bubbles/review/">1 in your review queue</a>' in html
+    assert '<a href="/p/bubbles/review/" id="backlog-in-queue">1 of them in your' in html
+    assert '<span id="backlog-total">2</span>' in html
+    assert queue.waiting == 1
+    assert [card.image for card in queue.cards] == [mine]
+    assert bars(response, "image_chart")["in_review"] == (2, None)
+    assert ">2</a>" not in html
+
+
+def test_backlog_of_a_lead_links_every_image_in_review_and_their_own_queue(
+    client, project, lead, annotator
+):
+    """The lead's queue leaves out the image the lead annotated; the count of all opens the
+    images list of that state, which holds both."""
+    in_review(project, [annotator], when=at_day(1), name="theirs.png")
+    in_review(project, [lead], when=at_day(2), name="lead-drew.png")
+    client.force_login(lead)
+
+    html = client.get(funnel_url(project)).content.decode()
+    listed = client.get("/p/bubbles/images/?state=in_review").context["listing"].matching
+    queued = client.get(reverse("review-queue", args=[project.slug])).context["queue"].waiting
+
+    assert 'id="backlog-count" href="/p/bubbles/images/?state=in_review">2</a>' in html
+    assert '<a href="/p/bubbles/images/?state=in_review" id="backlog-total">2</a>' in html
+    assert '<a id="backlog-queue" href="/p/bubbles/review/">1 in your review queue</a>' in html
+    assert (listed, queued) == (2, 1)
+
+
 def test_backlog_links_images_to_the_viewer_only_where_the_user_may_review(
     client, project, reviewer, annotator
 ):
@@ -362,8 +410,8 @@ def test_funnel_of_an_empty_project_says_why_it_is_empty(client, project, lead):
 def test_funnel_fixed_query_count(client, project, lead, reviewer, annotator, count):
     # session, user, project, role; images by state, tasks by status; submissions, accepted
     # and rejected reviews, labels and replaced labels by day; backlog by reviewer, the
-    # oldest waiting; overdue count and shown
-    expected = 15
+    # oldest waiting, the user's queue; overdue count and shown
+    expected = 16
     for n in range(count):
         image = in_review(project, [annotator], when=at_day(n), reviewer=reviewer)
         decide(image.tasks.get().submissions.get(), reviewer, Review.Decision.REJECT)

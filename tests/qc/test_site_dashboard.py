@@ -80,7 +80,6 @@ def test_site_dashboard_links_every_count_into_its_project(client, admin_user, p
         "/p/bubbles/images/?state=in_review",
         "/p/bubbles/images/?state=accepted",
         "/p/bubbles/assignment/tasks/?status=open",
-        "/p/bubbles/review/",
         "/p/bubbles/dashboard/",
         reverse("project-funnel", args=["bubbles"]),
     ]:
@@ -88,6 +87,29 @@ def test_site_dashboard_links_every_count_into_its_project(client, admin_user, p
     assert ">0.81</a>" in html
     assert "0.75–0.86" in html
     assert "never read" not in html
+
+
+def test_site_dashboard_backlog_opens_every_image_in_review_not_the_admins_queue(
+    client, admin_user, project, annotator
+):
+    """The admin's own review queue leaves out what the admin annotated; the backlog counts
+    every image in review, so it opens the images list of that state, which holds them all."""
+    stocked(project, annotator)
+    TaskFactory(
+        image=ImageFactory(project=project), annotator=admin_user, status=TaskStatus.SUBMITTED
+    )
+    client.force_login(admin_user)
+
+    html = client.get(URL).content.decode()
+    listed = client.get("/p/bubbles/images/?state=in_review").context["listing"].matching
+
+    assert (
+        '<td class="num" data-key="waiting"><a href="/p/bubbles/images/?state=in_review">2</a>'
+        in html
+    )
+    assert listed == 2
+    assert client.get("/p/bubbles/review/").context["queue"].waiting == 1
+    assert "/p/bubbles/review/" not in html
 
 
 def test_site_dashboard_reads_only_the_summary_of_the_stored_report(
@@ -132,6 +154,10 @@ def test_site_dashboard_without_projects_says_how_to_make_one(client, admin_user
 
     assert response.status_code == 200
     assert b'id="no-projects"' in response.content
+    assert b'<a href="/projects/new/" id="create-project">Create the first project</a>' in (
+        response.content
+    )
+    assert b"create_project" not in response.content
 
 
 @pytest.mark.parametrize("count", [1, 3])
