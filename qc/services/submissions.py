@@ -193,12 +193,20 @@ def submissions_create(
         actor=actor,
         source=source,
     )
+    annotators = {draft.task.annotator_id for draft in drafts}
+    # Through the gate every annotator works under the current versions; an import's
+    # annotators under what each had acknowledged (work drawn elsewhere, maybe before any).
+    under = (
+        {annotator: [v.pk for v in versions] for annotator in annotators}
+        if check_gate
+        else _versions_acknowledged(project, annotators)
+    )
     through = Submission.guideline_versions.through
     through.objects.bulk_create(
         [
-            through(submission_id=submission.pk, guidelineversion_id=version.pk)
-            for submission in submissions
-            for version in versions
+            through(submission_id=submission.pk, guidelineversion_id=version_id)
+            for draft, submission in zip(drafts, submissions, strict=True)
+            for version_id in under.get(draft.task.annotator_id, [])
         ],
         batch_size=1000,
     )
@@ -234,6 +242,24 @@ def submissions_create(
     if images:
         transaction.on_commit(lambda: _queue_agreement(images))
     return SubmissionsCreated(submissions=submissions, agreement_images=images)
+
+
+def _versions_acknowledged(project: Project, annotator_ids: set[int]) -> dict[int, list[int]]:
+    """The guideline versions each annotator works under: per guideline, the newest
+    published version they acknowledged (none for a guideline they never acknowledged)."""
+    newest: dict[tuple[int, int], tuple[int, int]] = {}
+    for user_id, guideline_id, number, version_id in Acknowledgement.objects.filter(
+        user_id__in=annotator_ids,
+        version__guideline__project=project,
+        version__published_at__isnull=False,
+    ).values_list("user_id", "version__guideline_id", "version__number", "version_id"):
+        key = (user_id, guideline_id)
+        if key not in newest or number > newest[key][0]:
+            newest[key] = (number, version_id)
+    under: dict[int, list[int]] = {}
+    for (user_id, _), (_, version_id) in sorted(newest.items()):
+        under.setdefault(user_id, []).append(version_id)
+    return under
 
 
 def _require_open(draft: SubmissionDraft) -> None:

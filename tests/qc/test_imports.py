@@ -24,7 +24,7 @@ from pycocotools import mask as coco_mask
 
 from projects.errors import ApplicationError
 from projects.models import AuditEvent, Image, LabelClass, Membership, Role, Task, TaskStatus
-from projects.services import guideline_version_create
+from projects.services import guideline_acknowledge, guideline_version_create
 from qc import masks
 from qc.agreement import boundary_width, instance_features
 from qc.models import ImageAgreement, ImportJob, Instance, JobStatus, Submission
@@ -576,26 +576,35 @@ def test_import_annotations_create_labels_creates_missing_classes(tmp_path, proj
     assert [i.label_class.name for i in labels] == ["bubble", "droplet"]
 
 
-def test_import_annotations_records_guideline_versions_and_rule_violations(
-    tmp_path, project, bubble, annotator, lead
+def test_import_annotations_checks_the_rules_and_records_the_versions_acknowledged(
+    tmp_path, project, bubble, annotator, other_annotator, lead
 ):
-    version = guideline_version_create(
-        project=project,
-        title="Bubbles",
-        body="Draw bubbles.",
-        author=lead,
-        rules=[{"rule": "min_area_px", "value": 20, "severity": "block"}],
-        publish=True,
+    rules = [{"rule": "min_area_px", "value": 20, "severity": "block"}]
+    v1 = guideline_version_create(
+        project=project, title="Bubbles", body="Draw bubbles.", author=lead, publish=True
     )
-    path = write_coco(
-        tmp_path, images=[coco_image(1, "a.png")], annotations=[coco_polygon(1, 1, square(1, 1, 4))]
+    v2 = guideline_version_create(
+        project=project, title="Bubbles", body="Draw them.", author=lead, rules=rules, publish=True
     )
+    guideline_acknowledge(version=v1, user=other_annotator)
+    tiny = [coco_polygon(1, 1, square(1, 1, 4))]
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+    first = write_coco(tmp_path / "a", images=[coco_image(1, "a.png")], annotations=tiny)
+    second = write_coco(tmp_path / "b", images=[coco_image(1, "b.png")], annotations=tiny)
 
-    import_annotations(project=project, path=path, format="coco", actor=lead, annotator="annotator")
+    for path, who in [(first, "annotator"), (second, "other_annotator")]:
+        import_annotations(project=project, path=path, format="coco", actor=lead, annotator=who)
 
-    submission = Submission.objects.get(task__image__project=project)
-    assert list(submission.guideline_versions.all()) == [version]
-    assert [v["rule"] for v in submission.rule_violations] == ["min_area_px"]
+    # Work drawn elsewhere counts under the version its annotator had read, if any; the
+    # rules in force now are checked on it all the same.
+    unread = Submission.objects.get(task__annotator=annotator)
+    read_v1 = Submission.objects.get(task__annotator=other_annotator)
+    assert list(unread.guideline_versions.all()) == []
+    assert list(read_v1.guideline_versions.all()) == [v1]
+    assert v2 not in read_v1.guideline_versions.all()
+    for submission in (unread, read_v1):
+        assert [v["rule"] for v in submission.rule_violations] == ["min_area_px"]
 
 
 def test_import_annotations_queues_agreement_once_per_image_with_two_submissions(
