@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 
 from projects.files import image_upload_to
 
@@ -52,6 +53,9 @@ class Project(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
+            # A project's address is its slug: two slugs that differ only in case would be
+            # two projects nobody tells apart.
+            models.UniqueConstraint(Lower("slug"), name="project_slug_unique_ci"),
             models.CheckConstraint(condition=Q(overlap__gte=1), name="project_overlap_gte_1"),
             models.CheckConstraint(
                 condition=Q(overlap_fraction__gte=0, overlap_fraction__lte=1),

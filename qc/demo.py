@@ -210,13 +210,14 @@ def demo_seed(*, images: int = 60) -> DemoResult:
                 slug=SLUG,
                 name="Pool boiling (demo)",
                 labels=["bubble"],
-                actor=lead,
+                actor=None,  # the seeding is the server's command; it makes the lead
                 description="High-speed frames of nucleate pool boiling; "
                 "outline every vapour bubble.",
                 overlap=3,
                 overlap_fraction=1 / 3,
                 review_policy="all",
             )
+            membership_set(project=project, user=lead, role=Role.LEAD, actor=None)
             for user, role, _ in users.values():
                 membership_set(project=project, user=user, role=role, actor=lead)
             v1 = _guideline_publish(

@@ -44,8 +44,9 @@ def valid(serializer_class, request: Request, **context) -> dict:
 
 
 class ProjectList(generics.ListAPIView):
-    """Projects the user may enter, with the user's role in each; or a new project, whose
-    creator (unless site staff) becomes its lead."""
+    """Projects the user may enter, with the user's role in each; or a new project (site
+    admins only: anyone else gets a 403, whether the slug exists or not). The admin who
+    creates it is not made a member: they add its lead."""
 
     serializer_class = ProjectSerializer
     queryset = Project.objects.none()  # the schema's model; requests use get_queryset

@@ -90,9 +90,15 @@ def project_create(
     actor: Any = None,
     **settings: Any,
 ) -> Project:
-    """A new project. Any signed-in user may create one; a creator who is not site staff
-    becomes its lead. An existing slug (or one created at the same moment) is a
+    """A new project, created by a site admin (active staff) or by the server's commands
+    (``actor=None``); the creator does not become a member (admins manage every project).
+
+    Anyone else is refused (403) before the slug is looked at, so whether a project of that
+    slug exists is told only to those who may see every project. An existing slug, in any
+    case (slugs are unique whatever their case), or one created at the same moment, is a
     ConflictError."""
+    if actor is not None and not (actor.is_active and actor.is_staff):
+        raise ApplicationError("Only a site admin creates projects.", status=403)
     project = Project(slug=slug, name=name or slug, description=description, **settings)
     _create(
         project,
@@ -100,19 +106,9 @@ def project_create(
         actor=actor,
         project=project,
         after={"slug": slug, "name": project.name},
-        twin=Project.objects.filter(slug=slug),
+        twin=Project.objects.filter(slug__iexact=slug),
         conflict=f"A project with slug {slug!r} already exists.",
     )
-    if actor is not None and not actor.is_staff:
-        membership = Membership.objects.create(project=project, user=actor, role=Role.LEAD)
-        audit(
-            actor=actor,
-            verb="membership.create",
-            obj=membership,
-            project=project,
-            after={"user": actor.username, "role": Role.LEAD},
-        )
-        forget_roles(actor)
     for label in labels:
         label_class_create(project=project, name=label, actor=actor)
     return project

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -422,8 +423,11 @@ def project_member_delete(request: HttpRequest, slug: str, pk: int) -> HttpRespo
 @login_required
 @require_http_methods(GET_POST)
 def project_create(request: HttpRequest) -> HttpResponse:
-    """A new project, then its settings. As through the API, any signed-in user may create
-    one and leads it (:func:`projects.services.project_create`)."""
+    """A new project, then its settings. Site admins only, as through the API and the
+    service (:func:`projects.services.project_create`): anyone else gets a 403, before a
+    slug is looked at, so nobody learns from this page which projects exist."""
+    if not request.user.is_staff:
+        raise PermissionDenied("Only a site admin creates projects.")
     form = ProjectCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -438,6 +442,7 @@ def project_create(request: HttpRequest) -> HttpResponse:
         except ConflictError as error:
             form.add_error("slug", error.message)
         except ApplicationError as error:
+            raise_refusal(error)
             refusal_on_form(form, error)
         else:
             messages.success(

@@ -144,22 +144,27 @@ def _no_login_throttle_left_over():
 @pytest.mark.django_db(transaction=True)
 def test_project_lifecycle_through_the_api():
     # Accounts: there is no sign-up endpoint. Everyone signs in for a token.
+    UserFactory(username="admin", is_staff=True)
     for username in ("lead", "ann_a", "ann_b", "rev"):
         UserFactory(username=username)
-    lead, ann_a, ann_b, rev = map(signed_in, ("lead", "ann_a", "ann_b", "rev"))
+    admin, lead, ann_a, ann_b, rev = map(signed_in, ("admin", "lead", "ann_a", "ann_b", "rev"))
 
-    # --- the lead sets the project up ------------------------------------------------
-    created = lead.post(
+    # --- a site admin creates the project and makes its lead -------------------------
+    created = admin.post(
         "/api/v1/projects/",
         {"slug": SLUG, "name": "Pool boiling", "overlap": 2, "review_policy": "below_threshold"},
         format="json",
     )
     assert created.status_code == 201, created.data
     assert (created.data["role"], created.data["overlap"], created.data["review_policy"]) == (
-        "lead",
+        "admin",
         2,
         "below_threshold",
     )
+    made_lead = admin.post(BASE + "members/", {"username": "lead", "role": "lead"}, "json")
+    assert (made_lead.status_code, made_lead.data["role"]) == (201, "lead")
+
+    # --- the lead sets the project up ------------------------------------------------
     assert created.data["auto_accept_pq"] == 0.85
     assert APIClient().get(BASE).status_code == 401  # without a token
     assert ann_a.get(BASE).status_code == 404  # not a member yet: the project is unknown

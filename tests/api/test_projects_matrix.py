@@ -46,6 +46,7 @@ def _routes(w):
     t = f"/api/v1/projects/bubbles/tasks/{w['task'].pk}/"
     return {
         "projects.list": ("get", "/api/v1/projects/", None),
+        "projects.create": ("post", "/api/v1/projects/", {"slug": "fresh"}),
         "project.detail": ("get", "/api/v1/projects/bubbles/", None),
         "classes.list": ("get", "/api/v1/projects/bubbles/label-classes/", None),
         "classes.create": ("post", "/api/v1/projects/bubbles/label-classes/", {"name": "drop"}),
@@ -95,6 +96,8 @@ def _routes(w):
 #              admin lead  rev  ann  other out  anon
 EXPECTED = {
     "projects.list": (200, 200, 200, 200, 200, 200, 401),
+    # Site admins create projects; anyone else is refused without the slug being looked at.
+    "projects.create": (201, 403, 403, 403, 403, 403, 401),
     "project.detail": (200, 200, 200, 200, 200, 404, 401),
     "classes.list": (200, 200, 200, 200, 200, 404, 401),
     "classes.create": (201, 201, 403, 403, 403, 404, 401),

@@ -29,17 +29,37 @@ def as_lead(api, lead):
 # ------------------------------------------------------------------------ projects
 
 
-def test_project_create_makes_creator_lead_and_duplicate_conflicts(api, db):
-    creator = UserFactory(username="creator")
-    api.force_authenticate(creator)
+def test_project_create_by_an_admin_and_duplicate_conflicts_in_any_case(api, admin_user):
+    api.force_authenticate(admin_user)
 
     first = api.post("/api/v1/projects/", {"slug": "cells", "labels": ["cell"]}, format="json")
     again = api.post("/api/v1/projects/", {"slug": "cells"}, format="json")
+    shouting = api.post("/api/v1/projects/", {"slug": "Cells"}, format="json")
 
-    assert (first.status_code, first.data["role"], first.data["name"]) == (201, "lead", "cells")
-    assert Membership.objects.get(project__slug="cells").user == creator
+    assert (first.status_code, first.data["role"], first.data["name"]) == (201, "admin", "cells")
+    assert not Membership.objects.filter(project__slug="cells").exists()
     assert again.status_code == 409
     assert again.json() == {"message": "A project with slug 'cells' already exists.", "details": {}}
+    assert shouting.status_code == 409
+    assert Project.objects.filter(slug__iexact="cells").count() == 1
+
+
+def test_project_create_by_anyone_else_is_403_whether_the_slug_exists_or_not(api, project, lead):
+    api.force_authenticate(lead)
+
+    taken = api.post("/api/v1/projects/", {"slug": project.slug}, format="json")
+    free = api.post("/api/v1/projects/", {"slug": "cells"}, format="json")
+
+    assert (taken.status_code, free.status_code) == (403, 403)
+    assert (
+        taken.json()
+        == free.json()
+        == {
+            "message": "Only a site admin creates projects.",
+            "details": {},
+        }
+    )
+    assert list(Project.objects.values_list("slug", flat=True)) == [project.slug]
 
 
 @pytest.mark.parametrize(
@@ -54,8 +74,8 @@ def test_project_create_makes_creator_lead_and_duplicate_conflicts(api, db):
         "text",
     ],
 )
-def test_project_create_bad_input_is_400(api, annotator, body):
-    api.force_authenticate(annotator)
+def test_project_create_bad_input_is_400(api, admin_user, body):
+    api.force_authenticate(admin_user)
 
     response = api.post("/api/v1/projects/", body, format="json")
 
@@ -384,8 +404,8 @@ def test_hostile_input_is_a_4xx(as_lead, bubble, method, path, body):
         {"slug": "d", "quorum": 0},
     ],
 )
-def test_hostile_project_settings_are_400(api, annotator, body):
-    api.force_authenticate(annotator)
+def test_hostile_project_settings_are_400(api, admin_user, body):
+    api.force_authenticate(admin_user)
 
     assert api.post("/api/v1/projects/", body, format="json").status_code == 400
 
@@ -428,7 +448,9 @@ def test_twenty_identical_creates_one_201_nineteen_409(url, body):
         pytest.skip("concurrent writers need PostgreSQL (SQLite serialises every writer)")
     project = Project.objects.create(slug="bubbles", name="Pool boiling")
     UserFactory(username="racer")
-    leads = [UserFactory(username=f"lead{n}") for n in range(20)]
+    # Creating a project is for site admins; the project's writes are for its leads.
+    staff = url == "/api/v1/projects/"
+    leads = [UserFactory(username=f"lead{n}", is_staff=staff) for n in range(20)]
     for user in leads:
         MembershipFactory(project=project, user=user, role="lead")
 

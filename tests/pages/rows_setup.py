@@ -88,6 +88,6 @@ ROWS = [
         page=False,
     ),
     Case(
-        "project-create", statuses(admin=200, lead=200, reviewer=200, annotator=200, outsider=200)
+        "project-create", statuses(admin=200, lead=403, reviewer=403, annotator=403, outsider=403)
     ),
 ]

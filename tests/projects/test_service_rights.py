@@ -2,6 +2,7 @@
 right gets a 403, an outsider a 404, and nothing is written; no actor is the operator."""
 
 import pytest
+from django.db import IntegrityError, transaction
 
 from projects.errors import ApplicationError, ConflictError
 from projects.models import (
@@ -150,6 +151,31 @@ def test_project_create_by_staff_adds_no_membership(admin_user):
     project = project_create(slug="cells", actor=admin_user)
 
     assert (Project.objects.get().pk, Membership.objects.count()) == (project.pk, 0)
+
+
+@pytest.mark.parametrize("slug", ["bubbles", "cells"])
+def test_project_create_refused_to_anyone_but_staff_whatever_the_slug(project, lead, slug):
+    """The same 403 whether the slug is taken or not: nobody learns a project exists."""
+    before = (Project.objects.count(), Membership.objects.count(), AuditEvent.objects.count())
+
+    with pytest.raises(ApplicationError) as refused:
+        project_create(slug=slug, labels=["bubble"], actor=lead)
+
+    assert (refused.value.status, refused.value.message) == (
+        403,
+        "Only a site admin creates projects.",
+    )
+    assert (Project.objects.count(), Membership.objects.count(), AuditEvent.objects.count()) == (
+        before
+    )
+
+
+def test_project_slugs_are_unique_whatever_their_case(project, admin_user):
+    with pytest.raises(ConflictError, match="slug 'BUBBLES' already exists"):
+        project_create(slug="BUBBLES", actor=admin_user)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Project.objects.create(slug="Bubbles", name="Twin")
+    assert Project.objects.count() == 1
 
 
 def test_duplicate_creates_are_conflicts(project, bubble, lead):

@@ -526,6 +526,7 @@ def test_admin_creates_a_project_and_lands_on_its_settings(client, admin_user):
     ("slug", "error"),
     [
         ("bubbles", "A project with slug 'bubbles' already exists."),
+        ("Bubbles", "A project with slug 'Bubbles' already exists."),
         ("no spaces", "Enter a valid “slug”"),
     ],
 )
@@ -539,16 +540,14 @@ def test_project_create_refusals_beside_the_slug(client, project, admin_user, sl
     assert Project.objects.count() == 1
 
 
-def test_a_user_who_is_not_staff_creates_a_project_and_leads_it(client, annotator):
-    client.force_login(annotator)
+def test_a_user_who_is_not_staff_may_not_create_a_project(client, project, lead):
+    client.force_login(lead)
 
-    response = client.post(reverse("project-create"), {"slug": "mine"})
-
-    assert (response.status_code, response.url) == (302, "/p/mine/settings/")
-    project = Project.objects.get(slug="mine")
-    assert list(project.memberships.values_list("user__username", "role")) == [
-        (annotator.username, "lead")
-    ]
+    assert client.get(reverse("project-create")).status_code == 403
+    # Refused before the slug is looked at: an existing slug and a new one alike.
+    for slug in ("bubbles", "mine"):
+        assert client.post(reverse("project-create"), {"slug": slug}).status_code == 403
+    assert list(Project.objects.values_list("slug", flat=True)) == ["bubbles"]
 
 
 # ------------------------------------------------------------------ queries
