@@ -24,6 +24,7 @@ from qc import masks
 from qc.agreement import boundary_width, measure_crop
 from qc.formats import READERS, FormatError, Limits, ParsedImage, ParseResult
 from qc.formats.base import Measure
+from qc.services.import_text import refusal, refuse_unstorable_text
 from qc.services.submissions import InstanceInput, instance_row
 
 __all__ = [
@@ -229,7 +230,9 @@ def read_and_build(
     source: SourceReading, *, workers: int, report: ProgressThrottle
 ) -> tuple[ParseResult, list[list[Any]]]:
     """Parse the source and build every object's Instance; the CPU-bound part of an import,
-    in worker processes when it is large. Progress runs from 0.05 to 0.90."""
+    in worker processes when it is large. Progress runs from 0.05 to 0.90. A result holding
+    text no database stores is refused (:func:`refuse_unstorable_text`) before its objects
+    are measured and before any query uses its names."""
     if workers > 1 and source.format == "supervisely" and source.path.is_dir():
         # Many small shares: the last ones keep every worker busy to the end.
         shards = _supervisely_shards(source.path, count=max(workers, 1) * 32)
@@ -242,7 +245,8 @@ def read_and_build(
             source.path, limits=source.limits, measure=_measure(boundary_px), **source.kwargs
         )
     except FormatError as error:
-        raise ImportRefused.from_format_error(error) from None
+        raise refusal(error.message, file=error.file, image=error.image, obj=error.object) from None
+    refuse_unstorable_text(result, display=display)
     total = len(result.objects)
     report(0.45, f"measuring {total} instances")
     instances: list[list[Any]] = []
@@ -300,10 +304,12 @@ def _read_shards(
                 status, value, built = future.result()
                 if status == "error":
                     message, file, image, obj = value
-                    raise ImportRefused(message, file=file, image=image, obj=obj)
+                    raise refusal(message, file=file, image=image, obj=obj)
                 built_instances, failure = built
                 _raise_build_failure(failure, value, display)
                 results.append(value)
                 instances += built_instances
                 report(0.05 + 0.85 * done / len(shards), f"reading and measuring {display}")
-    return _merge_results(results), instances
+    merged = _merge_results(results)
+    refuse_unstorable_text(merged, display=display)
+    return merged, instances
