@@ -135,7 +135,7 @@ def membership_remove(
     """Remove a member (leads and admins; nobody but site staff removes themselves).
 
     Their open tasks are rebalanced onto the project's other annotators, each to the least
-    loaded one (open tasks over every project, then username) who has no task on that image;
+    loaded one (open tasks in the project, then username) who has no task on that image;
     a task nobody can take is cancelled. Both are reported in the result. With ``expected``
     (a preview's digest) a different plan is a ConflictError and nothing changes.
     """
@@ -175,7 +175,7 @@ def plan_changed(membership: Membership) -> str:
 
 def _plan(*, project: Project, user: Any, lock: bool) -> Plan:
     """Where each of ``user``'s open tasks in ``project`` goes, by image name: to the least
-    loaded other annotator (open tasks over every project, then username) who has no task on
+    loaded other annotator (open tasks in the project, then username) who has no task on
     that image, counting what the plan gives out as it goes; None when nobody can take it.
     ``lock`` locks the tasks for the change that follows."""
     tasks = Task.objects.filter(image__project=project, annotator=user, status__in=OPEN)
@@ -183,7 +183,7 @@ def _plan(*, project: Project, user: Any, lock: bool) -> Plan:
         tasks = tasks.select_for_update(of=("self",))
     tasks = list(tasks.select_related("image__project", "annotator").order_by("image__name"))
     others = [a for a in annotators_of(project) if a.pk != user.pk]
-    load = open_load(a.pk for a in others)
+    load = open_load(project, (a.pk for a in others))
     have: dict[int, set[int]] = {}
     for image_id, annotator_id in Task.objects.filter(
         image__in=[task.image_id for task in tasks]

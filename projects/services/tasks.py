@@ -38,11 +38,14 @@ User = get_user_model()
 OPEN = OPEN_TASK_STATUSES
 
 
-def open_load(annotator_ids: Iterable[int]) -> dict[int, int]:
-    """Each annotator's number of open tasks, over every project."""
+def open_load(project: Project, annotator_ids: Iterable[int]) -> dict[int, int]:
+    """Each annotator's number of open tasks in ``project``. Only this project's: a lead
+    sees and balances the work of their own project, and learns nothing of the others an
+    annotator works in."""
+    in_project = Q(tasks__status__in=OPEN, tasks__image__project=project)
     return dict(
         User.objects.filter(pk__in=list(annotator_ids))
-        .annotate(open_tasks=Count("tasks", filter=Q(tasks__status__in=OPEN)))
+        .annotate(open_tasks=Count("tasks", filter=in_project))
         .values_list("pk", "open_tasks")
     )
 
@@ -71,8 +74,8 @@ def _check_assignable(project: Project, images: list[Image], annotators: Sequenc
 
 @dataclass(frozen=True)
 class AnnotatorLoad:
-    """One annotator in a plan: open tasks (over every project, what the balance weighs)
-    before the batch, and the batch's new tasks."""
+    """One annotator in a plan: open tasks in the project (what the balance weighs) before
+    the batch, and the batch's new tasks."""
 
     annotator: Any
     before: int
@@ -155,11 +158,12 @@ def _plan(
 ) -> AssignmentPlan:
     """The planner both the preview and the assignment use (three queries).
 
-    Each missing task goes to the chosen annotator with the fewest open tasks, then by
+    Each missing task goes to the chosen annotator with the fewest open tasks in the
+    project, then by
     username, who never had a task on the image (a cancelled one included: the unique
     image and annotator pair). Only live tasks count toward an image's planned number,
     so an image whose task was cancelled gets a new annotator."""
-    load = open_load(a.pk for a in annotators)
+    load = open_load(project, (a.pk for a in annotators))
     taken: dict[int, set[int]] = {}
     live: dict[int, int] = {}
     for image_id, annotator_id, status in Task.objects.filter(image__in=images).values_list(
@@ -242,10 +246,10 @@ def task_assign(
     (leads and admins); ``overlap`` and ``overlap_fraction`` override the project's for
     this batch.
 
-    Load is balanced: each task goes to the annotator with the fewest open tasks who never
-    had the image (see :func:`_plan`). Images that already have their planned annotators
-    are left alone. ``annotators`` (default: every annotator of the project) must be
-    annotators of it. ``expect`` is the digest of a previewed plan
+    Load is balanced: each task goes to the annotator with the fewest open tasks in the
+    project who never had the image (see :func:`_plan`). Images that already have their
+    planned annotators are left alone. ``annotators`` (default: every annotator of the
+    project) must be annotators of it. ``expect`` is the digest of a previewed plan
     (:attr:`AssignmentPlan.digest`): when the plan differs now (someone assigned or
     finished work in between), nothing is created and a ConflictError says so.
     """

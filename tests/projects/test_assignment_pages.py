@@ -12,7 +12,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from projects.models import Task, TaskStatus
-from tests.factories import ImageFactory, MembershipFactory, TaskFactory, UserFactory
+from tests.factories import (
+    ImageFactory,
+    MembershipFactory,
+    ProjectFactory,
+    TaskFactory,
+    UserFactory,
+)
 
 
 @pytest.fixture
@@ -193,6 +199,25 @@ def test_preview_shows_the_plan_and_creates_nothing(as_lead, project, team):
     ]
     assert b"Assign 6 tasks" in response.content
     assert Task.objects.count() == 0
+
+
+def test_preview_open_now_is_this_projects_open_tasks_and_opens_them(as_lead, project, team):
+    elsewhere = ProjectFactory(slug="elsewhere")
+    for _ in range(4):
+        TaskFactory(image=ImageFactory(project=elsewhere), annotator=team["ben"])
+    TaskFactory(image=ImageFactory(project=project, name="held.png"), annotator=team["ben"])
+    images = [ImageFactory(project=project, name=f"{n}.png") for n in "ab"]
+
+    response = as_lead.get(
+        _url("project-assignment", project), {**_form(images, share="0"), "preview": "1"}
+    )
+
+    before = {load.annotator.username: load.before for load in response.context["plan"].loads}
+    assert before == {"anna": 0, "ben": 1, "cleo": 0}
+    tasks = _url("project-task-list", project)
+    assert f'href="{tasks}?annotator=ben&amp;status=open"'.encode() in response.content
+    assert b"open tasks in this project" in response.content
+    assert b"over all their projects" not in response.content
 
 
 def test_assign_creates_the_previewed_tasks(as_lead, project, team):

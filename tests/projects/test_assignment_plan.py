@@ -60,19 +60,22 @@ def test_plan_writes_nothing(project, lead):
     assert AuditEvent.objects.filter(verb="task.assign").count() == 0
 
 
-def test_plan_weighs_open_load_over_every_project(project, lead):
-    anna, _ = _annotators(project, "anna", "ben")
+def test_plan_weighs_open_load_in_this_project_only(project, lead):
+    anna, ben = _annotators(project, "anna", "ben")
     elsewhere = ProjectFactory(slug="elsewhere")
-    for image in _images(elsewhere, 2, prefix="other"):
+    for image in _images(elsewhere, 3, prefix="other"):
+        TaskFactory(image=image, annotator=ben)
+    for image in _images(project, 2, prefix="here"):
         TaskFactory(image=image, annotator=anna)
-    TaskFactory(image=ImageFactory(project=elsewhere), annotator=anna, status=TaskStatus.ACCEPTED)
+    TaskFactory(image=ImageFactory(project=project), annotator=anna, status=TaskStatus.ACCEPTED)
 
     plan = task_assign_plan(
         project=project, images=_images(project, 4), actor=lead, overlap_fraction=0.0
     )
 
     loads = {load.annotator.username: (load.before, load.new, load.after) for load in plan.loads}
-    # ben takes two until he has anna's two; the tie goes to anna by name, then ben again.
+    # ben's three open tasks elsewhere are neither shown nor weighed: he takes two until he
+    # has anna's two open ones here; the tie goes to anna by name, then ben again.
     assert loads == {"anna": (2, 1, 3), "ben": (0, 3, 3)}
 
 

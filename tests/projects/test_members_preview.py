@@ -11,7 +11,13 @@ from projects.services.members import (
     membership_remove,
     membership_role_change,
 )
-from tests.factories import ImageFactory, MembershipFactory, TaskFactory, UserFactory
+from tests.factories import (
+    ImageFactory,
+    MembershipFactory,
+    ProjectFactory,
+    TaskFactory,
+    UserFactory,
+)
 
 
 def _state(project) -> tuple:
@@ -177,3 +183,22 @@ def test_site_admin_may_preview_their_own_removal(project, admin_user):
     preview = membership_rebalance_plan(membership=own, actor=admin_user)
 
     assert (len(preview.moved), len(preview.cancelled)) == (0, 1)
+
+
+def test_rebalance_weighs_open_tasks_in_this_project_only(
+    project, lead, annotator, other_annotator
+):
+    third = UserFactory(username="third")
+    MembershipFactory(project=project, user=third, role="annotator")
+    elsewhere = ProjectFactory(slug="elsewhere")
+    for _ in range(3):
+        TaskFactory(image=ImageFactory(project=elsewhere), annotator=other_annotator)
+    TaskFactory(image=ImageFactory(project=project), annotator=third)
+    TaskFactory(image=ImageFactory(project=project, name="a.png"), annotator=annotator)
+    membership = Membership.objects.get(project=project, user=annotator)
+
+    preview = membership_rebalance_plan(membership=membership, actor=lead)
+    result = membership_remove(membership=membership, actor=lead, expected=preview.digest)
+
+    # other_annotator has no open task here (three elsewhere, not weighed); third has one.
+    assert _moves(preview) == _moves(result) == [("a.png", "other_annotator")]
