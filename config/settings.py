@@ -178,7 +178,9 @@ STORAGES = {
 }
 # The demo's seeded passwords, kept (mode 0600) so that a second `manage.py demo` can print
 # them again without re-seeding.
-MASKQC_DEMO_LOGINS_FILE = VAR_DIR / "demo-logins.json"
+MASKQC_DEMO_LOGINS_FILE = Path(
+    envstr("MASKQC_DEMO_LOGINS_FILE") or str(VAR_DIR / "demo-logins.json")
+)
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(VAR_DIR / "media")))
 # Private files (image pixels, uploaded imports, exports) are sent only after a permission

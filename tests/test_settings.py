@@ -126,3 +126,22 @@ def test_postgresql_sessions_run_without_jit_unless_asked():
 
     assert "-c statement_timeout=5000 -c jit=off" in _database_options(url)
     assert "jit" not in _database_options(url, DB_JIT="true")
+
+
+def _setting(name: str, **env: str) -> str:
+    code = f"from django.conf import settings; print(settings.{name})"
+    result = _manage("shell", "--no-imports", "-c", code, env={"DEBUG": "true", **env})
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_demo_logins_file_is_read_from_the_environment(tmp_path):
+    wanted = tmp_path / "logins" / "demo.json"
+    var = tmp_path / "var"
+
+    assert _setting("MASKQC_DEMO_LOGINS_FILE", MASKQC_DEMO_LOGINS_FILE=str(wanted)) == str(wanted)
+    # Empty, as unset (a .env file fills only what the environment leaves unset): the default.
+    assert _setting(
+        "MASKQC_DEMO_LOGINS_FILE", MASKQC_VAR_DIR=str(var), MASKQC_DEMO_LOGINS_FILE=""
+    ) == str(var / "demo-logins.json")
+    assert "MASKQC_DEMO_LOGINS_FILE=" in (ROOT / ".env.example").read_text()
