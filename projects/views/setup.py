@@ -188,15 +188,15 @@ def project_members(request: HttpRequest, slug: str) -> HttpResponse:
     the receipt of the last removal or role change, once."""
     project, role = project_for(user=request.user, slug=slug, action=Action.MANAGE_PROJECT)
     form = MemberAddForm(request.POST or None)
+    unknown_user = None
     if request.method == "POST" and form.is_valid():
         username, new_role = form.cleaned_data["username"], form.cleaned_data["role"]
         user = selectors.user_named(username)
         if user is None:
+            # The page links a site admin to the account form (members.html).
+            unknown_user = username
             form.add_error(
-                "username",
-                f"Nobody is called {username!r} here. A site admin creates accounts "
-                f"(python manage.py add_member {project.slug} USERNAME --role ROLE "
-                "--create-user).",
+                "username", f"No user named {username!r}. Users are created by a site admin."
             )
         else:
             try:
@@ -225,6 +225,7 @@ def project_members(request: HttpRequest, slug: str) -> HttpResponse:
         tab="members",
         roles=Role.choices,
         receipt=receipt,
+        unknown_user=unknown_user,
         **page,
     )
 

@@ -328,7 +328,7 @@ def test_member_added_by_username(client, project, lead):
 @pytest.mark.parametrize(
     ("username", "error"),
     [
-        ("nobody", "Nobody is called 'nobody' here."),
+        ("nobody", "No user named 'nobody'. Users are created by a site admin."),
         ("annotator", "annotator is already a member of bubbles."),
         ("bad\x00name", "Null characters are not allowed."),
     ],
