@@ -190,15 +190,11 @@ def build_dashboard(seed: int, images: int) -> tuple[object, object, float]:
     made-up figures: see the module's docstring), and its report built and stored. Returns
     the lead, the project and the seconds the report took to build."""
     import random
-    from datetime import timedelta
-    from itertools import combinations
 
-    from django.contrib.auth import get_user_model
     from django.db import transaction
-    from django.utils import timezone
 
-    from projects.models import Image, Membership, Project, Role, Task
-    from projects.services import guideline_version_create, project_create
+    from projects.models import Image, Project, Task
+    from projects.services import project_create
     from qc.models import AgreementResult, ImageAgreement, Submission
     from qc.services.agreement import agreement_summary_update
     from qc.services.bulk import planner_statistics_refresh
@@ -206,7 +202,26 @@ def build_dashboard(seed: int, images: int) -> tuple[object, object, float]:
     rng = random.Random(seed)
     Project.objects.filter(slug="bench-dashboard").delete()
     project = project_create(slug="bench-dashboard", name="Dashboard benchmark", labels=["bubble"])
-    bubble = project.label_classes.get()
+    lead, annotators, versions = _dashboard_team(project)
+    with transaction.atomic():
+        frames, submissions = _dashboard_submissions(project, annotators, versions, images)
+        _dashboard_agreement(rng, project, frames, annotators, submissions)
+    # As an import does after a large write (and autovacuum would, a little later): on
+    # PostgreSQL, without fresh statistics the planner takes these tables for empty.
+    through = Submission.guideline_versions.through
+    planner_statistics_refresh(Image, Task, Submission, through, AgreementResult, ImageAgreement)
+    started = time.perf_counter()
+    agreement_summary_update(project_id=project.pk)
+    return lead, project, time.perf_counter() - started
+
+
+def _dashboard_team(project: object) -> tuple[object, list[object], list[object]]:
+    """The dashboard project's lead, its annotators and two published guideline versions."""
+    from django.contrib.auth import get_user_model
+
+    from projects.models import Membership, Role
+    from projects.services import guideline_version_create
+
     users = get_user_model().objects
     lead, _ = users.get_or_create(username="bench-lead")
     Membership.objects.create(project=project, user=lead, role=Role.LEAD)
@@ -221,79 +236,104 @@ def build_dashboard(seed: int, images: int) -> tuple[object, object, float]:
         )
         for body in ("Outline bubbles.", "Outline bubbles, rims included.")
     ]
-    with transaction.atomic():
-        frames = Image.objects.bulk_create(
-            Image(project=project, name=f"frame_{n:05d}.png", width=1024, height=1024)
-            for n in range(images)
+    return lead, annotators, versions
+
+
+def _dashboard_submissions(
+    project: object, annotators: list[object], versions: list[object], images: int
+) -> tuple[list[object], list[object]]:
+    """``images`` images, a submitted task of each annotator on each, and its submission,
+    spread over the weeks shown, the first half under guideline v1, the rest under v2."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from projects.models import Image, Task
+    from qc.models import Submission
+
+    frames = Image.objects.bulk_create(
+        Image(project=project, name=f"frame_{n:05d}.png", width=1024, height=1024)
+        for n in range(images)
+    )
+    tasks = Task.objects.bulk_create(
+        Task(image=image, annotator=user, status="submitted")
+        for image in frames
+        for user in annotators
+    )
+    now, span = timezone.now(), timedelta(weeks=DASHBOARD_WEEKS)
+    # Submissions are immutable once stored (a database trigger) and stamped with the
+    # time they are stored: the field's stamp is turned off for these made-up ones.
+    stamp = Submission._meta.get_field("submitted_at")
+    stamp.auto_now_add = False
+    try:
+        submissions = Submission.objects.bulk_create(
+            Submission(task=task, revision=1, submitted_at=now - span * (1 - k / len(tasks)))
+            for k, task in enumerate(tasks)
         )
-        tasks = Task.objects.bulk_create(
-            Task(image=image, annotator=user, status="submitted")
-            for image in frames
-            for user in annotators
-        )
-        now, span = timezone.now(), timedelta(weeks=DASHBOARD_WEEKS)
-        # Submissions are immutable once stored (a database trigger) and stamped with the
-        # time they are stored: the field's stamp is turned off for these made-up ones.
-        stamp = Submission._meta.get_field("submitted_at")
-        stamp.auto_now_add = False
-        try:
-            submissions = Submission.objects.bulk_create(
-                Submission(task=task, revision=1, submitted_at=now - span * (1 - k / len(tasks)))
-                for k, task in enumerate(tasks)
-            )
-        finally:
-            stamp.auto_now_add = True
-        through = Submission.guideline_versions.through
-        half = len(submissions) // 2
-        through.objects.bulk_create(
-            (
-                through(submission_id=s.pk, guidelineversion_id=versions[k >= half].pk)
-                for k, s in enumerate(submissions)
-            ),
-            batch_size=5000,
-        )
-        rows, agreements = [], []
-        for n, image in enumerate(frames):
-            drawn = dict(zip(annotators, submissions[3 * n : 3 * n + 3], strict=True))
-            better = 0.06 if n >= images // 2 else 0.0  # v2 helped
-            totals = [0, 0, 0.0]
-            for a, b in combinations(annotators, 2):
-                pair = _pair_figures(rng, better=better)
-                totals[0] += pair["matched"]
-                totals[1] += 2 * pair["matched"] + pair["unmatched_a"] + pair["unmatched_b"]
-                totals[2] += pair["iou_sum"]
-                for label_class in (None, bubble):
-                    rows.append(
-                        AgreementResult(
-                            image=image,
-                            label_class=label_class,
-                            annotator_a=a,
-                            annotator_b=b,
-                            submission_a=drawn[a],
-                            submission_b=drawn[b],
-                            **pair,
-                        )
+    finally:
+        stamp.auto_now_add = True
+    through = Submission.guideline_versions.through
+    half = len(submissions) // 2
+    through.objects.bulk_create(
+        (
+            through(submission_id=s.pk, guidelineversion_id=versions[k >= half].pk)
+            for k, s in enumerate(submissions)
+        ),
+        batch_size=5000,
+    )
+    return frames, submissions
+
+
+def _dashboard_agreement(
+    rng: object,
+    project: object,
+    frames: list[object],
+    annotators: list[object],
+    submissions: list[object],
+) -> None:
+    """A pooled and a per-class AgreementResult of each pair on each image, made up (the
+    second half of the images agreeing better: v2 helped), and each image's agreement."""
+    from itertools import combinations
+
+    from qc.models import AgreementResult, ImageAgreement
+
+    bubble = project.label_classes.get()
+    rows, agreements = [], []
+    for n, image in enumerate(frames):
+        drawn = dict(zip(annotators, submissions[3 * n : 3 * n + 3], strict=True))
+        better = 0.06 if n >= len(frames) // 2 else 0.0
+        totals = [0, 0, 0.0]
+        for a, b in combinations(annotators, 2):
+            pair = _pair_figures(rng, better=better)
+            totals[0] += pair["matched"]
+            totals[1] += 2 * pair["matched"] + pair["unmatched_a"] + pair["unmatched_b"]
+            totals[2] += pair["iou_sum"]
+            for label_class in (None, bubble):
+                rows.append(
+                    AgreementResult(
+                        image=image,
+                        label_class=label_class,
+                        annotator_a=a,
+                        annotator_b=b,
+                        submission_a=drawn[a],
+                        submission_b=drawn[b],
+                        **pair,
                     )
-            matched, count, iou_sum = totals
-            agreements.append(
-                ImageAgreement(
-                    image=image,
-                    annotators=3,
-                    pq=iou_sum / (0.5 * count),
-                    mean_iou=iou_sum / matched,
-                    f1=2 * matched / count,
-                    boundary_iou=0.78,
-                    consensus_method=project.consensus_method,
                 )
+        matched, count, iou_sum = totals
+        agreements.append(
+            ImageAgreement(
+                image=image,
+                annotators=3,
+                pq=iou_sum / (0.5 * count),
+                mean_iou=iou_sum / matched,
+                f1=2 * matched / count,
+                boundary_iou=0.78,
+                consensus_method=project.consensus_method,
             )
-        AgreementResult.objects.bulk_create(rows, batch_size=5000)
-        ImageAgreement.objects.bulk_create(agreements, batch_size=5000)
-    # As an import does after a large write (and autovacuum would, a little later): on
-    # PostgreSQL, without fresh statistics the planner takes these tables for empty.
-    planner_statistics_refresh(Image, Task, Submission, through, AgreementResult, ImageAgreement)
-    started = time.perf_counter()
-    agreement_summary_update(project_id=project.pk)
-    return lead, project, time.perf_counter() - started
+        )
+    AgreementResult.objects.bulk_create(rows, batch_size=5000)
+    ImageAgreement.objects.bulk_create(agreements, batch_size=5000)
 
 
 def _pair_figures(rng: object, *, better: float) -> dict[str, object]:
