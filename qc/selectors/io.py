@@ -2,9 +2,10 @@
 page at a time, and one job in full, each read in a fixed number of queries.
 
 A job's figures come from its row: an import's summary (:class:`qc.services.import_summary.
-ImportSummary` as stored), an export's counts, manifest and sha256. The one figure a row
-does not hold, how many instances of each class an import stored, is counted from the
-submissions that carry the import's source checksum. Nothing here decodes a mask.
+ImportSummary` as stored), an export's counts (with its archive's size), manifest and
+sha256. The one figure a row does not hold, how many instances of each class an import
+stored, is counted from the submissions that carry the import's source checksum. Nothing
+here decodes a mask.
 """
 
 from __future__ import annotations
@@ -184,7 +185,7 @@ def import_detail(*, project: Project, pk: int) -> dict[str, Any] | None:
 @dataclass(frozen=True)
 class ExportRow:
     """One past export as the list shows it; ``size`` in bytes once it is done (None when
-    its file is missing from storage)."""
+    it is not, or when an export made before sizes were recorded has lost its file)."""
 
     export: Export
     percent: int
@@ -193,9 +194,14 @@ class ExportRow:
 
 
 def _file_size(export: Export) -> int | None:
-    """The stored file's size: storage is asked, not the database."""
+    """The archive's size as recorded when the export finished (``counts["bytes"]``): no
+    storage call, which on remote storage is a request per row. Only an export made before
+    the size was recorded asks storage."""
     if export.status != JobStatus.DONE or not export.file:
         return None
+    recorded = (export.counts or {}).get("bytes")
+    if isinstance(recorded, int):
+        return recorded
     try:
         return export.file.size
     except (OSError, ValueError):

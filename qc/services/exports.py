@@ -456,7 +456,8 @@ def export_run(*, export_id: int) -> Export:
 
 
 def _export_file(export: Export, *, progress: ProgressCallback) -> dict[str, Any]:
-    """Write the export into its FileField; the fields its row records when done."""
+    """Write the export into its FileField; the fields its row records when done (its
+    counts with the archive's size in ``bytes``)."""
     options = dict(export.filters)
     include_unreviewed = bool(options.pop("include_unreviewed", False))
     polygons = bool(options.pop("polygons", False))
@@ -475,6 +476,7 @@ def _export_file(export: Export, *, progress: ProgressCallback) -> dict[str, Any
                 export_id=export.pk,
                 progress=progress,
             )
+            size = target.stat().st_size
             with target.open("rb") as handle:
                 export.file.save(unguessable_name(name), File(handle, name=name), save=False)
     except ApplicationError:
@@ -489,7 +491,8 @@ def _export_file(export: Export, *, progress: ProgressCallback) -> dict[str, Any
         "file": export.file.name,
         "sha256": summary.sha256,
         "manifest": {"files": summary.manifest},
-        "counts": summary.counts(),
+        # The archive's size, so that the exports pages need not ask storage for it.
+        "counts": {**summary.counts(), "bytes": size},
     }
 
 

@@ -531,6 +531,7 @@ def test_export_run_stores_the_file_with_sha256_manifest_and_counts(
         "categories": 12,
         "rle_fallbacks": 0,
         "overlapping_pixels": 0,
+        "bytes": len(data),
     }
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         members = {

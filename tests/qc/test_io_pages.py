@@ -10,6 +10,8 @@ import zipfile
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
+from django.db.models.fields.files import FieldFile
+from django.template.defaultfilters import filesizeformat
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
@@ -429,6 +431,33 @@ def test_the_exports_list_takes_the_same_queries_for_1_and_3_exports(
     assert response.content.decode().count(">Download</a>") == count
     # session, user, project, membership; the page's count and rows; classes
     assert len(queries) == 7, [q["sql"] for q in queries]
+
+
+def test_the_exports_pages_read_the_recorded_size_and_ask_storage_only_for_older_ones(
+    as_lead, project, lead, bubble, monkeypatch
+):
+    export = export_create(project=project, actor=lead, format="coco")
+    export_run(export_id=export.pk)
+    export.refresh_from_db()
+    size = export.file.size
+    asked = []
+    real = FieldFile.size
+    monkeypatch.setattr(FieldFile, "size", property(lambda f: asked.append(f.name) or real.fget(f)))
+    pages = [
+        reverse(n, args=[project.slug, *a])
+        for n, a in [("project-exports", []), ("export-detail", [export.pk])]
+    ]
+
+    recorded = [as_lead.get(url).content.decode() for url in pages]
+    Export.objects.filter(pk=export.pk).update(
+        counts={k: v for k, v in export.counts.items() if k != "bytes"}
+    )
+    older = [as_lead.get(url).content.decode() for url in pages]
+
+    assert export.counts["bytes"] == size > 0
+    assert f"({size} bytes)" in recorded[1] and f"({size} bytes)" in older[1]
+    assert filesizeformat(size) in recorded[0] and filesizeformat(size) in older[0]
+    assert asked == [export.file.name] * 2  # the two pages of the export made before
 
 
 @pytest.mark.parametrize(
