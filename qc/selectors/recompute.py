@@ -4,8 +4,6 @@ its progress as the status partial polls it."""
 from dataclasses import dataclass
 from typing import Any
 
-from django.http import Http404
-
 from projects.models import Project
 from qc.models import AgreementSummary, JobStatus, Recompute
 
@@ -46,11 +44,10 @@ def recompute_page(*, project: Project) -> dict[str, Any]:
     }
 
 
-def recompute_of(*, project: Project, pk: int) -> JobProgress:
-    """One recompute of ``project`` (a 404 for another project's)."""
+def recompute_of(*, project: Project, pk: int) -> JobProgress | None:
+    """One recompute of ``project`` with its progress (None: the project has no such
+    recompute, another project's included)."""
     recompute = (
         Recompute.objects.filter(project=project, pk=pk).select_related("created_by").first()
     )
-    if recompute is None:
-        raise Http404("No such recompute.")
-    return job_progress(recompute)
+    return None if recompute is None else job_progress(recompute)

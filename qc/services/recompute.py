@@ -1,6 +1,6 @@
 """A project recomputed in the background (:class:`qc.models.Recompute`): a lead starts it
-from the dashboard after changing how agreement is measured (match IoU, band width,
-consensus method, quorum), a worker runs
+from the Recompute tab of the project's Settings (``/p/<slug>/recompute/``) after changing
+how agreement is measured (match IoU, band width, consensus method, quorum), a worker runs
 :func:`qc.services.features.instance_features_recompute` over every image and records its
 progress and summary on the row."""
 

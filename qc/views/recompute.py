@@ -4,7 +4,7 @@ itself while the job may still change)."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_http_methods
 
@@ -43,11 +43,14 @@ def project_recompute(request: HttpRequest, slug: str) -> HttpResponse:
 def recompute_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     """One recompute; to htmx's poll, only its status partial."""
     project, role = project_for(user=request.user, slug=slug, action=Action.MANAGE_PROJECT)
+    progress = selectors.recompute_of(project=project, pk=pk)
+    if progress is None:
+        raise Http404("No such recompute.")
     return project_page_or_partial(
         request,
         "qc/recompute_detail.html",
         "qc/_recompute_status.html",
         project=project,
         role=role,
-        progress=selectors.recompute_of(project=project, pk=pk),
+        progress=progress,
     )

@@ -10,6 +10,7 @@ from django.urls import reverse
 from projects.errors import ApplicationError
 from qc import masks
 from qc.models import AgreementResult, JobStatus, Recompute
+from qc.selectors.recompute import recompute_of
 from qc.services import InstanceInput, submission_create
 from qc.services.agreement import agreement_update_for_image
 from qc.services.recompute import recompute_create, recompute_run
@@ -132,6 +133,16 @@ def test_another_projects_recompute_is_not_found(client, project, lead, outsider
     response = client.get(reverse("recompute-detail", args=[project.slug, other.pk]))
 
     assert response.status_code == 404
+
+
+def test_the_selector_answers_none_for_another_projects_recompute(project, lead, outsider):
+    other = Recompute.objects.create(
+        project=outsider.memberships.get().project, created_by=outsider
+    )
+    mine = Recompute.objects.create(project=project, created_by=lead)
+
+    assert recompute_of(project=project, pk=other.pk) is None
+    assert recompute_of(project=project, pk=mine.pk).job == mine
 
 
 def _queries(client, url: str) -> int:
