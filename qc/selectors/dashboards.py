@@ -2,14 +2,17 @@
 
 The page reads the stored report's ``dashboard`` key only (built with the report, see
 :func:`qc.selectors.reports.dashboard_section`): one JSON key read in the database, never the
-report's pairs, no IoU and no mask. Two small queries add what changes without the report
-being rebuilt: the project's published guideline versions, and which of the worst images the
-user may open in the viewer. The CSV files of the pairs and of every image's pq read the
-stored rows (``AgreementResult``, ``ImageAgreement``) in SQL.
+report's pairs, no IoU and no mask. Three small queries add what changes without the report
+being rebuilt: the project's published guideline versions, how many images of each pq bin
+are in the user's review queue, and which of the worst images the user may open in the
+viewer. The CSV files of the pairs and of every image's pq read the stored rows
+(``AgreementResult``, ``ImageAgreement``) in SQL.
 
-Every number links to the list it comes from where one exists: the review queue filtered by
-class, annotator, guideline version or pq range (it holds the images still in review), the
-viewer for an image, else the CSV file of the rows behind it.
+Every count links to the list it counts: a histogram bin's count (every compared image) to
+the image pq CSV of that range, and its count of images in the user's review queue to the
+queue at that range; the images and pairs compared to their CSV files. A class, annotator or
+guideline version (a name or a bar, not a count) opens the review queue filtered by it, and
+a worst image the viewer.
 """
 
 from collections.abc import Sequence
@@ -18,14 +21,15 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.urls import reverse
 
 from projects.models import GuidelineVersion, Image, Project, Role
-from projects.permissions import ADMIN
+from projects.permissions import ADMIN, ROLE_ACTIONS, Action
 from qc import charts
 from qc.models import AgreementResult, AgreementSummary, ImageAgreement
-from qc.selectors.reports import INTERVAL_MIN_IMAGES
+from qc.selectors.queue import queue_images
+from qc.selectors.reports import DASHBOARD_FORMAT, INTERVAL_MIN_IMAGES
 
 CSV_NAMES = ("week", "class", "version", "heatmap", "annotators", "histogram", "pairs", "image-pq")
 
@@ -33,9 +37,12 @@ CSV_NAMES = ("week", "class", "version", "heatmap", "annotators", "histogram", "
 @dataclass(frozen=True)
 class AgreementDashboard:
     """Everything the agreement dashboard shows. ``state`` is "ready", "none" (no image has
-    two submissions compared yet) or "stale" (the stored report predates the dashboard)."""
+    two submissions compared yet) or "stale" (the stored report predates this dashboard's
+    shape, :data:`qc.selectors.reports.DASHBOARD_FORMAT`); ``may_recompute`` says whether
+    the user may rebuild it now from the project's Recompute page (leads, admins)."""
 
     state: str
+    may_recompute: bool = False
     computed_at: datetime | None = None
     headline: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, Any] = field(default_factory=dict)
@@ -83,13 +90,14 @@ def _csv(project: Project, name: str, **params: Any) -> str:
 def version_words(rows: Sequence[dict[str, Any]]) -> list[str]:
     """Each guideline version's figure in words, against the version before it of the same
     guideline: "Bubbles v2: pq 0.81 (0.78–0.84), up 0.06 from v1 (0.75); the intervals do
-    not overlap." Rows that mix versions or name none are said without a comparison."""
+    not overlap." The rows come in the order of the versions (by title, then number), and
+    each names its versions (``title``, ``number``); rows that mix versions or name none or
+    several are said without a comparison."""
     words, previous = [], {}
     for row in rows:
         said = f"{row['key']}: pq {fmt(row['pq'])} ({_interval_words(row)})"
-        title, _, number = row["key"].rpartition(" v")
-        single = title and number.isdigit() and ", " not in row["key"]
-        before = previous.get(title) if single else None
+        single = row["versions"][0] if len(row["versions"]) == 1 else None
+        before = previous.get(single["title"]) if single else None
         if before is not None and row["pq"] is not None and before["pq"] is not None:
             change = round(row["pq"], 2) - round(before["pq"], 2)
             direction = "up" if change > 0 else "down" if change < 0 else "no change"
@@ -99,7 +107,7 @@ def version_words(rows: Sequence[dict[str, Any]]) -> list[str]:
                 f"; {_overlap(row['pq_ci95'], before['pq_ci95'])}"
             )
         if single:
-            previous[title] = {**row, "number": number}
+            previous[single["title"]] = {**row, "number": single["number"]}
         words.append(said + ".")
     return words
 
@@ -153,7 +161,8 @@ def _bars(rows: Sequence[dict[str, Any]], label: str, hrefs: Sequence[str]) -> l
 def _versions(project: Project, stored: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The figure by guideline version, and the published versions nobody's compared work
     names yet (one query: they change without the report being rebuilt)."""
-    named = {pk for row in stored for pk in row["version_ids"]}
+    ids = [[version["id"] for version in row["versions"]] for row in stored]
+    named = {pk for row_ids in ids for pk in row_ids}
     waiting = [
         str(version)
         for version in GuidelineVersion.objects.filter(
@@ -163,10 +172,7 @@ def _versions(project: Project, stored: Sequence[dict[str, Any]]) -> dict[str, A
         .select_related("guideline")
         .order_by("guideline__title", "number")
     ]
-    hrefs = [
-        _queue(project, version=row["version_ids"][0]) if len(row["version_ids"]) == 1 else ""
-        for row in stored
-    ]
+    hrefs = [_queue(project, version=row_ids[0]) if len(row_ids) == 1 else "" for row_ids in ids]
     rows = _figure_rows(stored, "key")
     for row, href in zip(rows, hrefs, strict=True):
         row["href"] = href
@@ -251,26 +257,60 @@ def _heatmap(project: Project, stored: Sequence[dict[str, Any]]) -> dict[str, An
     return {"rows": rows, "chart": chart if stored else None}
 
 
-def _histogram(project: Project, stored: dict[str, Any]) -> dict[str, Any]:
+def _bin_params(edges: Sequence[float], k: int) -> dict[str, str]:
+    """The query of bin ``k``: ``pq_min ≤ pq < pq_max``, the last bin open above (1.0)."""
+    lo = {"pq_min": f"{edges[k]:.2f}"}
+    return lo if k == len(edges) - 2 else {**lo, "pq_max": f"{edges[k + 1]:.2f}"}
+
+
+def _in_queue(*, user: Any, project: Project, edges: Sequence[float]) -> list[int]:
+    """How many images of each bin are in ``user``'s review queue, in one query: the
+    queue's own images (:func:`qc.selectors.queue.queue_images`) under the queue's own
+    pq filter, so that each count is what its link lists."""
+    bins = {}
+    for k in range(len(edges) - 1):
+        params = _bin_params(edges, k)
+        within = Q(agreement__pq__gte=float(params["pq_min"]))
+        if "pq_max" in params:
+            within &= Q(agreement__pq__lt=float(params["pq_max"]))
+        bins[f"bin_{k}"] = Count("pk", filter=within)
+    images = Image.objects.filter(pk__in=queue_images(user=user, project=project).values("pk"))
+    counts = images.aggregate(**bins)
+    return [counts[f"bin_{k}"] for k in range(len(edges) - 1)]
+
+
+def _histogram(project: Project, stored: dict[str, Any], queued: Sequence[int]) -> dict[str, Any]:
+    """The histogram of every compared image's pq: a column and its count open the image
+    pq CSV of that range (the same images); beside it, how many of them are in the user's
+    review queue, opening the queue at that range."""
     edges, counts = stored["edges"], stored["counts"]
     columns, rows = [], []
     for k, count in enumerate(counts):
         lo, hi = edges[k], edges[k + 1]
-        last = k == len(counts) - 1
-        params = {"pq_min": f"{lo:.2f}"} if last else {"pq_min": f"{lo:.2f}", "pq_max": f"{hi:.2f}"}
-        href = _queue(project, **params)
-        span = f"{lo:.2f}–{hi:.2f}"
+        params = _bin_params(edges, k)
+        href = _csv(project, "image-pq", **params)
         images = f"{count} image{'s' if count != 1 else ''}"
-        title = f"pq from {lo:.2f} {'to' if last else 'up to'} {hi:.2f}: {images}"
+        title = (
+            f"pq from {lo:.2f} {'up to' if 'pq_max' in params else 'to'} {hi:.2f}: {images}, "
+            f"{queued[k]} in your review queue"
+        )
         columns.append({"count": count, "title": title, "href": href if count else ""})
-        rows.append({"range": span, "count": count, "href": href})
+        rows.append(
+            {
+                "range": f"{lo:.2f}–{hi:.2f}",
+                "count": count,
+                "href": href,
+                "queued": queued[k],
+                "queue_href": _queue(project, **params) if queued[k] else "",
+            }
+        )
     chart = charts.column_chart(
         chart_id="pq-histogram",
         title="Images by their pq (bins of 0.05)",
         columns=columns,
         edges=edges,
     )
-    return {"rows": rows, "chart": chart, "images": sum(counts)}
+    return {"rows": rows, "chart": chart, "images": sum(counts), "queued": sum(queued)}
 
 
 def _reviewable(*, user: Any, role: str, project: Project, ids: Sequence[int]) -> set[int]:
@@ -332,13 +372,17 @@ def _annotators(project: Project, stored: Sequence[dict[str, Any]]) -> list[dict
 def agreement_dashboard(*, user: Any, role: str, project: Project) -> AgreementDashboard:
     """The agreement dashboard of ``project`` for ``user`` (whose ``role`` may view it): the
     stored figures with their charts, tables and links. Four queries whatever the size of
-    the project: the stored key, the published versions, and the worst images the user may
-    open."""
+    the project: the stored key, the published versions, how many images of each pq bin
+    are in the user's review queue, and the worst images the user may open."""
     computed_at, stored = stored_dashboard(project=project)
     if computed_at is None or (stored is None and _no_pairs_yet(project)):
         return AgreementDashboard(state="none")
-    if stored is None:
-        return AgreementDashboard(state="stale", computed_at=computed_at)
+    if stored is None or stored.get("format") != DASHBOARD_FORMAT:
+        return AgreementDashboard(
+            state="stale",
+            computed_at=computed_at,
+            may_recompute=Action.MANAGE_PROJECT in ROLE_ACTIONS[role],
+        )
     if not stored["summary"]["pairs"]:
         return AgreementDashboard(state="none", computed_at=computed_at)
     summary = stored["summary"]
@@ -358,7 +402,11 @@ def agreement_dashboard(*, user: Any, role: str, project: Project) -> AgreementD
         weeks=_weeks(stored["weeks"]),
         classes=_classes(project, stored["classes"]),
         heatmap=_heatmap(project, stored["heatmap"]),
-        histogram=_histogram(project, stored["histogram"]),
+        histogram=_histogram(
+            project,
+            stored["histogram"],
+            _in_queue(user=user, project=project, edges=stored["histogram"]["edges"]),
+        ),
         annotators=_annotators(project, stored["annotators"]),
         worst=_worst(user=user, role=role, project=project, stored=stored["worst"]),
         csv={name.replace("-", "_"): _csv(project, name) for name in CSV_NAMES},
@@ -415,15 +463,16 @@ def _stored_csv(name: str, stored: dict[str, Any]) -> tuple[list[str], list[list
 
 
 def dashboard_csv(
-    *, project: Project, name: str, params: dict[str, str]
+    *, project: Project, name: str, params: dict[str, Any]
 ) -> tuple[list[str], list[list[Any]]] | None:
     """The header and rows of the dashboard's CSV file ``name`` (one of :data:`CSV_NAMES`),
-    or None for another name. ``pairs`` may be narrowed to two annotators (``a``, ``b``,
-    usernames, in either order)."""
+    or None for another name. ``params`` are the view's validated query: ``pairs`` may be
+    narrowed to two annotators (``a``, ``b``, usernames, in either order), ``image-pq`` to
+    a pq range (``pq_min`` ≤ pq < ``pq_max``, floats or None), as a histogram bin opens it."""
     if name == "pairs":
         return _pairs_csv(project, params.get("a"), params.get("b"))
     if name == "image-pq":
-        return _images_csv(project)
+        return _images_csv(project, params.get("pq_min"), params.get("pq_max"))
     if name not in CSV_NAMES:
         return None
     _, stored = stored_dashboard(project=project)
@@ -468,11 +517,14 @@ def _pairs_csv(project: Project, a: str | None, b: str | None) -> tuple[list[str
     ]
 
 
-def _images_csv(project: Project) -> tuple[list[str], list[list]]:
+def _images_csv(
+    project: Project, pq_min: float | None, pq_max: float | None
+) -> tuple[list[str], list[list]]:
     header = ["image", "annotators", "pq", "mean_iou", "f1", "boundary_iou"]
-    rows = (
-        ImageAgreement.objects.filter(image__project=project, pq__isnull=False)
-        .order_by("pq", "image__name")
-        .values_list("image__name", *header[1:])
-    )
-    return header, [list(row) for row in rows]
+    rows = ImageAgreement.objects.filter(image__project=project, pq__isnull=False)
+    if pq_min is not None:
+        rows = rows.filter(pq__gte=pq_min)
+    if pq_max is not None:
+        rows = rows.filter(pq__lt=pq_max)
+    values = rows.order_by("pq", "image__name").values_list("image__name", *header[1:])
+    return header, [list(row) for row in values]

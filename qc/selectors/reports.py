@@ -35,11 +35,33 @@ def _metrics(rows: Iterable[AgreementResult]) -> dict[str, Any]:
     }
 
 
-def _version_key(row: AgreementResult, versions: dict[int, tuple[str, ...]]) -> str:
-    a, b = versions.get(row.submission_a_id, ()), versions.get(row.submission_b_id, ())
-    if a != b:
+# A submission's guideline versions: (title, number, id) of each, by title; an empty tuple
+# when it names none. A group of pairs is keyed by the versions both submissions name, or
+# None when they name different ones ("mixed versions").
+VersionSet = tuple[tuple[str, int, int], ...]
+
+
+def version_order(versions: VersionSet | None) -> tuple[int, list[tuple[str, int]]]:
+    """Where a group of pairs comes among the guideline versions: by title, then by the
+    version's number as a number (v9 before v10), then "mixed versions", then "no
+    guideline"."""
+    if versions is None:
+        return (1, [])
+    if not versions:
+        return (2, [])
+    return (0, [(title.casefold(), number) for title, number, _ in versions])
+
+
+def version_name(versions: VersionSet | None) -> str:
+    """The group's name as the report keys it: "Bubbles v2", "mixed versions"."""
+    if versions is None:
         return "mixed versions"
-    return ", ".join(a) or "no guideline"
+    return ", ".join(f"{title} v{number}" for title, number, _ in versions) or "no guideline"
+
+
+def _version_key(row: AgreementResult, versions: dict[int, VersionSet]) -> VersionSet | None:
+    a, b = versions.get(row.submission_a_id, ()), versions.get(row.submission_b_id, ())
+    return None if a != b else a
 
 
 def agreement_report(*, project: Project) -> dict[str, Any]:
@@ -56,7 +78,7 @@ def agreement_report(*, project: Project) -> dict[str, Any]:
         .order_by("label_class__name")
     )
     agreements = list(ImageAgreement.objects.filter(image__project=project).order_by("image__name"))
-    submitted_at, version_sets, version_ids = _submission_times_and_versions(pooled_rows)
+    submitted_at, version_sets = _submission_times_and_versions(pooled_rows)
     by_image: dict[int, list[AgreementResult]] = defaultdict(list)
     for row in pooled_rows:
         by_image[row.image_id].append(row)
@@ -71,29 +93,31 @@ def agreement_report(*, project: Project) -> dict[str, Any]:
         "summary": summary,
         "pairs": [_pair(row) for row in pooled_rows],
         "annotators": annotators,
-        **{name: _group_metrics(group) for name, group in groups.items()},
+        "by_class": _group_metrics(groups["by_class"]),
+        "by_week": _group_metrics(groups["by_week"]),
+        "by_guideline_version": {
+            version_name(key): _metrics(rows) for key, rows in groups["by_version"].items()
+        },
         "dashboard": dashboard_section(
             pooled_rows,
             summary=summary,
             annotators=annotators,
             groups=groups,
             agreements=agreements,
-            version_ids=version_ids,
         ),
     }
 
 
 def _submission_times_and_versions(
     pooled_rows: Sequence[AgreementResult],
-) -> tuple[dict[int, datetime], dict[int, tuple[str, ...]], dict[str, int]]:
-    """When each compared submission was submitted, the guideline versions it names
-    ("Title vN", by title), by submission id, and each version's id by its name."""
+) -> tuple[dict[int, datetime], dict[int, VersionSet]]:
+    """When each compared submission was submitted, and the guideline versions it names,
+    by submission id."""
     submission_ids = {r.submission_a_id for r in pooled_rows} | {
         r.submission_b_id for r in pooled_rows
     }
-    versions: dict[int, list[str]] = defaultdict(list)
+    versions: dict[int, list[tuple[str, int, int]]] = defaultdict(list)
     submitted_at = {}
-    ids: dict[str, int] = {}
     for pk, at, version_id, title, number in (
         Submission.objects.filter(pk__in=submission_ids)
         .values_list(
@@ -103,13 +127,14 @@ def _submission_times_and_versions(
             "guideline_versions__guideline__title",
             "guideline_versions__number",
         )
-        .order_by("pk", "guideline_versions__guideline__title")
+        .order_by("pk")
     ):
         submitted_at[pk] = at
         if title is not None:
-            versions[pk].append(f"{title} v{number}")
-            ids[f"{title} v{number}"] = version_id
-    return submitted_at, {pk: tuple(v) for pk, v in versions.items()}, ids
+            versions[pk].append((title, number, version_id))
+    return submitted_at, {
+        pk: tuple(sorted(v, key=lambda t: (t[0].casefold(), t[1]))) for pk, v in versions.items()
+    }
 
 
 def _summary(
@@ -199,7 +224,7 @@ def _style_figures(style: StyleReport | None) -> dict[str, Any]:
     }
 
 
-Groups = dict[str, dict[str, list[AgreementResult]]]
+Groups = dict[str, dict[Any, list[AgreementResult]]]
 
 
 def _groups(
@@ -207,15 +232,16 @@ def _groups(
     *,
     class_rows: Sequence[AgreementResult],
     submitted_at: dict[int, datetime],
-    versions: dict[int, tuple[str, ...]],
+    versions: dict[int, VersionSet],
 ) -> Groups:
     """The results by class (the class rows), by ISO week of the newer submission of each
-    pair, and by guideline version (the pooled rows), each in the order of its keys."""
+    pair, and by the guideline versions both submissions name (the pooled rows, keyed by
+    :data:`VersionSet`), each in the order of its keys (:func:`version_order`)."""
     by_class: dict[str, list[AgreementResult]] = defaultdict(list)
     for row in class_rows:
         by_class[row.label_class.name].append(row)
     by_week: dict[str, list[AgreementResult]] = defaultdict(list)
-    by_version: dict[str, list[AgreementResult]] = defaultdict(list)
+    by_version: dict[VersionSet | None, list[AgreementResult]] = defaultdict(list)
     for row in pooled_rows:
         newest = max(submitted_at[row.submission_a_id], submitted_at[row.submission_b_id])
         year, week, _ = newest.isocalendar()
@@ -224,11 +250,11 @@ def _groups(
     return {
         "by_class": dict(sorted(by_class.items())),
         "by_week": dict(sorted(by_week.items())),
-        "by_guideline_version": dict(sorted(by_version.items())),
+        "by_version": dict(sorted(by_version.items(), key=lambda item: version_order(item[0]))),
     }
 
 
-def _group_metrics(group: dict[str, list[AgreementResult]]) -> dict[str, dict[str, Any]]:
+def _group_metrics(group: dict[Any, list[AgreementResult]]) -> dict[str, dict[str, Any]]:
     return {key: _metrics(rows) for key, rows in group.items()}
 
 
@@ -253,9 +279,13 @@ ANNOTATOR_KEYS = (
 # The dashboard reads the report's "dashboard" key only: a few kilobytes whatever the number
 # of images, where the pairs alone of 10,000 images by 3 annotators are megabytes.
 
+# The shape of the stored "dashboard" key: a report stored with another (or none) is read as
+# stale by the page, which says how to rebuild it. 2: version rows name their versions.
+DASHBOARD_FORMAT = 2
 HISTOGRAM_BIN = 0.05
-# The histogram's bin edges, rounded as the review queue's filter is given them, so that a
-# bin counts exactly the images its link lists.
+# The histogram's bin edges, rounded as a bin's link (?pq_min=&pq_max=) gives them to the
+# image pq CSV and the review queue, so that a bin counts exactly the images of the CSV it
+# opens (every compared image; the queue holds only those still in review).
 HISTOGRAM_EDGES = tuple(round(k * HISTOGRAM_BIN, 2) for k in range(round(1 / HISTOGRAM_BIN) + 1))
 WORST_IMAGES = 10
 # A week's, a class's or a version's interval needs this many images: resampling one image
@@ -297,7 +327,8 @@ def _heatmap(pooled_rows: Sequence[AgreementResult]) -> list[dict[str, Any]]:
 
 def histogram_bin(pq: float) -> int:
     """The histogram bin of an image's pq: the last edge at or below it (1.0 goes in the
-    last bin), as the review queue's ``pq_min ≤ pq < pq_max`` filter draws it."""
+    last bin), as the ``pq_min ≤ pq < pq_max`` filter of the image pq CSV and of the review
+    queue draws it."""
     return min(bisect_right(HISTOGRAM_EDGES, pq) - 1, len(HISTOGRAM_EDGES) - 2)
 
 
@@ -339,13 +370,15 @@ def dashboard_section(
     annotators: Sequence[dict[str, Any]],
     groups: Groups,
     agreements: Sequence[ImageAgreement],
-    version_ids: dict[str, int],
 ) -> dict[str, Any]:
     """What the agreement dashboard shows, computed when the report is built so that the
     page reads it and nothing else: the headline, the figures by week, class and guideline
     version each with its 95 % bootstrap interval over images, the annotator × annotator
     cells, the annotators' rows with their user ids, the histogram of image pq and the
-    worst images. Ids are those of the queue's filters (class, annotator, version)."""
+    worst images. Ids are those of the queue's filters (class, annotator, version). Each
+    version row names its versions (title, number, id) so that the page compares a version
+    with the one before it without parsing its name back; ``format`` is
+    :data:`DASHBOARD_FORMAT`, which the page checks before reading the rest."""
     by_image: dict[int, list[AgreementResult]] = defaultdict(list)
     ids: dict[str, int] = {}
     for row in pooled_rows:
@@ -356,6 +389,7 @@ def dashboard_section(
         rows[0].label_class.name: rows[0].label_class_id for rows in groups["by_class"].values()
     }
     return {
+        "format": DASHBOARD_FORMAT,
         "summary": {
             **summary,
             "images": len(by_image),
@@ -371,11 +405,14 @@ def dashboard_section(
         ],
         "versions": [
             {
-                "key": key,
-                "version_ids": [version_ids[v] for v in key.split(", ") if v in version_ids],
+                "key": version_name(key),
+                "versions": [
+                    {"title": title, "number": number, "id": pk}
+                    for title, number, pk in (key or ())
+                ],
                 **_with_interval(rows),
             }
-            for key, rows in groups["by_guideline_version"].items()
+            for key, rows in groups["by_version"].items()
         ],
         "heatmap": _heatmap(pooled_rows),
         "annotators": [

@@ -5,13 +5,14 @@ outsiders nothing (404). Both read what the stored report holds (see
 
 import csv
 
+from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 
 from projects.pages import project_page
 from projects.permissions import Action, project_for
-from qc.selectors.dashboards import agreement_dashboard, dashboard_csv
+from qc.selectors.dashboards import CSV_NAMES, agreement_dashboard, dashboard_csv
 
 
 @login_required
@@ -24,26 +25,58 @@ def project_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
+class CsvQuery(forms.Form):
+    """What a CSV file may be narrowed to: a pair of annotators (``pairs``), a pq range
+    (``image-pq``, as a histogram bin opens it). Parsed here so that no raw query value
+    reaches the database (a NUL byte, which PostgreSQL refuses, or text for a number)."""
+
+    a = forms.CharField(required=False, max_length=150)
+    b = forms.CharField(required=False, max_length=150)
+    pq_min = forms.FloatField(required=False, min_value=0, max_value=1)
+    pq_max = forms.FloatField(required=False, min_value=0, max_value=1)
+
+
 @login_required
 @require_safe
 def dashboard_csv_file(request: HttpRequest, slug: str, name: str) -> HttpResponse:
     """One of the dashboard's tables as CSV (``week``, ``class``, ``version``,
     ``heatmap``, ``annotators``, ``histogram``, ``pairs`` (``?a=&b=`` for one pair of
-    annotators), ``image-pq``); another name is a 404."""
+    annotators), ``image-pq`` (``?pq_min=&pq_max=`` for a range)); another name is a 404,
+    a query that does not parse a 400 that says which value."""
     project, _ = project_for(user=request.user, slug=slug, action=Action.VIEW_AGREEMENT)
-    params = {key: request.GET.get(key, "") for key in ("a", "b")}
+    if name not in CSV_NAMES:
+        raise Http404("No such table.")
+    query = CsvQuery(request.GET)
+    if not query.is_valid():
+        said = "; ".join(f"{field}: {' '.join(errors)}" for field, errors in query.errors.items())
+        return HttpResponse(
+            f"This CSV file cannot be narrowed that way ({said})\n",
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
+    params = query.cleaned_data
     table = dashboard_csv(project=project, name=name, params=params)
     if table is None:
         raise Http404("No such table.")
     header, rows = table
     response = HttpResponse(content_type="text/csv; charset=utf-8")
-    suffix = f"-{params['a']}-{params['b']}" if name == "pairs" and all(params.values()) else ""
-    filename = f"{project.slug}-agreement-{name}{suffix}.csv"
+    filename = f"{project.slug}-agreement-{name}{_suffix(name, params)}.csv"
     response["Content-Disposition"] = f'attachment; filename="{_safe(filename)}"'
     writer = csv.writer(response)
     writer.writerow(header)
     writer.writerows(rows)
     return response
+
+
+def _suffix(name: str, params: dict) -> str:
+    """What the file name adds for a narrowed file: the pair, or the pq range."""
+    if name == "pairs" and params["a"] and params["b"]:
+        return f"-{params['a']}-{params['b']}"
+    if name == "image-pq" and (params["pq_min"] is not None or params["pq_max"] is not None):
+        lo = params["pq_min"] if params["pq_min"] is not None else 0.0
+        hi = params["pq_max"] if params["pq_max"] is not None else 1.0
+        return f"-pq-{lo:.2f}-{hi:.2f}"
+    return ""
 
 
 def _safe(filename: str) -> str:

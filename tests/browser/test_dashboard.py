@@ -101,6 +101,28 @@ def test_admin_reads_the_dashboard_and_its_numbers_are_compute_agreements(demo, 
     assert "/review/" in page.url
 
 
+def test_each_histogram_count_opens_a_list_of_as_many_images(demo, page, page_watch):
+    """A bin's count is the number of rows of the CSV it downloads (every compared image of
+    that pq), and its queue count the number of images the queue it opens matches."""
+    demo.log_in(page, "admin")
+    page.goto(demo.page_url(f"/p/{demo.project.slug}/dashboard/"))
+    rows = page.locator("#histogram-table tbody tr")
+    queued = []
+    for row in rows.all():
+        count = row.locator("td").nth(1).locator("a")
+        with page.expect_download() as download:
+            count.click()
+        lines = download.value.path().read_text(encoding="utf-8").splitlines()
+        assert len(lines) - 1 == int(count.inner_text()), row.inner_text()
+        link = row.locator("td").nth(2).locator("a")
+        if link.count():
+            queued.append((link.get_attribute("href"), link.inner_text()))
+    assert queued, "the demo has images in review"
+    for href, number in queued:
+        page.goto(demo.page_url(href))
+        assert page.locator("#matching-count").inner_text() == number, href
+
+
 def test_reviewer_sees_the_dashboard_and_annotator_is_refused(demo, page, page_watch):
     page_watch.expect_status(403, "/dashboard/")
     reviewer = demo.usernames("reviewer")[0]

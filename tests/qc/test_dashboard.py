@@ -6,6 +6,8 @@ histogram."""
 import csv
 import io
 import math
+import re
+from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 import pytest
@@ -14,13 +16,20 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from projects.models import Role
-from projects.services import guideline_version_create
+from projects.selectors import current_versions
+from projects.services import guideline_acknowledge, guideline_version_create
 from qc import masks
-from qc.models import AgreementResult, AgreementSummary, ImageAgreement
+from qc.models import AgreementResult, AgreementSummary, ImageAgreement, Submission
 from qc.selectors import agreement_report_stored
 from qc.selectors.dashboards import version_words
 from qc.selectors.reports import HISTOGRAM_EDGES, histogram_bin
-from qc.services import InstanceInput, review_assign, submission_create
+from qc.services import (
+    InstanceInput,
+    image_label_set,
+    review_assign,
+    review_decide,
+    submission_create,
+)
 from qc.services.agreement import agreement_summary_update, agreement_update_for_image
 from tests.factories import ImageFactory, MembershipFactory, TaskFactory, UserFactory
 
@@ -43,7 +52,11 @@ def _annotators(project, count: int) -> list:
 
 def _annotate(project, bubble, *, images: int, annotators: list, lead, start: int = 0) -> list:
     """``images`` images, each drawn by every annotator (discs shifted by who drew them and
-    by the image, two on odd images for some), compared, and the report rebuilt."""
+    by the image, two on odd images for some) under the guideline versions of now, which
+    they acknowledge, compared, and the report rebuilt."""
+    for version in current_versions(project=project):
+        for user in annotators:
+            guideline_acknowledge(version=version, user=user)
     made = []
     for n in range(start, start + images):
         image = ImageFactory(project=project, name=f"f{n:03d}.png", width=W, height=H)
@@ -140,18 +153,33 @@ def test_dashboard_before_any_agreement_says_what_is_needed(client, project, lea
     assert "two or more annotators have submitted" in response.content.decode()
 
 
+@pytest.mark.parametrize("old", ["no dashboard key", "no format"])
+@pytest.mark.parametrize(
+    ("who", "said"),
+    [("lead", "recompute the project</a> from its settings"), ("reviewer", "ask a lead")],
+)
 def test_dashboard_of_a_report_older_than_the_dashboard_says_how_to_rebuild(
-    client, compared, project, lead
+    client, compared, project, lead, reviewer, old, who, said
 ):
     summary = AgreementSummary.objects.get(project=project)
-    summary.report = {k: v for k, v in summary.report.items() if k != "dashboard"}
+    if old == "no dashboard key":
+        summary.report = {k: v for k, v in summary.report.items() if k != "dashboard"}
+    else:  # stored before version rows named their versions
+        dashboard = summary.report["dashboard"]
+        del dashboard["format"]
+        for row in dashboard["versions"]:
+            del row["versions"]
     summary.save()
-    client.force_login(lead)
+    client.force_login({"lead": lead, "reviewer": reviewer}[who])
 
     response = client.get(_url(project))
 
+    html = response.content.decode()
     assert response.context["dashboard"].state == "stale"
-    assert f"compute_agreement {project.slug}" in response.content.decode()
+    assert said in html
+    recompute = reverse("project-recompute", args=[project.slug])
+    assert (f'href="{recompute}"' in html) == (who == "lead")
+    assert "compute_agreement" not in html
 
 
 def test_dashboard_headline_is_the_stored_summary(client, compared, project, lead):
@@ -198,13 +226,19 @@ def test_versions_have_their_interval_and_say_the_change_in_words(client, compar
     assert versions["rows"][1]["href"].startswith(reverse("review-queue", args=[project.slug]))
 
 
+def _version_row(title: str | None, number: int | None, pq, ci, images=9) -> dict:
+    key = f"{title} v{number}" if title else "mixed versions"
+    versions = [{"title": title, "number": number, "id": number}] if title else []
+    return {"key": key, "versions": versions, "pq": pq, "pq_ci95": ci, "images": images}
+
+
 def test_version_words_say_up_down_and_whether_intervals_overlap():
     rows = [
-        {"key": "G v1", "pq": 0.70, "pq_ci95": [0.66, 0.74]},
-        {"key": "G v2", "pq": 0.81, "pq_ci95": [0.78, 0.84]},
-        {"key": "G v3", "pq": 0.79, "pq_ci95": [0.75, 0.83]},
-        {"key": "mixed versions", "pq": 0.75, "pq_ci95": None, "images": 3},
-        {"key": "G v4", "pq": 0.83, "pq_ci95": None, "images": 1},
+        _version_row("G", 1, 0.70, [0.66, 0.74]),
+        _version_row("G", 2, 0.81, [0.78, 0.84]),
+        _version_row("G", 3, 0.79, [0.75, 0.83]),
+        _version_row(None, None, 0.75, None, images=3),
+        _version_row("G", 4, 0.83, None, images=1),
     ]
 
     assert version_words(rows) == [
@@ -216,6 +250,28 @@ def test_version_words_say_up_down_and_whether_intervals_overlap():
         "G v4: pq 0.83 (1 image, too few for an interval), up 0.04 from v3 (0.79); with "
         "fewer than 5 images, chance cannot be told from change.",
     ]
+
+
+def test_versions_from_v10_on_follow_v9_and_a_title_may_hold_a_comma(client, project, bubble, lead):
+    users = _annotators(project, 2)
+    title = "Bubbles, holes too"
+    for number in range(1, 11):
+        guideline_version_create(
+            project=project, title=title, body=f"Version {number}.", author=lead, publish=True
+        )
+        if number in (1, 2, 9, 10):
+            _annotate(project, bubble, images=1, annotators=users, lead=lead, start=number)
+    client.force_login(lead)
+
+    versions = client.get(_url(project)).context["dashboard"].versions
+
+    labels = [f"{title} v{n}" for n in (1, 2, 9, 10)]
+    assert [row["label"] for row in versions["rows"]] == labels
+    assert [w.split(": pq")[0] for w in versions["words"]] == labels
+    before = [re.search(r", (?:up|down|no change).* from (v\d+) \(", w) for w in versions["words"]]
+    assert [m and m[1] for m in before] == [None, "v1", "v2", "v9"]
+    assert all(row["href"] for row in versions["rows"])  # one version each: a queue link
+    assert versions["waiting"] == [f"{title} v{n}" for n in range(3, 9)]
 
 
 def test_published_version_without_compared_work_is_named(client, compared, project, lead):
@@ -247,16 +303,35 @@ def test_histogram_bin_is_the_last_edge_at_or_below(pq, expected):
     assert histogram_bin(pq) == expected
 
 
-def test_histogram_column_opens_the_queue_with_exactly_its_images(client, compared, project, lead):
+def test_histogram_bin_opens_exactly_its_images_and_its_queue_count_the_queue(
+    client, compared, project, lead
+):
     _, images = compared
     for image in images:
         review_assign(image=image, actor=lead, reviewer=lead)
+    # One image of the fullest bin leaves review: the bin still counts it, the queue not.
+    counts = {}
+    for image in images:
+        counts.setdefault(histogram_bin(image.agreement.pq), []).append(image)
+    accepted = max(counts.values(), key=len)[0]
+    submission = Submission.objects.filter(task__image=accepted).first()
+    review_decide(submission=submission, reviewer=lead, decision="accept")
+    image_label_set(image=accepted, actor=lead, submission=submission)
     client.force_login(lead)
     histogram = client.get(_url(project)).context["dashboard"].histogram
 
+    assert histogram["queued"] == 5
     for row in histogram["rows"]:
-        queue = client.get(row["href"]).context["queue"]
-        assert queue.matching == row["count"], row["range"]
+        listed = _csv(client, project, "image-pq", **_query(row["href"]))[1:]
+        assert len(listed) == row["count"], row["range"]
+        queue = client.get(row["queue_href"]).context["queue"] if row["queued"] else None
+        assert (queue.matching if queue else 0) == row["queued"], row["range"]
+        inside = accepted.name in {line[0] for line in listed}
+        assert row["queued"] == row["count"] - inside, row["range"]
+
+
+def _query(href: str) -> dict[str, str]:
+    return dict(parse_qsl(urlsplit(href).query))
 
 
 def test_worst_images_link_to_the_viewer_only_where_the_user_may_review(
@@ -311,8 +386,8 @@ def test_dashboard_queries_do_not_grow_with_images(
     client.force_login(lead)
 
     # session, user, project, membership, the stored dashboard key, published versions,
-    # the worst images the user may review
-    with django_assert_num_queries(7):
+    # the images of each pq bin in the user's queue, the worst images the user may review
+    with django_assert_num_queries(8):
         response = client.get(_url(project))
 
     assert response.context["dashboard"].headline["images"] == count
@@ -326,7 +401,7 @@ def test_dashboard_queries_do_not_grow_with_annotators(
     _annotate(project, bubble, images=2, annotators=users, lead=lead)
     client.force_login(lead)
 
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         response = client.get(_url(project))
 
     assert len(response.context["dashboard"].annotators) == count + 1
@@ -410,3 +485,38 @@ def test_csv_before_any_agreement_is_a_header(client, project, lead):
             "boundary_iou",
         ]
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "query", "field"),
+    [
+        ("pairs", {"a": "drawer0\x00", "b": "drawer1"}, "a: Null characters are not allowed."),
+        ("pairs", {"a": "x" * 151, "b": "drawer1"}, "a: Ensure this value has at most 150"),
+        ("image-pq", {"pq_min": "\x00"}, "pq_min: Enter a number."),
+        ("image-pq", {"pq_max": "nan"}, "pq_max: Enter a number."),
+        ("image-pq", {"pq_min": "2"}, "pq_min: Ensure this value is less than or equal to 1"),
+    ],
+)
+def test_a_csv_query_that_does_not_parse_is_a_400_naming_the_value(
+    client, compared, project, lead, name, query, field
+):
+    client.force_login(lead)
+
+    response = client.get(reverse("dashboard-csv", args=[project.slug, name]), query)
+
+    assert response.status_code == 400
+    assert field in response.content.decode()
+
+
+def test_image_pq_csv_narrows_to_a_range_and_names_it(client, compared, project, lead):
+    pqs = sorted(ImageAgreement.objects.filter(image__project=project).values_list("pq", flat=True))
+    lo, hi = pqs[1], pqs[4]
+    client.force_login(lead)
+
+    response = client.get(
+        reverse("dashboard-csv", args=[project.slug, "image-pq"]), {"pq_min": lo, "pq_max": hi}
+    )
+
+    rows = list(csv.reader(io.StringIO(response.content.decode())))[1:]
+    assert [float(r[2]) for r in rows] == [pq for pq in pqs if lo <= pq < hi]
+    assert f"-pq-{lo:.2f}-{hi:.2f}.csv" in response["Content-Disposition"]
