@@ -1,7 +1,7 @@
 """The lead's setup pages through the test client: settings (validation re-renders, the
 stale-agreement warning), label classes with their counts, members (add, change a role,
-remove with the plan shown first, refusals as messages), creating a project; and the
-queries of each list page, the same with 1 and 3 rows."""
+remove with the plan shown first, refusals as messages); and the queries of each list page,
+the same with 1 and 3 rows. Creating a project: test_project_create.py."""
 
 import numpy as np
 import pytest
@@ -503,51 +503,6 @@ def test_member_of_another_project_is_404(client, project, lead):
     response = client.post(reverse("project-member-delete", args=[project.slug, foreign.pk]))
     assert response.status_code == 302
     assert Membership.objects.filter(pk=foreign.pk).exists()
-
-
-# ------------------------------------------------------------------ creating a project
-
-
-def test_admin_creates_a_project_and_lands_on_its_settings(client, admin_user):
-    client.force_login(admin_user)
-
-    response = client.post(
-        reverse("project-create"),
-        {"slug": "droplets", "name": "Droplets", "labels": "droplet\n\nsplash\ndroplet"},
-    )
-
-    assert (response.status_code, response.url) == (302, "/p/droplets/settings/")
-    project = Project.objects.get(slug="droplets")
-    assert list(project.label_classes.values_list("name", flat=True)) == ["droplet", "splash"]
-    assert not project.memberships.exists()
-
-
-@pytest.mark.parametrize(
-    ("slug", "error"),
-    [
-        ("bubbles", "A project with slug 'bubbles' already exists."),
-        ("Bubbles", "A project with slug 'Bubbles' already exists."),
-        ("no spaces", "Enter a valid “slug”"),
-    ],
-)
-def test_project_create_refusals_beside_the_slug(client, project, admin_user, slug, error):
-    client.force_login(admin_user)
-
-    response = client.post(reverse("project-create"), {"slug": slug})
-
-    assert response.status_code == 200
-    assert response.context["form"].errors["slug"][0].startswith(error)
-    assert Project.objects.count() == 1
-
-
-def test_a_user_who_is_not_staff_may_not_create_a_project(client, project, lead):
-    client.force_login(lead)
-
-    assert client.get(reverse("project-create")).status_code == 403
-    # Refused before the slug is looked at: an existing slug and a new one alike.
-    for slug in ("bubbles", "mine"):
-        assert client.post(reverse("project-create"), {"slug": slug}).status_code == 403
-    assert list(Project.objects.values_list("slug", flat=True)) == ["bubbles"]
 
 
 # ------------------------------------------------------------------ queries
