@@ -33,6 +33,7 @@ from projects.selectors.assignment import PER_PAGE, PER_PAGE_CHOICES, STATE_LABE
 from projects.services.tasks import AssignmentPlan, task_assign, task_assign_plan, task_cancel
 from projects.services.tasks import task_reassign as reassign_service
 from projects.views import safe_next
+from projects.views.image_upload import ImageUploadForm
 
 _STATE_CHOICES = [(state, STATE_LABELS[state]) for state in QCState.ORDER]
 _MAX_ID = 2**63 - 1
@@ -214,7 +215,13 @@ def project_images(request: HttpRequest, slug: str) -> HttpResponse:
         per_page=form.per_page(),
     )
     return project_page(
-        request, "projects/images.html", project=project, role=role, listing=listing, form=form
+        request,
+        "projects/images.html",
+        project=project,
+        role=role,
+        listing=listing,
+        form=form,
+        upload_form=ImageUploadForm(),
     )
 
 

@@ -4,9 +4,11 @@ the tasks then created), sees the new tasks, reassigns one (and is told why anot
 is refused) and cancels one; the load table's counts open their lists. Every page is
 watched for console errors and failed requests and shot at 1280 and 800 px."""
 
+import io
 from collections import Counter
 
 import pytest
+from PIL import Image as PILImage
 
 from projects.models import Image, Task, TaskStatus
 from tests.browser.support import shot
@@ -39,9 +41,11 @@ def _preview_loads(page) -> dict[str, tuple[int, int, int]]:
     return loads
 
 
-def _open_load(usernames) -> dict[str, int]:
+def _open_load(project, usernames) -> dict[str, int]:
+    """Each annotator's open tasks in the project (what the preview weighs)."""
     return {
         name: Task.objects.filter(
+            image__project=project,
             annotator__username=name,
             status__in=[TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS, TaskStatus.REJECTED],
         ).count()
@@ -80,7 +84,7 @@ def test_lead_previews_assigns_reassigns_and_cancels(demo, page):
     with page.expect_navigation():
         page.click("#preview-button")
 
-    before = _open_load(annotators)
+    before = _open_load(demo.project, annotators)
     preview = _preview_loads(page)
     assert page.locator("#preview-total").inner_text() == str(2 * FRESH)
     assert page.locator("#preview-plan").inner_text() == "Every image is planned for 2 annotators."
@@ -96,7 +100,7 @@ def test_lead_previews_assigns_reassigns_and_cancels(demo, page):
         Task.objects.filter(image__in=fresh).values_list("annotator__username", flat=True)
     )
     assert dict(created) == {name: load[1] for name, load in preview.items() if load[1]}
-    assert _open_load(annotators) == {name: load[2] for name, load in preview.items()}
+    assert _open_load(demo.project, annotators) == {name: load[2] for name, load in preview.items()}
     assert sum(created.values()) == 2 * FRESH
     assert (
         page.locator(".messages li.success")
@@ -221,3 +225,48 @@ def test_preview_warns_of_images_short_of_annotators_and_refuses_a_past_due_date
     )
     shot(page, "assignment/form-error")
     assert Task.objects.filter(image__in=fresh).count() == 0
+
+
+def _png_payload(name: str, size: tuple[int, int]) -> dict:
+    buffer = io.BytesIO()
+    PILImage.new("L", size, 120).save(buffer, format="PNG")
+    return {"name": name, "mimeType": "image/png", "buffer": buffer.getvalue()}
+
+
+def test_lead_adds_images_from_the_images_page_and_a_bad_file_adds_nothing(demo, page):
+    demo.log_in(page, "lead")
+    page.goto(demo.page_url(f"/p/{demo.project.slug}/images/"))
+    before = Image.objects.filter(project=demo.project).count()
+
+    page.click("#add-images summary")
+    page.set_input_files(
+        "#image-upload input[type=file]",
+        [_png_payload("added_01.png", (64, 48)), _png_payload("added_02.png", (64, 48))],
+    )
+    shot(page, "assignment/images-upload")
+    with page.expect_navigation():
+        page.click("#upload-images")
+
+    assert page.locator(".messages li.success").inner_text().startswith("Added 2 images (")
+    assert Image.objects.filter(project=demo.project).count() == before + 2
+    page.goto(demo.page_url(f"/p/{demo.project.slug}/images/?q=added_"))
+    assert page.locator("#images tbody tr").evaluate_all(
+        "(rows) => rows.map((r) => [r.dataset.image, r.dataset.state])"
+    ) == [["added_01.png", "unassigned"], ["added_02.png", "unassigned"]]
+
+    page.click("#add-images summary")
+    page.set_input_files(
+        "#image-upload input[type=file]",
+        [
+            _png_payload("added_03.png", (64, 48)),
+            {"name": "notes.png", "mimeType": "image/png", "buffer": b"not a picture"},
+        ],
+    )
+    with page.expect_navigation():
+        page.click("#upload-images")
+
+    error = page.locator(".messages li.error").inner_text()
+    assert error.startswith("notes.png: image notes.png: not a readable image")
+    assert error.endswith("Nothing was added.")
+    assert Image.objects.filter(project=demo.project).count() == before + 2
+    shot(page, "assignment/images-upload-refused")

@@ -1,6 +1,9 @@
 """The rows of the role matrix for images, tasks and assignment: leads and admins only."""
 
+import io
 from typing import Any
+
+from PIL import Image as PILImage
 
 from projects.models import Image, Project, Task, TaskStatus
 from tests.pages.matrix import OPEN, Args, Case, others_task, statuses
@@ -32,12 +35,40 @@ def movable_task(project: Project, subject: Any) -> Args:
     return None if task is None else (task.pk,)
 
 
+UPLOADED = "uploaded-by-the-matrix.png"
+
+
+class _Upload:
+    """A small PNG the matrix posts once for every role: each read gives all of it (the
+    test client reads a file once per request)."""
+
+    name = UPLOADED
+    content_type = "image/png"
+
+    def read(self) -> bytes:
+        buffer = io.BytesIO()
+        PILImage.new("L", (8, 6), 90).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+
+def _uploaded(args: Args) -> bool:
+    return Image.objects.filter(name=UPLOADED).exists()
+
+
 def _cancelled(args: Args) -> bool:
     return Task.objects.get(pk=args[0]).status == TaskStatus.CANCELLED
 
 
 ROWS = [
     Case("project-images", LEADS_ONLY),
+    Case(
+        "image-upload",
+        LEADS_POST,
+        method="POST",
+        data={"files": _Upload()},
+        changed=_uploaded,
+        page=False,
+    ),
     Case("project-assignment", LEADS_ONLY),
     Case(
         "task-assign",
