@@ -231,7 +231,9 @@ def import_start(request: HttpRequest, slug: str) -> HttpResponse:
             raise_refusal(error)
             form.add_error("file", f"{upload.name}: {error.message}")
         else:
-            messages.success(request, f"{job.source_name} is uploaded; its import is queued.")
+            messages.success(
+                request, f"{job.source_name} is uploaded; this page follows its import."
+            )
             return redirect("import-detail", slug=project.slug, pk=job.pk)
     return _imports_page(request, project, role, form)
 
@@ -299,7 +301,7 @@ def export_start(request: HttpRequest, slug: str) -> HttpResponse:
             raise_refusal(error)
             form.add_error(None, error.message)
         else:
-            messages.success(request, f"Export {export.pk} is queued.")
+            messages.success(request, f"Export {export.pk} was started; this page follows it.")
             return redirect("export-detail", slug=project.slug, pk=export.pk)
     return _exports_page(request, project, role, form)
 

@@ -85,7 +85,9 @@ def test_upload_imports_and_the_page_shows_the_summary(
     assert '<span class="n" id="summary-instances">1</span>' in html
     assert '<span class="n" id="summary-submissions">1</span>' in html
     assert '<tr><th scope="row">bubble</th><td>1</td></tr>' in html
-    assert "labels.json is uploaded; its import is queued." in html
+    # The message stays true once the import is done: it says the page follows it.
+    assert "labels.json is uploaded; this page follows its import." in html
+    assert "queued" not in html
     # Done: the status partial does not poll any more.
     assert "hx-trigger" not in html
 
@@ -311,6 +313,8 @@ def test_an_export_starts_completes_and_downloads_with_its_sha256(
     assert export.status == JobStatus.DONE
     assert f'<code class="sha" id="export-sha256">{export.sha256}</code>' in html
     assert '<span class="n" id="count-images">1</span>' in html
+    assert f"Export {export.pk} was started; this page follows it." in html
+    assert "queued" not in html
     assert f"bubbles-export-{export.pk}.json" in html  # the manifest's one file
     download = as_lead.get(reverse("export-download", args=[project.slug, export.pk]))
     body = b"".join(download.streaming_content)
