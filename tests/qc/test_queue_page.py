@@ -132,6 +132,32 @@ def test_review_queue_reviewer_sees_only_assigned_images(client, project, review
     assert response.context["queue"].waiting == 1
 
 
+def _waiting_line(response) -> str:
+    text = response.content.decode().split('id="queue-count">')[1].split("<span")[0]
+    return re.sub(r"<[^>]+>|\s+", lambda m: " " if m.group().isspace() else "", text).strip()
+
+
+def test_the_count_says_your_review_to_a_reviewer_only(
+    client, project, lead, admin_user, reviewer, annotator
+):
+    """Leads and admins review any image: the queue's images wait for review; a reviewer's
+    are assigned to them and wait for their review."""
+    ReviewAssignment.objects.create(
+        image=_image_in_review(project, annotator, pq=0.4), reviewer=reviewer
+    )
+    _image_in_review(project, annotator, pq=0.3)
+    said = {}
+    for user in (lead, admin_user, reviewer):
+        client.force_login(user)
+        said[user.username] = _waiting_line(client.get(queue_url(project)))
+
+    assert said == {
+        "lead": "2 images wait for review.",
+        "admin": "2 images wait for review.",
+        "reviewer": "1 image waits for your review.",
+    }
+
+
 def test_review_queue_never_shows_own_work(client, project, lead, annotator):
     _image_in_review(project, lead, pq=0.1)
     client.force_login(lead)
@@ -139,7 +165,7 @@ def test_review_queue_never_shows_own_work(client, project, lead, annotator):
     response = client.get(queue_url(project))
 
     assert response.context["queue"].cards == []
-    assert b"Nothing waits for your review" in response.content
+    assert b"Nothing waits for review." in response.content
 
 
 # --- permissions ------------------------------------------------------------------------------
@@ -217,6 +243,7 @@ def test_card_shows_scores_annotators_reviewer_violations_and_links(
         title="Bubbles",
         body="x",
         author=lead,
+        change_summary="Bubbles of at least 1000 px.",
         publish=True,
         rules=[
             {"rule": "min_area_px", "value": 1000, "severity": "block"},
