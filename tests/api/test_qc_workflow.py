@@ -166,6 +166,7 @@ def test_submission_refused_by_a_blocking_rule_lists_the_violations(
         title="Bubbles",
         body="x",
         author=lead,
+        change_summary="First rules.",
         publish=True,
         rules=[{"rule": "min_area_px", "value": 500, "severity": "block"}],
     )

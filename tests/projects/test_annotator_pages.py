@@ -398,7 +398,12 @@ def test_guideline_query_count_does_not_grow_with_guidelines(
     for k in range(count):
         for number in (1, 2):
             version = guideline_version_create(
-                project=project, title=f"G{k}", body="Text.", author=lead, publish=True
+                project=project,
+                title=f"G{k}",
+                body="Text.",
+                author=lead,
+                change_summary=f"Version {number}.",
+                publish=True,
             )
             GuidelineExample.objects.create(
                 version=version, image=ImageFactory(project=project), caption=f"ex {number}"
@@ -437,7 +442,12 @@ def test_acknowledge_keeps_next_while_another_version_waits(
     client, project, lead, annotator, published
 ):
     other = guideline_version_create(
-        project=project, title="Safety", body="Gloves.", author=lead, publish=True
+        project=project,
+        title="Safety",
+        body="Gloves.",
+        author=lead,
+        change_summary="First version.",
+        publish=True,
     )
     client.force_login(annotator)
     back = reverse("my-tasks", args=[project.slug])

@@ -136,7 +136,12 @@ def test_the_home_lists_versions_with_who_acknowledged(client, v1, draft, lead, 
 def _versions(project, lead, count):
     for n in range(count):
         guideline_version_create(
-            project=project, title="Bubbles", body=f"v{n}", author=lead, publish=True
+            project=project,
+            title="Bubbles",
+            body=f"v{n}",
+            author=lead,
+            change_summary=f"Version {n}.",
+            publish=True,
         )
 
 

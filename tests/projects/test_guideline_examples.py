@@ -13,7 +13,12 @@ from tests.factories import ImageFactory, ProjectFactory
 @pytest.fixture
 def version(project, lead):
     return guideline_version_create(
-        project=project, title="Bubbles", body="Outline bubbles.", author=lead, publish=True
+        project=project,
+        title="Bubbles",
+        body="Outline bubbles.",
+        author=lead,
+        change_summary="First version.",
+        publish=True,
     )
 
 

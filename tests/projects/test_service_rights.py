@@ -63,7 +63,7 @@ def _calls(project, bubble, draft, target):
             version=draft, actor=actor, body="changed"
         ),
         "guideline_version_publish": lambda actor: guideline_version_publish(
-            version=draft, actor=actor
+            version=draft, actor=actor, change_summary="First."
         ),
     }
 
@@ -118,7 +118,7 @@ def test_lead_and_operator_may(project, bubble, draft, lead, other_annotator, se
 
 
 def test_acknowledge_only_by_annotators(project, lead, reviewer, annotator, outsider, draft):
-    guideline_version_publish(version=draft, actor=lead)
+    guideline_version_publish(version=draft, actor=lead, change_summary="First.")
 
     for who, status in ((lead, 403), (reviewer, 403), (outsider, 404)):
         with pytest.raises(ApplicationError) as refused:

@@ -106,10 +106,12 @@ def test_guideline_version_bad_rules_refused(project, lead):
 
 
 def test_current_versions_newest_published_per_guideline(project, lead):
-    v1 = guideline_version_create(project=project, title="A", body="1", author=lead, publish=True)
+    v1 = guideline_version_create(
+        project=project, title="A", body="1", author=lead, change_summary="First.", publish=True
+    )
     guideline_version_create(project=project, title="A", body="2 draft", author=lead)
     b1 = guideline_version_create(project=project, title="B", body="1", author=lead)
-    guideline_version_publish(version=b1, actor=lead)
+    guideline_version_publish(version=b1, actor=lead, change_summary="First.")
 
     assert {v.pk for v in current_versions(project=project)} == {v1.pk, b1.pk}
 
@@ -123,7 +125,7 @@ def test_acknowledge_unpublished_version_refused(project, lead, annotator):
 
 def test_acknowledge_twice_keeps_one(project, lead, annotator):
     version = guideline_version_create(
-        project=project, title="A", body="1", author=lead, publish=True
+        project=project, title="A", body="1", author=lead, change_summary="First.", publish=True
     )
 
     first = guideline_acknowledge(version=version, user=annotator)

@@ -277,10 +277,12 @@ def test_members_show_role_open_tasks_and_acknowledgements(
     client, project, lead, reviewer, annotator, other_annotator
 ):
     v1 = guideline_version_create(
-        project=project, title="Bubbles", body="v1", author=lead, publish=True
+        project=project, title="Bubbles", body="v1", author=lead, change_summary="1", publish=True
     )
     Acknowledgement.objects.create(user=annotator, version=v1)
-    guideline_version_create(project=project, title="Bubbles", body="v2", author=lead, publish=True)
+    guideline_version_create(
+        project=project, title="Bubbles", body="v2", author=lead, change_summary="2", publish=True
+    )
     TaskFactory(image=ImageFactory(project=project), annotator=annotator)
     TaskFactory(image=ImageFactory(project=project), annotator=annotator, status="submitted")
     client.force_login(lead)
@@ -516,7 +518,9 @@ def _queries(client, url: str) -> int:
 
 @pytest.mark.parametrize("page", ["project-members", "project-classes", "project-settings"])
 def test_list_pages_make_the_same_queries_for_1_and_3_rows(client, project, lead, page):
-    guideline_version_create(project=project, title="Bubbles", body="v1", author=lead, publish=True)
+    guideline_version_create(
+        project=project, title="Bubbles", body="v1", author=lead, change_summary="1", publish=True
+    )
     client.force_login(lead)
     url = reverse(page, args=[project.slug])
 
