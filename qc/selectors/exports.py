@@ -59,12 +59,16 @@ _Row = tuple[int, str, Any, Any]
 @dataclass
 class ExportSelection:
     """The export's categories (the classes asked for, numbered by position among all the
-    project's classes) and its images in name order, with their ids."""
+    project's classes) and its images in name order, with their ids. ``sent_back`` counts
+    the images whose label was sent back for rework: it stays in force until a new one is
+    accepted (DESIGN §6), so they are exported, though the overview no longer counts them
+    as accepted."""
 
     categories: list[ExportCategory]
     class_names: dict[int, str]
     images: list[ExportImage]
     image_ids: list[int]
+    sent_back: int = 0
 
 
 def export_selection(
@@ -97,7 +101,9 @@ def export_selection(
         images = images.filter(Exists(labelled))
     if "images" in filters:
         images = images.filter(name__in=filters["images"])
-    selection = ExportSelection(categories, class_names, [], [])
+    selection = ExportSelection(
+        categories, class_names, [], [], sent_back=images.filter(label__sent_back=True).count()
+    )
     for pk, name, width, height, metadata in (
         images.order_by("name")
         .values_list("pk", "name", "width", "height", "metadata")

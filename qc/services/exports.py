@@ -74,6 +74,7 @@ class ExportSummary:
     categories: int = 0
     rle_fallbacks: int = 0
     overlapping_pixels: int = 0
+    sent_back: int = 0
     sha256: str = ""
     manifest: list[dict[str, Any]] = field(default_factory=list)
 
@@ -84,6 +85,7 @@ class ExportSummary:
             "categories": self.categories,
             "rle_fallbacks": self.rle_fallbacks,
             "overlapping_pixels": self.overlapping_pixels,
+            "sent_back": self.sent_back,
         }
 
     def line(self) -> str:
@@ -94,6 +96,12 @@ class ExportSummary:
             extra += f", {self.rle_fallbacks} kept as RLE"
         if self.overlapping_pixels:
             extra += f", {self.overlapping_pixels} overlapping pixels"
+        if self.sent_back:
+            extra += (
+                ", 1 image sent back for rework, its label still in force"
+                if self.sent_back == 1
+                else f", {self.sent_back} images sent back for rework, their labels still in force"
+            )
         return (
             f"{self.project}: exported {self.images} images, {self.annotations} annotations, "
             f"{self.categories} classes ({which}{extra}) as {self.format} to {self.out} "
@@ -285,6 +293,7 @@ def export_write(
         include_unreviewed=include_unreviewed,
         images=len(selection.images),
         categories=len(selection.categories),
+        sent_back=selection.sent_back,
     )
     counter = [0]
     annotations = _annotations(

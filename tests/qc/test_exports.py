@@ -359,7 +359,12 @@ def test_export_info_carries_project_filters_guidelines_and_export_id(two_images
     review_decide(submission=accepted, reviewer=lead, decision="accept")
     image_label_set(image=first, actor=lead, submission=accepted)
     version = guideline_version_create(
-        project=first.project, title="Bubbles", body="Rim.", author=lead, publish=True
+        project=first.project,
+        title="Bubbles",
+        body="Rim.",
+        author=lead,
+        change_summary="Rim.",
+        publish=True,
     )
     out = tmp_path / "export.json"
 
@@ -482,9 +487,9 @@ def test_export_write_runs_a_fixed_number_of_queries(
 ):
     accepted_images(project, bubble, annotator, lead, count)
 
-    # classes, images, guideline versions; per chunk of images: labels, agreement,
-    # instances
-    with django_assert_num_queries(6):
+    # classes, images, images sent back, guideline versions; per chunk of images: labels,
+    # agreement, instances
+    with django_assert_num_queries(7):
         export_write(project=project, format="coco", out_path=tmp_path / "a.json")
 
 
@@ -531,6 +536,7 @@ def test_export_run_stores_the_file_with_sha256_manifest_and_counts(
         "categories": 12,
         "rle_fallbacks": 0,
         "overlapping_pixels": 0,
+        "sent_back": 0,
         "bytes": len(data),
     }
     with zipfile.ZipFile(io.BytesIO(data)) as archive:

@@ -19,6 +19,7 @@ from projects.errors import ApplicationError
 from projects.models import AuditEvent
 from qc.models import Export, ImportJob, JobStatus, Submission
 from qc.selectors.io import PER_PAGE, in_form_words, refusal_parts
+from qc.services import image_label_send_back, image_label_set, review_decide
 from qc.services.exports import export_create, export_run
 from qc.services.import_jobs import import_job_create, import_job_run
 from qc.views.io import ImportForm
@@ -323,6 +324,39 @@ def test_an_export_starts_completes_and_downloads_with_its_sha256(
         f'attachment; filename="bubbles-export-{export.pk}.json"'
     )
     assert json.loads(body)["info"]["filters"]["include_unreviewed"] is True
+
+
+def test_an_export_s_counts_say_how_many_images_were_sent_back_with_their_label_in_force(
+    as_lead, project, submitted, lead
+):
+    """The overview no longer counts a sent-back image as accepted, but its label stays in
+    force (DESIGN §6) and the export holds it: the export's page says so where its count is,
+    and the form says it before an export is started."""
+    submission = Submission.objects.get()
+    review_decide(submission=submission, reviewer=lead, decision="accept")
+    image_label_set(image=submission.task.image, actor=lead, submission=submission)
+    before = export_create(project=project, actor=lead, format="coco")
+    export_run(export_id=before.pk)
+    image_label_send_back(image=submission.task.image, actor=lead, reasons=["other"])
+    after = export_create(project=project, actor=lead, format="coco")
+    export_run(export_id=after.pk)
+
+    pages = [
+        as_lead.get(reverse("export-detail", args=[project.slug, e.pk])).content.decode()
+        for e in (before, after)
+    ]
+
+    assert 'id="count-sent-back"' not in pages[0]
+    assert (
+        '<span class="n" id="count-images">1</span> <span class="muted" id="count-sent-back">'
+        in pages[1]
+    )
+    assert "(1 sent back for rework, its label still in force)" in pages[1]
+    form = as_lead.get(reverse("project-exports", args=[project.slug])).content.decode()
+    assert (
+        "An image sent back for rework keeps its label in exports until a new one is accepted"
+        in form
+    )
 
 
 def test_an_export_of_nothing_accepted_says_why_it_is_empty(
