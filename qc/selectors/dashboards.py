@@ -15,6 +15,7 @@ guideline version (a name or a bar, not a count) opens the review queue filtered
 a worst image the viewer.
 """
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -225,6 +226,47 @@ def _classes(project: Project, stored: Sequence[dict[str, Any]]) -> dict[str, An
     return {"rows": rows, "chart": chart if stored else None}
 
 
+# The heatmap's name labels, in the user units of its view box: a 12-unit label's character
+# is taken as 7.5 units wide (wider than most), a cell is 64 units square.
+_LABEL_CHAR = 7.5
+_LABEL_MAX_CHARS = 24
+_HEATMAP_CELL = 64
+_SIN45 = 0.7071
+
+
+def _short(name: str) -> str:
+    """A name as its label prints it: whole up to 24 characters (a username rarely is
+    longer); its ``<title>`` always holds it whole."""
+    return name if len(name) <= _LABEL_MAX_CHARS else name[: _LABEL_MAX_CHARS - 1] + "…"
+
+
+def _fit_labels(chart: dict[str, Any]) -> dict[str, Any]:
+    """The heatmap with room for its longest label: ``charts.heatmap`` drew it with
+    :func:`_label_width` of row labels; a column label wider than its cell is turned 45°,
+    and the view box grows above and to the right so that the turned labels are not cut
+    (``min_y`` is its top, below 0 when it grew)."""
+    longest = max((len(row["label"]) for row in chart["rows"]), default=0) * _LABEL_CHAR
+    turned = longest > _HEATMAP_CELL - 8
+    if not turned:
+        return {**chart, "turned": False, "min_y": 0, "view_height": chart["height"]}
+    reach = (longest + 12) * _SIN45  # the turned label's extent, its glyphs' height with it
+    min_y = min(0.0, round(chart["label_y"] - reach - 4, 1))
+    last_x = chart["rows"][-1]["x"]
+    width = max(chart["width"], round(last_x + reach + 4, 1))
+    return {
+        **chart,
+        "turned": True,
+        "min_y": min_y,
+        "width": width,
+        "view_height": round(chart["height"] - min_y, 1),
+    }
+
+
+def _label_width(names: Sequence[str]) -> float:
+    """Room left of the cells for the longest row label, at least the chart's default."""
+    return max(96.0, max((len(_short(n)) for n in names), default=0) * _LABEL_CHAR + 16)
+
+
 def _heatmap(project: Project, stored: Sequence[dict[str, Any]]) -> dict[str, Any]:
     names = sorted({c["a"] for c in stored} | {c["b"] for c in stored})
     cells = {}
@@ -253,8 +295,12 @@ def _heatmap(project: Project, stored: Sequence[dict[str, Any]]) -> dict[str, An
         title="pq of each pair of annotators, pooled over their shared images",
         names=names,
         cells=cells,
+        cell=_HEATMAP_CELL,
+        label_width=_label_width(names),
     )
-    return {"rows": rows, "chart": chart if stored else None}
+    for row in chart["rows"]:
+        row["label"] = _short(row["name"])
+    return {"rows": rows, "chart": _fit_labels(chart) if stored else None}
 
 
 def _bin_params(edges: Sequence[float], k: int) -> dict[str, str]:
@@ -354,6 +400,8 @@ def _annotators(project: Project, stored: Sequence[dict[str, Any]]) -> list[dict
     return [
         {
             "username": row["username"],
+            # Where a long name may wrap in a narrow table: after _ . - and @.
+            "name_parts": re.split(r"(?<=[_.@-])(?=.)", row["username"]),
             "href": _queue(project, annotator=row["id"]) if row["id"] else "",
             "images": row["images"],
             "pq_vs_peers": fmt(row["pq_vs_peers"]),

@@ -8,9 +8,11 @@ import json
 from collections import defaultdict
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from qc.models import Submission
+from qc.services.agreement import agreement_recompute_project
 from tests.browser.support import shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -138,3 +140,49 @@ def test_reviewer_sees_the_dashboard_and_annotator_is_refused(demo, page, page_w
     response = page.goto(demo.page_url(f"/p/{demo.project.slug}/dashboard/"))
 
     assert response.status == 403
+
+
+def _inside(page, selector: str) -> list[str]:
+    """The labels among ``selector`` whose drawn box leaves their SVG's box (cut off)."""
+    return page.evaluate(
+        """(selector) => [...document.querySelectorAll(selector)].filter((label) => {
+          const box = label.getBoundingClientRect();
+          const svg = label.ownerSVGElement.getBoundingClientRect();
+          return box.left < svg.left - 0.5 || box.right > svg.right + 0.5
+            || box.top < svg.top - 0.5 || box.bottom > svg.bottom + 0.5;
+        }).map((label) => label.textContent)""",
+        selector,
+    )
+
+
+def test_long_names_show_whole_and_every_column_fits_at_800_px(demo, page, page_watch):
+    """A lead's team with long usernames: the heatmap prints each name whole (turning the
+    column labels) inside its picture, with the name in its hover title too; the table of
+    each annotator fits its card at 1280 and 800 px without scrolling sideways."""
+    renamed = {"anna": "Person1_Amira_Rahman", "ben": "Person2_Benedikt"}
+    for old, new in renamed.items():
+        get_user_model().objects.filter(username=old).update(username=new)
+    agreement_recompute_project(project=demo.project)
+    demo.log_in(page, "admin")
+
+    page.goto(demo.page_url(f"/p/{demo.project.slug}/dashboard/"))
+
+    names = sorted([*renamed.values(), "cleo"])
+    heatmap = page.locator("#pair-heatmap")
+    for kind in ("row-label", "column-label"):
+        labels = heatmap.locator(f"text.{kind}")
+        printed = [label.evaluate("e => e.lastChild.textContent") for label in labels.all()]
+        assert printed == names, kind
+        assert labels.locator("title").all_text_contents() == names, kind
+    assert heatmap.locator("text.column-label[transform]").count() == len(names)
+    for width in (1280, 800):
+        page.set_viewport_size({"width": width, "height": 900})
+        assert _inside(page, "#pair-heatmap text.row-label, #pair-heatmap text.column-label") == []
+        scroll, client = page.locator("#annotators .scroll-x").evaluate(
+            "e => [e.scrollWidth, e.clientWidth]"
+        )
+        assert scroll <= client, (
+            f"the annotator table is {scroll} px wide in {client} px at {width}"
+        )
+    assert page.locator("#annotator-table tbody th").first.inner_text() == names[0]
+    shot(page, "dashboard/long-names")

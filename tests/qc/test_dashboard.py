@@ -79,7 +79,12 @@ def _annotate(project, bubble, *, images: int, annotators: list, lead, start: in
 
 def _publish(project, lead, body: str):
     return guideline_version_create(
-        project=project, title="Bubbles", body=body, author=lead, publish=True
+        project=project,
+        title="Bubbles",
+        body=body,
+        author=lead,
+        change_summary=body,
+        publish=True,
     )
 
 
@@ -257,7 +262,12 @@ def test_versions_from_v10_on_follow_v9_and_a_title_may_hold_a_comma(client, pro
     title = "Bubbles, holes too"
     for number in range(1, 11):
         guideline_version_create(
-            project=project, title=title, body=f"Version {number}.", author=lead, publish=True
+            project=project,
+            title=title,
+            body=f"Version {number}.",
+            author=lead,
+            change_summary=f"Version {number}.",
+            publish=True,
         )
         if number in (1, 2, 9, 10):
             _annotate(project, bubble, images=1, annotators=users, lead=lead, start=number)
