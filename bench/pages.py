@@ -232,7 +232,12 @@ def _dashboard_team(project: object) -> tuple[object, list[object], list[object]
         annotators.append(user)
     versions = [
         guideline_version_create(
-            project=project, title="Bubbles", body=body, author=lead, publish=True
+            project=project,
+            title="Bubbles",
+            body=body,
+            author=lead,
+            change_summary="What changed.",
+            publish=True,
         )
         for body in ("Outline bubbles.", "Outline bubbles, rims included.")
     ]

@@ -318,7 +318,14 @@ class GuidelineDraftUpdateSerializer(serializers.Serializer):
 
 
 class GuidelinePublishSerializer(serializers.Serializer):
-    change_summary = serializers.CharField(max_length=500, allow_blank=True, required=False)
+    change_summary = serializers.CharField(
+        max_length=500,
+        allow_blank=True,
+        required=False,
+        help_text="What changed, for the annotators who acknowledge the version. Required: "
+        "without it (or blank) the draft's saved summary is used, and a draft with none is a "
+        "400 naming this field.",
+    )
 
 
 class AcknowledgementSerializer(serializers.ModelSerializer):

@@ -114,7 +114,8 @@ class GuidelineVersionDetail(GuidelineScoped, generics.RetrieveAPIView):
 
 
 class GuidelineVersionPublish(GuidelineScoped, generics.GenericAPIView):
-    """Publish a draft with its change summary (leads and admins); annotators must then
+    """Publish a draft with its change summary (leads and admins; required: given here or
+    saved on the draft, else a 400 naming ``change_summary``); annotators must then
     acknowledge it before they submit. Publishing twice is a 409."""
 
     serializer_class = GuidelinePublishSerializer

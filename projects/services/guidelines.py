@@ -19,6 +19,19 @@ from projects.models import (
 from projects.permissions import Action, require_action
 from projects.rules import RuleError, validate_rules
 
+SUMMARY_NEEDED = (
+    "Say what changed: annotators read this summary before they acknowledge the new version."
+)
+
+
+def _summary_checked(summary: str | None) -> str:
+    """The change summary a version is published with: required, so every annotator asked
+    to acknowledge a version is told what changed (the page, the API and commands alike)."""
+    summary = (summary or "").strip()
+    if not summary:
+        raise ApplicationError(SUMMARY_NEEDED, extra={"change_summary": [SUMMARY_NEEDED]})
+    return summary
+
 
 def _rules_checked(title: str, rules: list[dict] | None) -> list[dict]:
     try:
@@ -41,11 +54,13 @@ def guideline_version_create(
     publish: bool = False,
 ) -> GuidelineVersion:
     """A new version of the guideline ``title`` (created when missing), a draft unless
-    ``publish``. Leads and admins write guidelines; concurrent writers get consecutive
-    numbers."""
+    ``publish`` (which needs a change summary). Leads and admins write guidelines;
+    concurrent writers get consecutive numbers."""
     require_action(
         actor=author, project=project, action=Action.WRITE_GUIDELINES, what="write guidelines"
     )
+    if publish:
+        change_summary = _summary_checked(change_summary)
     rules = _rules_checked(title, rules)
     guideline, _ = Guideline.objects.get_or_create(project=project, title=title)
     # Lock the guideline so two leads writing at once get consecutive numbers.
@@ -144,10 +159,11 @@ def guideline_version_publish(
     body: str | None = None,
     rules: list[dict] | None = None,
 ) -> GuidelineVersion:
-    """Publish a draft (leads and admins), optionally setting its change summary and, as
-    one step with publishing, the body and rules the editor shows (so what a lead saw is
-    what is published, saved or not); from now on annotators must acknowledge it before
-    they submit. Publishing twice is a ConflictError; invalid rules publish nothing."""
+    """Publish a draft (leads and admins) with its change summary (``change_summary``, else
+    the draft's saved one; a blank one is refused, field ``change_summary``) and, as one
+    step with publishing, the body and rules the editor shows (so what a lead saw is what
+    is published, saved or not); from now on annotators must acknowledge it before they
+    submit. Publishing twice is a ConflictError; invalid rules publish nothing."""
     version = _locked(version)
     project = version.guideline.project
     require_action(
@@ -155,11 +171,11 @@ def guideline_version_publish(
     )
     if version.published_at is not None:
         raise ConflictError(f"{version} is already published.")
+    summary = _summary_checked(version.change_summary if change_summary is None else change_summary)
     if body is not None or rules is not None:
         _edit(version, actor=actor, body=body, rules=rules, change_summary=None)
     version.published_at = timezone.now()
-    if change_summary is not None:
-        version.change_summary = change_summary
+    version.change_summary = summary
     version.save(update_fields=["published_at", "change_summary"])
     audit(
         actor=actor,

@@ -230,11 +230,6 @@ class PublishForm(forms.Form):
     change_summary = forms.CharField(max_length=500, required=False)
 
 
-SUMMARY_NEEDED = (
-    "Say what changed: annotators read this summary before they acknowledge the new version."
-)
-
-
 class GuidelineChoiceForm(forms.Form):
     guideline = forms.IntegerField(**DB_ID)
 

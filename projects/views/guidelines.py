@@ -27,13 +27,13 @@ from projects.selectors.guidelines import (
     guideline_of,
 )
 from projects.services.guidelines import (
+    SUMMARY_NEEDED,
     guideline_create,
     guideline_draft_start,
     guideline_version_publish,
     guideline_version_update,
 )
 from projects.views.guideline_forms import (
-    SUMMARY_NEEDED,
     AckFilterForm,
     DraftForm,
     GuidelineChoiceForm,

@@ -301,7 +301,12 @@ def _people(project: Project) -> dict[str, Any]:
 
 def _guideline(project: Project, users: dict[str, Any], body: str) -> GuidelineVersion:
     return guideline_version_create(
-        project=project, title="Bubbles", body=body, author=users["lead"], publish=True
+        project=project,
+        title="Bubbles",
+        body=body,
+        author=users["lead"],
+        change_summary="What changed.",
+        publish=True,
     )
 
 

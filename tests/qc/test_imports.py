@@ -581,10 +581,21 @@ def test_import_annotations_checks_the_rules_and_records_the_versions_acknowledg
 ):
     rules = [{"rule": "min_area_px", "value": 20, "severity": "block"}]
     v1 = guideline_version_create(
-        project=project, title="Bubbles", body="Draw bubbles.", author=lead, publish=True
+        project=project,
+        title="Bubbles",
+        body="Draw bubbles.",
+        author=lead,
+        change_summary="What changed.",
+        publish=True,
     )
     v2 = guideline_version_create(
-        project=project, title="Bubbles", body="Draw them.", author=lead, rules=rules, publish=True
+        project=project,
+        title="Bubbles",
+        body="Draw them.",
+        author=lead,
+        rules=rules,
+        change_summary="What changed.",
+        publish=True,
     )
     guideline_acknowledge(version=v1, user=other_annotator)
     tiny = [coco_polygon(1, 1, square(1, 1, 4))]

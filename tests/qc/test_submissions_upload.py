@@ -71,7 +71,14 @@ def test_upload_touching_a_task_that_is_not_open_changes_nothing(project, bubble
 
 
 def test_upload_is_behind_the_guideline_gate(project, bubble, annotator, lead, tasks):
-    guideline_version_create(project=project, title="Rules", body="x", author=lead, publish=True)
+    guideline_version_create(
+        project=project,
+        title="Rules",
+        body="x",
+        author=lead,
+        change_summary="What changed.",
+        publish=True,
+    )
 
     with pytest.raises(ApplicationError, match="Acknowledge the current guideline"):
         submission_upload(project=project, actor=annotator, upload=_coco("a.png"), format="coco")

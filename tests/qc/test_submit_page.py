@@ -63,6 +63,7 @@ def rules(project, lead, annotator):
             {"rule": "min_area_px", "value": 20, "severity": "warn"},
             {"rule": "max_instances", "value": 2, "severity": "block"},
         ],
+        change_summary="What changed.",
         publish=True,
     )
     guideline_acknowledge(version=version, user=annotator)
@@ -199,7 +200,12 @@ def test_gate_sends_to_the_guideline_and_back_after_acknowledging(
     client, project, lead, annotator, task, rules
 ):
     v2 = guideline_version_create(
-        project=project, title="Bubbles", body="Now with holes.", author=lead, publish=True
+        project=project,
+        title="Bubbles",
+        body="Now with holes.",
+        author=lead,
+        change_summary="What changed.",
+        publish=True,
     )
     client.force_login(annotator)
 
@@ -223,7 +229,14 @@ def test_gate_sends_to_the_guideline_and_back_after_acknowledging(
 
 
 def test_gate_holds_for_a_posted_check_too(client, project, lead, annotator, task, rules):
-    guideline_version_create(project=project, title="Bubbles", body="v2", author=lead, publish=True)
+    guideline_version_create(
+        project=project,
+        title="Bubbles",
+        body="v2",
+        author=lead,
+        change_summary="What changed.",
+        publish=True,
+    )
     client.force_login(annotator)
 
     response = _check(client, task, _coco_bytes())

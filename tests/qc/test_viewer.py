@@ -349,6 +349,7 @@ def test_viewer_shows_rule_violations_beside_their_instance(
             {"rule": "min_area_px", "value": 40, "severity": "warn"},
             {"rule": "max_instances", "value": 2, "severity": "warn"},
         ],
+        change_summary="What changed.",
         publish=True,
     )
     for user in annotators:

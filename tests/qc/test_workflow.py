@@ -96,7 +96,12 @@ def test_submission_wrong_size_mask_refused_and_nothing_written(task, bubble, an
 
 def test_submission_gate_requires_current_guideline_acknowledged(task, bubble, lead, annotator):
     version = guideline_version_create(
-        project=task.image.project, title="Bubbles", body="Hug the rim.", author=lead, publish=True
+        project=task.image.project,
+        title="Bubbles",
+        body="Hug the rim.",
+        author=lead,
+        change_summary="What changed.",
+        publish=True,
     )
 
     with pytest.raises(ApplicationError, match="Acknowledge the current guideline"):
@@ -113,6 +118,7 @@ def test_submission_blocking_rule_refuses_with_violations(task, bubble, lead, an
         title="Bubbles",
         body="x",
         author=lead,
+        change_summary="What changed.",
         publish=True,
         rules=[
             {"rule": "min_area_px", "value": 50, "severity": "block"},
@@ -142,6 +148,7 @@ def test_submission_warning_rule_is_recorded(task, bubble, lead, annotator):
         title="Bubbles",
         body="x",
         author=lead,
+        change_summary="What changed.",
         publish=True,
         rules=[{"rule": "min_area_px", "value": 50, "severity": "warn"}],
     )
