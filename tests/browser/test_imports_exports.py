@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from qc.models import Export, ImportJob
+from projects.selectors import QCState, qc_state_counts
+from qc.models import Export, ImageLabel, ImportJob
 from qc.services.exports import export_run
 from qc.services.import_jobs import import_job_run
 from tests.browser.support import shot
@@ -156,6 +157,14 @@ def test_an_export_completes_and_its_download_has_the_sha256_shown(demo, page, q
     shown = page.locator("#export-sha256").inner_text()
     assert shown == export.sha256
     assert int(page.locator("#count-images").inner_text()) == export.counts["images"] > 0
+    # The overview's accepted images and the images sent back, their labels in force.
+    sent_back = ImageLabel.objects.filter(image__project=demo.project, sent_back=True).count()
+    accepted = qc_state_counts(project=demo.project)[QCState.ACCEPTED]
+    assert export.counts["images"] == accepted + sent_back and sent_back == 1
+    assert page.locator("#count-sent-back").inner_text() == (
+        "(1 sent back for rework, its label still in force)"
+    )
+    assert f"Export {export.pk} was started; this page follows it." in page.inner_text("main")
     assert page.locator("#manifest tbody tr").count() == 1
     shot(page, "io/export-done")
     with page.expect_download() as caught:

@@ -70,6 +70,12 @@ def test_queue_cards_thumbnails_filters_and_pages(demo, page):
     names = page.locator(".queue-card .image-link").all_inner_texts()
     assert names == expected
     assert page.locator("#waiting-count").inner_text() == str(len(expected))
+    # A lead reviews any image: they wait for review, not for the lead's own.
+    assert (
+        page.locator("#queue-count")
+        .inner_text()
+        .startswith(f"{len(expected)} images wait for review.")
+    )
     loaded = _thumbnails(page)
     assert loaded and all(done and width > 0 for done, width, _ in loaded), loaded
     assert all(width == int(attribute) for _, width, attribute in loaded), loaded
