@@ -15,15 +15,25 @@ from django.contrib.auth import get_user_model
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
-from projects.models import OPEN_TASK_STATUSES, Image, Project, Role, Task, TaskStatus
+from projects.models import (
+    OPEN_TASK_STATUSES,
+    Acknowledgement,
+    Image,
+    Project,
+    Role,
+    Task,
+    TaskStatus,
+)
 from projects.selectors import (
     QC_STATE_LABELS,
     QCState,
+    current_versions,
     images_with_qc_state,
     is_overdue,
     overdue_q,
     qc_state_counts,
 )
+from projects.selectors.people import can_log_in_flag
 
 PER_PAGE_CHOICES = (25, 50, 100)
 PER_PAGE = 50
@@ -106,6 +116,16 @@ class ImagesPage:
     @property
     def unassigned(self) -> int:
         return dict((state, n) for state, _, n in self.states)[QCState.UNASSIGNED]
+
+    @property
+    def owing(self) -> dict[str, tuple[str, ...]]:
+        """Each annotator who still owes an acknowledgement, with the versions owed."""
+        return {row.username: row.owes for row in self.loads if row.owes}
+
+    @property
+    def may_log_in(self) -> list[str]:
+        """The annotators who can log in: those the form offers work to by default."""
+        return [row.username for row in self.loads if row.can_log_in]
 
 
 def images_page(
@@ -293,7 +313,10 @@ def task_of_project(*, project: Project, pk: int) -> Task | None:
 @dataclass(frozen=True)
 class LoadRow:
     """An annotator's tasks in the project: open (assigned, in progress or rework), of
-    those in progress and rejected, submitted (waiting for review), and overdue."""
+    those in progress and rejected, submitted (waiting for review), and overdue; whether
+    they can log in (an account an import created cannot, and is offered no work by
+    default), and the current guideline versions they have not acknowledged (``owes``:
+    until they do, they cannot submit what they are given)."""
 
     username: str
     open: int
@@ -301,6 +324,8 @@ class LoadRow:
     rejected: int
     submitted: int
     overdue: int
+    can_log_in: bool = True
+    owes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -314,6 +339,16 @@ class AssignmentPage:
     def unassigned(self) -> int:
         return dict((state, n) for state, _, n in self.states)[QCState.UNASSIGNED]
 
+    @property
+    def owing(self) -> dict[str, tuple[str, ...]]:
+        """Each annotator who still owes an acknowledgement, with the versions owed."""
+        return {row.username: row.owes for row in self.loads if row.owes}
+
+    @property
+    def may_log_in(self) -> list[str]:
+        """The annotators who can log in: those the form offers work to by default."""
+        return [row.username for row in self.loads if row.can_log_in]
+
 
 _LOAD_COUNTS = ("open", "in_progress", "rejected", "submitted", "overdue")
 
@@ -321,13 +356,13 @@ _LOAD_COUNTS = ("open", "in_progress", "rejected", "submitted", "overdue")
 def assignment_page(
     *, project: Project, today: datetime.date, selected: Sequence[int] = ()
 ) -> AssignmentPage:
-    """The load of each annotator of the project (overdue: due before ``today``), the
-    images by QC state and the images of ``selected`` (ids; others' and unknown ones left
-    out) by name. Three queries, four with a selection."""
+    """The load of each annotator of the project (overdue: due before ``today``) with
+    whether they can log in and the guideline versions they owe, the images by QC state
+    and the images of ``selected`` (ids; others' and unknown ones left out) by name. Five
+    queries, six with a selection."""
     in_project = Q(tasks__image__project=project)
-    loads = [
-        LoadRow(*row)
-        for row in get_user_model()
+    counts = (
+        get_user_model()
         .objects.filter(memberships__project=project, memberships__role=Role.ANNOTATOR)
         .annotate(
             open=Count("tasks", filter=in_project & Q(tasks__status__in=OPEN_TASK_STATUSES)),
@@ -335,10 +370,14 @@ def assignment_page(
             rejected=Count("tasks", filter=in_project & Q(tasks__status="rejected")),
             submitted=Count("tasks", filter=in_project & Q(tasks__status="submitted")),
             overdue=Count("tasks", filter=in_project & overdue_q(today=today, prefix="tasks__")),
+            can_log_in=can_log_in_flag(),
         )
         .order_by("username")
-        .values_list("username", *_LOAD_COUNTS)
-    ]
+        .values_list("pk", "username", *_LOAD_COUNTS, "can_log_in")
+    )
+    rows = list(counts)
+    owed = _owed(project, [row[0] for row in rows])
+    loads = [LoadRow(*row[1:], owes=owed.get(row[0], ())) for row in rows]
     totals = LoadRow("", *(sum(getattr(row, name) for row in loads) for name in _LOAD_COUNTS))
     chosen = (
         list(Image.objects.filter(project=project, pk__in=list(selected)).order_by("name", "pk"))
@@ -348,6 +387,26 @@ def assignment_page(
     return AssignmentPage(
         loads=loads, totals=totals, states=_state_counts(project), selected=chosen
     )
+
+
+def _owed(project: Project, user_ids: list[int]) -> dict[int, tuple[str, ...]]:
+    """Per user of ``user_ids``, the current guideline versions of ``project`` they have
+    not acknowledged (as "Title v4"); two queries."""
+    versions = current_versions(project=project)
+    done = set(
+        Acknowledgement.objects.filter(version__in=versions, user_id__in=user_ids).values_list(
+            "user_id", "version_id"
+        )
+    )
+    return {
+        user_id: owes
+        for user_id in user_ids
+        if (
+            owes := tuple(
+                f"{v.guideline.title} v{v.number}" for v in versions if (user_id, v.pk) not in done
+            )
+        )
+    }
 
 
 def batch_images(

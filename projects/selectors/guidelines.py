@@ -19,20 +19,31 @@ from projects.models import (
     Role,
 )
 from projects.rules import RULE_NAMES, RULES, SEVERITY_WORDS, rule_in_words
+from projects.selectors.people import can_log_in_q
 
 # Lines of unchanged text kept around each change of a body diff.
 DIFF_CONTEXT = 3
 
 
 def annotators_of(*, project: Project) -> QuerySet[Membership]:
-    """The project's annotators who acknowledge guidelines: active users who are not site
-    staff (staff are admins everywhere and never submit), by username."""
+    """The project's annotators who acknowledge guidelines: users who can log in and are
+    not site staff (staff are admins everywhere and never submit), by username. An account
+    an import created has no usable password: nobody could acknowledge as it."""
     return (
         Membership.objects.filter(
-            project=project, role=Role.ANNOTATOR, user__is_active=True, user__is_staff=False
+            can_log_in_q("user__"), project=project, role=Role.ANNOTATOR, user__is_staff=False
         )
         .select_related("user")
         .order_by("user__username")
+    )
+
+
+def annotators_without_login(*, project: Project) -> int:
+    """How many of the project's annotators cannot log in (left out of the counts)."""
+    return (
+        Membership.objects.filter(project=project, role=Role.ANNOTATOR, user__is_staff=False)
+        .exclude(can_log_in_q("user__"))
+        .count()
     )
 
 
@@ -83,6 +94,7 @@ def guideline_editor_page(*, project: Project) -> dict[str, Any]:
     return {
         "guidelines": entries,
         "annotators": annotators,
+        "without_login": annotators_without_login(project=project),
         "titles": [entry["guideline"].title for entry in entries],
     }
 
@@ -341,4 +353,5 @@ def guideline_acknowledgements_page(*, project: Project, wanted: AckFilter) -> d
         "wanted_version": next((v for v in versions if v.pk == wanted.version), None),
         "dropped": dropped,
         "several": len(current) > 1,
+        "without_login": annotators_without_login(project=project),
     }

@@ -134,9 +134,10 @@ def membership_remove(
 ) -> MembershipRemoved:
     """Remove a member (leads and admins; nobody but site staff removes themselves).
 
-    Their open tasks are rebalanced onto the project's other annotators, each to the least
-    loaded one (open tasks in the project, then username) who has no task on that image;
-    a task nobody can take is cancelled. Both are reported in the result. With ``expected``
+    Their open tasks are rebalanced onto the project's other annotators who can log in
+    (an account an import created holds imported work only), each to the least loaded one
+    (open tasks in the project, then username) who has no task on that image; a task
+    nobody can take is cancelled. Both are reported in the result. With ``expected``
     (a preview's digest) a different plan is a ConflictError and nothing changes.
     """
     what, refusal = _REMOVE
@@ -175,9 +176,9 @@ def plan_changed(membership: Membership) -> str:
 
 def _plan(*, project: Project, user: Any, lock: bool) -> Plan:
     """Where each of ``user``'s open tasks in ``project`` goes, by image name: to the least
-    loaded other annotator (open tasks in the project, then username) who has no task on
-    that image, counting what the plan gives out as it goes; None when nobody can take it.
-    ``lock`` locks the tasks for the change that follows."""
+    loaded other annotator who can log in (open tasks in the project, then username) who
+    has no task on that image, counting what the plan gives out as it goes; None when
+    nobody can take it. ``lock`` locks the tasks for the change that follows."""
     tasks = Task.objects.filter(image__project=project, annotator=user, status__in=OPEN)
     if lock:
         tasks = tasks.select_for_update(of=("self",))

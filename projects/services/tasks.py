@@ -32,6 +32,7 @@ from projects.models import (
     TaskStatus,
 )
 from projects.permissions import Action, require_action
+from projects.selectors.people import can_log_in_q
 
 User = get_user_model()
 
@@ -51,9 +52,12 @@ def open_load(project: Project, annotator_ids: Iterable[int]) -> dict[int, int]:
 
 
 def annotators_of(project: Project) -> list[Any]:
+    """The annotators of ``project`` who can log in, by username: those work is given to
+    when nobody is named. An account an import created for its labels' author has no usable
+    password; tasks given to it would never be done."""
     return list(
         User.objects.filter(
-            memberships__project=project, memberships__role=Role.ANNOTATOR
+            can_log_in_q(), memberships__project=project, memberships__role=Role.ANNOTATOR
         ).order_by("username")
     )
 
@@ -207,7 +211,9 @@ def _checked(
         annotators = annotators_of(project)
     _check_assignable(project, images, annotators)
     if not annotators:
-        raise ApplicationError(f"Project {project.slug} has no annotators to assign tasks to.")
+        raise ApplicationError(
+            f"Project {project.slug} has no annotators who can log in to assign tasks to."
+        )
     return images, annotators
 
 
@@ -249,9 +255,10 @@ def task_assign(
     Load is balanced: each task goes to the annotator with the fewest open tasks in the
     project who never had the image (see :func:`_plan`). Images that already have their
     planned annotators are left alone. ``annotators`` (default: every annotator of the
-    project) must be annotators of it. ``expect`` is the digest of a previewed plan
-    (:attr:`AssignmentPlan.digest`): when the plan differs now (someone assigned or
-    finished work in between), nothing is created and a ConflictError says so.
+    project who can log in, see :func:`annotators_of`) must be annotators of it.
+    ``expect`` is the digest of a previewed plan (:attr:`AssignmentPlan.digest`): when the
+    plan differs now (someone assigned or finished work in between), nothing is created
+    and a ConflictError says so.
     """
     require_action(actor=actor, project=project, action=Action.ASSIGN_TASKS, what="assign tasks")
     overlap, overlap_fraction = _overrides(project, overlap, overlap_fraction)

@@ -30,6 +30,7 @@ from projects.permissions import Action, project_for
 from projects.selectors import QCState
 from projects.selectors import assignment as selectors
 from projects.selectors.assignment import PER_PAGE, PER_PAGE_CHOICES, STATE_LABELS, Batch
+from projects.selectors.people import NO_LOGIN, can_log_in_q
 from projects.services.tasks import AssignmentPlan, task_assign, task_assign_plan, task_cancel
 from projects.services.tasks import task_reassign as reassign_service
 from projects.views import safe_next
@@ -227,8 +228,9 @@ def project_images(request: HttpRequest, slug: str) -> HttpResponse:
 
 def _initial(request: HttpRequest, project: Project, selected: list[int]) -> dict[str, Any]:
     """The form as a link opens it: the batch, count and state it names (the images page's
-    links), else the selected images or the first unassigned ones; every annotator; the
-    project's overlap plan."""
+    links), else the selected images or the first unassigned ones; every annotator who can
+    log in (an account an import created is listed but not ticked); the project's overlap
+    plan."""
     asked = request.GET.get("batch")
     batch = asked if asked in dict(Batch.CHOICES) else None
     if batch is None or (batch == Batch.SELECTED and not selected):
@@ -241,7 +243,9 @@ def _initial(request: HttpRequest, project: Project, selected: list[int]) -> dic
         "state": state if state in STATE_LABELS else QCState.UNASSIGNED,
         "annotator": list(
             get_user_model()
-            .objects.filter(memberships__project=project, memberships__role=Role.ANNOTATOR)
+            .objects.filter(
+                can_log_in_q(), memberships__project=project, memberships__role=Role.ANNOTATOR
+            )
             .values_list("username", flat=True)
         ),
         "overlap": project.overlap,
@@ -268,6 +272,7 @@ def _assignment_page(
     page = selectors.assignment_page(
         project=project, today=form.today, selected=_ids(data.getlist("image"))
     )
+    owing = page.owing
     return project_page(
         request,
         "projects/assignment.html",
@@ -278,6 +283,12 @@ def _assignment_page(
         form=form,
         plan=plan,
         carried=_carried(data, form) if plan is not None else [],
+        no_login=NO_LOGIN,
+        owing_chosen=[
+            (load.annotator.username, owing[load.annotator.username])
+            for load in (plan.loads if plan is not None else [])
+            if load.annotator.username in owing
+        ],
     )
 
 

@@ -19,6 +19,7 @@ from tests.factories import (
     TaskFactory,
     UserFactory,
 )
+from tests.projects.guideline_support import published_v1
 
 
 @pytest.fixture
@@ -300,7 +301,8 @@ def test_preview_with_a_bad_form_shows_errors(as_lead, project, team):
     assert response.context["form"].errors["image"]
 
 
-def test_assignment_page_queries_do_not_grow_with_annotators_or_images(as_lead, project):
+def test_assignment_page_queries_do_not_grow_with_annotators_or_images(as_lead, project, lead):
+    published_v1(project, lead)
     images = []
 
     def member(n):
@@ -319,10 +321,11 @@ def test_assignment_page_queries_do_not_grow_with_annotators_or_images(as_lead, 
     member(2)
     three = (_queries(as_lead, _url("project-assignment", project)), _queries(as_lead, preview()))
 
-    # The form: session, user, project, role; the initial annotators; loads, states. The
-    # preview: the frame; the form's images and annotators; the plan's membership check,
-    # load and tasks; loads, states and the selected images.
-    assert one == three == (7, 12)
+    # The form: session, user, project, role; the initial annotators; loads, the current
+    # guideline versions and their acknowledgements, states. The preview: the frame; the
+    # form's images and annotators; the plan's membership check, load and tasks; the
+    # form's queries after the frame's and the selected images.
+    assert one == three == (9, 14)
 
 
 def _encode(data):
