@@ -150,6 +150,7 @@ def test_overview_of_an_empty_project_says_nothing_waits(client, project, lead):
     html = overview(client, project).content.decode()
 
     assert "nothing is in review" in html
+    assert "nothing is in review" in overview_of(lead, project, Role.LEAD).content.decode()
     assert "every open task is within its due date" in html
 
 
