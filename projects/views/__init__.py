@@ -41,7 +41,7 @@ def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
         "projects/overview.html",
         project=project,
         role=role,
-        **selectors.project_overview(project=project),
+        **selectors.project_overview(project=project, user=request.user),
     )
 
 

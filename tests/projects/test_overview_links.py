@@ -166,10 +166,10 @@ def test_overview_fixed_query_count(client, project, lead, annotator, count):
     client.force_login(lead)
 
     # session, user, project, membership; tasks by status, images by state, members by
-    # role, overdue tasks
+    # role, overdue tasks, the lead's own review queue
     with CaptureQueriesContext(connection) as queries:
         response = overview(client, project)
 
     assert response.context["overdue"] == count
     assert response.context["members"][0] == (Role.LEAD.value, "Lead", 1)
-    assert len(queries.captured_queries) == 8, [q["sql"] for q in queries.captured_queries]
+    assert len(queries.captured_queries) == 9, [q["sql"] for q in queries.captured_queries]
