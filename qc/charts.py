@@ -279,8 +279,9 @@ def column_chart(
     printed on each column that has one; the x axis is labelled every 0.1."""
     frame = Frame(width, height, 40, width - 10, 16, height - 26)
     most = max((c["count"] for c in columns), default=0)
-    top_value = max(1, most)
-    y = linear((0.0, float(top_value)), (frame.bottom, frame.top))
+    ticks = _count_ticks(max(1, most))
+    # The axis ends at its highest tick (8 for a most of 7), so that tick is inside the box.
+    y = linear((0.0, float(ticks[-1])), (frame.bottom, frame.top))
     x = linear((edges[0], edges[-1]), (frame.left, frame.right))
     drawn = []
     for k, column in enumerate(columns):
@@ -308,7 +309,7 @@ def column_chart(
         "frame": frame.as_dict(),
         "columns": drawn,
         "x_ticks": [{"x": round(x(v), 1), "label": f"{v:.1f}"} for v in tick_values],
-        "y_ticks": [{"y": round(y(v), 1), "label": str(v)} for v in _count_ticks(top_value)],
+        "y_ticks": [{"y": round(y(v), 1), "label": str(v)} for v in ticks],
     }
 
 

@@ -95,3 +95,21 @@ def test_heatmap_is_symmetric_blank_on_the_diagonal_and_inks_dark_cells_white():
 def test_sequential_colour_runs_light_to_dark_and_clamps():
     assert charts.sequential_colour(-1) == charts.sequential_colour(0) == "#f7fbff"
     assert charts.sequential_colour(2) == charts.sequential_colour(1) == "#084594"
+
+
+@pytest.mark.parametrize("most", [1, 4, 7, 8, 23, 99])
+def test_every_tick_and_column_of_a_column_chart_is_inside_its_box(most):
+    counts = [most, most // 2, 0]
+    chart = charts.column_chart(
+        chart_id="c",
+        title="t",
+        columns=[{"count": c} for c in counts],
+        edges=[0.0, 0.1, 0.2, 0.3],
+    )
+
+    frame = chart["frame"]
+    assert int(chart["y_ticks"][-1]["label"]) >= most
+    for tick in chart["y_ticks"]:
+        assert frame["top"] <= tick["y"] <= frame["bottom"], tick
+    for column in chart["columns"]:
+        assert frame["top"] <= column["y"] <= frame["bottom"], column
