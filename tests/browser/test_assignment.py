@@ -270,3 +270,32 @@ def test_lead_adds_images_from_the_images_page_and_a_bad_file_adds_nothing(demo,
     assert error.endswith("Nothing was added.")
     assert Image.objects.filter(project=demo.project).count() == before + 2
     shot(page, "assignment/images-upload-refused")
+
+
+LONG_NAME = "run_2024_03_17_pool_boiling_heater_b_camera_2_frame_000123_r.png"
+
+_FITS = """(name) => {
+  const table = document.querySelector('#tasks');
+  const row = [...table.querySelectorAll('tbody tr')].find((r) => r.dataset.image === name);
+  const button = row.querySelector('form.reassign button');
+  return [table.scrollWidth, table.parentElement.clientWidth,
+          button.getBoundingClientRect().right, document.documentElement.clientWidth];
+}"""
+
+
+def test_task_list_wraps_a_long_image_name_and_keeps_its_actions_in_view(demo, page, page_watch):
+    assert len(LONG_NAME) == 64
+    image = Image.objects.create(project=demo.project, name=LONG_NAME, width=64, height=48)
+    annotator = demo.project.memberships.filter(role="annotator").order_by("user__username")[0]
+    Task.objects.create(image=image, annotator=annotator.user)
+    demo.log_in(page, "lead")
+    page.goto(demo.page_url(f"/p/{demo.project.slug}/assignment/tasks/"))
+    row = page.locator(f'#tasks tbody tr[data-image="{LONG_NAME}"]')
+    assert row.locator("td.name").inner_text() == LONG_NAME
+    for width in (1280, 800):
+        page.set_viewport_size({"width": width, "height": 900})
+        table, room, button_right, viewport = page.evaluate(_FITS, LONG_NAME)
+        assert table <= room + 1, f"the task table is {table} px wide in {room} px at {width}"
+        assert button_right <= viewport, f"Reassign ends at {button_right} px of {viewport}"
+        assert row.get_by_role("button", name="Reassign").is_visible()
+    shot(page, "assignment/tasks-long-name")
