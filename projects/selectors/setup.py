@@ -50,7 +50,8 @@ class ClassRow:
 
 
 def classes_page(*, project: Project) -> dict[str, Any]:
-    """The project's label classes by name, each with its counts (:class:`ClassRow`)."""
+    """The project's label classes by name, each with its counts (:class:`ClassRow`), and
+    the colour a new class is offered (``next_colour``)."""
     classes = list(LabelClass.objects.filter(project=project).order_by("name"))
     drawn = dict(
         Task.objects.filter(image__project=project, submissions__instances__isnull=False)
@@ -80,7 +81,34 @@ def classes_page(*, project: Project) -> dict[str, Any]:
                 labelled_images=images,
             )
         )
-    return {"classes": rows}
+    return {
+        "classes": rows,
+        "next_colour": next_class_colour([label_class.colour for label_class in classes]),
+    }
+
+
+# The colours new label classes take, in order: distinct on images and from each other.
+CLASS_PALETTE = (
+    "#e6194b",
+    "#3cb44b",
+    "#4363d8",
+    "#f58231",
+    "#911eb4",
+    "#42d4f4",
+    "#f032e6",
+    "#bfef45",
+    "#469990",
+    "#9a6324",
+)
+
+
+def next_class_colour(used: list[str]) -> str:
+    """The first palette colour none of ``used`` (the project's classes' colours) has, so a
+    new class is told apart from the others at a glance; once every one is taken, the
+    palette again from the start, by how many classes there are."""
+    taken = {colour.lower() for colour in used}
+    free = [colour for colour in CLASS_PALETTE if colour not in taken]
+    return free[0] if free else CLASS_PALETTE[len(used) % len(CLASS_PALETTE)]
 
 
 def label_class_of(*, project: Project, pk: int) -> LabelClass | None:

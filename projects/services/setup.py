@@ -17,19 +17,7 @@ from projects.audit import audit
 from projects.errors import ApplicationError, ConflictError
 from projects.models import Image, LabelClass, Membership, Project, Role
 from projects.permissions import Action, forget_roles, require_action
-
-_PALETTE = [
-    "#e6194b",
-    "#3cb44b",
-    "#4363d8",
-    "#f58231",
-    "#911eb4",
-    "#42d4f4",
-    "#f032e6",
-    "#bfef45",
-    "#469990",
-    "#9a6324",
-]
+from projects.selectors.setup import next_class_colour
 
 
 def full_clean(obj: Any, *, exclude: list[str] | None = None) -> None:
@@ -169,13 +157,18 @@ def label_class_create(
     match_iou: float | None = None,
     actor: Any = None,
 ) -> LabelClass:
-    """A new label class (leads and admins). A name the project has already, or one created
-    at the same moment, is a ConflictError."""
+    """A new label class (leads and admins). A name the project has already, one that
+    differs from one of its names only by case ("Bubble" beside "bubble": imports would
+    mix them up), or one created at the same moment, is a ConflictError. Without a
+    ``colour``, the first palette colour none of the project's classes has."""
     require_action(
         actor=actor, project=project, action=Action.MANAGE_PROJECT, what="add label classes"
     )
+    _refuse_case_twin(project, name)
     if colour is None:
-        colour = _PALETTE[project.label_classes.count() % len(_PALETTE)]
+        colour = next_class_colour(
+            list(LabelClass.objects.filter(project=project).values_list("colour", flat=True))
+        )
     label_class = LabelClass(project=project, name=name, colour=colour, match_iou=match_iou)
     _create(
         label_class,
@@ -189,10 +182,29 @@ def label_class_create(
     return label_class
 
 
+def _refuse_case_twin(project: Project, name: Any, *, exclude: int | None = None) -> None:
+    """Refuse ``name`` when another class of ``project`` has it in other letter case."""
+    if not isinstance(name, str):
+        return
+    twin = (
+        LabelClass.objects.filter(project=project, name__iexact=name)
+        .exclude(name=name)
+        .exclude(pk=exclude)
+        .values_list("name", flat=True)
+        .first()
+    )
+    if twin is not None:
+        message = (
+            f"Project {project.slug} already has a label class {twin!r}: a name that differs "
+            "only by case would be mistaken for it. Use that class, or rename it."
+        )
+        raise ConflictError(message, extra={"name": [message]})
+
+
 @transaction.atomic
 def label_class_update(*, label_class: LabelClass, actor: Any, **changes: Any) -> LabelClass:
     """Change a label class's ``name``, ``colour`` or ``match_iou`` (leads and admins); a
-    name another class of the project has is a ConflictError."""
+    name another class of the project has, in any letter case, is a ConflictError."""
     label_class = LabelClass.objects.select_for_update().get(pk=label_class.pk)
     project = label_class.project
     require_action(
@@ -204,6 +216,8 @@ def label_class_update(*, label_class: LabelClass, actor: Any, **changes: Any) -
     before = {field: getattr(label_class, field) for field in changes}
     for field, value in changes.items():
         setattr(label_class, field, value)
+    if "name" in changes:
+        _refuse_case_twin(project, label_class.name, exclude=label_class.pk)
     conflict = f"Project {project.slug} already has a label class {label_class.name!r}."
     if (
         LabelClass.objects.filter(project=project, name=label_class.name)

@@ -117,7 +117,8 @@ def _settings_saved(request: HttpRequest, project: Project, *, before: dict[str,
 def project_classes(request: HttpRequest, slug: str) -> HttpResponse:
     """The label classes with what uses each, and the form that adds one."""
     project, role = project_for(user=request.user, slug=slug, action=Action.MANAGE_PROJECT)
-    form = LabelClassForm(request.POST or None, initial={"colour": "#4363d8"})
+    page = selectors.classes_page(project=project)
+    form = LabelClassForm(request.POST or None, initial={"colour": page["next_colour"]})
     if request.method == "POST" and form.is_valid():
         try:
             label_class = services.label_class_create(
@@ -136,7 +137,7 @@ def project_classes(request: HttpRequest, slug: str) -> HttpResponse:
         role=role,
         form=form,
         tab="classes",
-        **selectors.classes_page(project=project),
+        **page,
     )
 
 
