@@ -230,6 +230,48 @@ def guideline_draft_start(*, guideline: Guideline, actor: Any) -> tuple[Guidelin
 
 
 @transaction.atomic
+def guideline_draft_discard(*, version: GuidelineVersion, actor: Any) -> bool:
+    """Throw away a draft (leads and admins), with what it held in the audit event. Only a
+    draft: a published version is the record of what annotators acknowledged and is never
+    removed (a ConflictError). Its number is free again, so the next draft takes it. A
+    guideline left with no version at all (its first draft discarded) goes too; the result
+    says whether it did."""
+    project = version.guideline.project
+    require_action(
+        actor=actor, project=project, action=Action.WRITE_GUIDELINES, what="discard drafts"
+    )
+    try:
+        version = _locked(version)
+    except GuidelineVersion.DoesNotExist:
+        raise ConflictError(f"{version} was discarded already.") from None
+    if version.published_at is not None:
+        raise ConflictError(
+            f"{version} is published: a published version is never discarded. Start a new "
+            "version to change it."
+        )
+    guideline = version.guideline
+    alone = not guideline.versions.exclude(pk=version.pk).exists()
+    audit(
+        actor=actor,
+        verb="guideline_version.discard",
+        obj=version,
+        project=project,
+        before={
+            "guideline": guideline.title,
+            "number": version.number,
+            "body": version.body,
+            "rules": version.rules,
+            "change_summary": version.change_summary,
+        },
+        after={"guideline_removed": alone},
+    )
+    version.delete()
+    if alone:
+        guideline.delete()
+    return alone
+
+
+@transaction.atomic
 def guideline_create(*, project: Project, title: str, actor: Any) -> GuidelineVersion:
     """A new guideline ``title`` with its first draft (a heading of its title). A title the
     project already has is refused: a new version of that guideline is what was meant."""

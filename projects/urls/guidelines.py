@@ -22,6 +22,11 @@ urlpatterns = [
         views.guideline_publish,
         name="guideline-publish",
     ),
+    path(
+        "p/<slug:slug>/guideline/versions/<int:pk>/discard/",
+        views.guideline_draft_discard_view,
+        name="guideline-draft-discard",
+    ),
     path("p/<slug:slug>/guideline/preview/", views.guideline_preview, name="guideline-preview"),
     path("p/<slug:slug>/guideline/history/", views.guideline_history, name="guideline-history"),
     path(

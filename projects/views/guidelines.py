@@ -29,6 +29,7 @@ from projects.selectors.guidelines import (
 from projects.services.guidelines import (
     SUMMARY_NEEDED,
     guideline_create,
+    guideline_draft_discard,
     guideline_draft_start,
     guideline_version_publish,
     guideline_version_update,
@@ -254,6 +255,33 @@ def guideline_publish(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     )
     query = urlencode({"version": version.pk})
     return redirect(f"{reverse('guideline-acknowledgements', args=[project.slug])}?{query}")
+
+
+@login_required
+@require_POST
+def guideline_draft_discard_view(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """Throw a draft away (confirmed in the page's box); back to the editor, which offers a
+    new version again."""
+    project, _ = _writer(request, slug)
+    version = _draft_or_404(project, pk)
+    try:
+        removed = guideline_draft_discard(version=version, actor=request.user)
+    except ApplicationError as error:
+        raise_refusal(error)
+        messages.error(request, error.message)
+        return redirect("guideline-editor", slug=project.slug)
+    if removed:
+        messages.success(
+            request,
+            f"Discarded {version}: {version.guideline} had no other version, so it went too.",
+        )
+    else:
+        messages.success(
+            request,
+            f"Discarded the draft {version}. A new version of {version.guideline} starts "
+            "from its newest published one.",
+        )
+    return redirect("guideline-editor", slug=project.slug)
 
 
 @login_required

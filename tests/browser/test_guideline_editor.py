@@ -93,7 +93,7 @@ def test_lead_writes_previews_publishes_and_follows_acknowledgements(demo, page)
     expect(page.locator("#ack-ben .submitting")).to_contain_text("blocked")
     current.locator(".acknowledged-link").click()
     expect(page.locator("#ack-table tbody th[scope=row]")).to_have_text(["anna"])
-    page.get_by_role("link", name="Show everyone").click()
+    page.get_by_role("link", name="Show every annotator").click()
     expect(page.locator("#ack-table tbody th[scope=row]")).to_have_text(["anna", "ben", "cleo"])
     shot(page, "guidelines/acknowledgements")
 
@@ -184,3 +184,25 @@ def test_publishing_with_errors_says_all_of_them_and_publishes_nothing(demo, pag
     shot(page, "guidelines/editor-errors")
     draft = GuidelineVersion.objects.get(guideline__project=demo.project, number=4)
     assert draft.published_at is None
+
+
+def test_a_draft_is_discarded_after_confirming_and_its_number_comes_back(demo, page, page_watch):
+    demo.log_in(page, "lead")
+    page.goto(_path(demo, "edit/"))
+    page.get_by_role("button", name="New version from v3").click()
+    expect(page.locator(".editor-head h1")).to_contain_text("v4 draft")
+
+    discard = page.get_by_role("button", name="Discard draft v4")
+    expect(discard).to_be_hidden()
+    page.locator("#discard-draft summary").click()
+    expect(page.locator("#discard-draft")).to_contain_text("v3 stays in force")
+    shot(page, "guidelines/draft-discard")
+    with page.expect_navigation():
+        discard.click()
+
+    expect(page.locator("h1")).to_have_text("Guideline editor")
+    expect(page.locator(".messages li.success")).to_contain_text("Discarded the draft")
+    expect(page.locator("table.versions tbody tr")).to_have_count(3)
+    assert not GuidelineVersion.objects.filter(guideline__project=demo.project, number=4).exists()
+    page.get_by_role("button", name="New version from v3").click()
+    expect(page.locator(".editor-head h1")).to_contain_text("v4 draft")

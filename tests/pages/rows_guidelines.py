@@ -36,6 +36,10 @@ def _new_guideline(args: Args) -> bool:
     return Guideline.objects.filter(title="Drops").exists()
 
 
+def _discarded(args: Args) -> bool:
+    return not GuidelineVersion.objects.filter(pk=args[0]).exists()
+
+
 def _published(args: Args) -> bool:
     return GuidelineVersion.objects.get(pk=args[0]).published_at is not None
 
@@ -58,6 +62,14 @@ ROWS = [
         method="POST",
         data={"change_summary": "Holes are drawn."},
         changed=_published,
+        page=False,
+    ),
+    Case(
+        "guideline-draft-discard",
+        WRITERS_POST,
+        target=draft,
+        method="POST",
+        changed=_discarded,
         page=False,
     ),
     Case(
