@@ -151,9 +151,11 @@ class MemberRow:
 _ROLE_ORDER = {Role.LEAD: 0, Role.REVIEWER: 1, Role.ANNOTATOR: 2}
 
 
-def members_page(*, project: Project) -> dict[str, Any]:
+def members_page(*, project: Project, role: str | None = None) -> dict[str, Any]:
     """The members by role (leads, reviewers, annotators) then username, each with their
-    open tasks in the project and their acknowledgements of its published guidelines."""
+    open tasks in the project and their acknowledgements of its published guidelines;
+    with ``role`` (a :class:`Role` value), only the members of that role (``shown_role``),
+    the counts of every role still given."""
     open_tasks = (
         Task.objects.filter(
             image__project=project, annotator=OuterRef("user"), status__in=OPEN_TASK_STATUSES
@@ -203,8 +205,10 @@ def members_page(*, project: Project) -> dict[str, Any]:
         )
         for membership in memberships
     ]
+    shown_role = role if role in Role.values else None
     return {
-        "members": rows,
+        "members": [row for row in rows if shown_role in (None, row.membership.role)],
+        "shown_role": shown_role,
         "role_counts": {
             role: sum(1 for m in memberships if m.role == role) for role in Role.values
         },

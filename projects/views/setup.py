@@ -210,7 +210,7 @@ def project_members(request: HttpRequest, slug: str) -> HttpResponse:
             else:
                 messages.success(request, f"{user} is now {_a_role(new_role)}.")
                 return redirect("project-members", slug=project.slug)
-    page = selectors.members_page(project=project)
+    page = selectors.members_page(project=project, role=request.GET.get("role"))
     for row in page["members"]:
         row.tasks_url = task_list_url(project, row.membership.user.username)
     receipt = request.session.pop(_RECEIPT.format(project.pk), None)
