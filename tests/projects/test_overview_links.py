@@ -173,3 +173,13 @@ def test_overview_fixed_query_count(client, project, lead, annotator, count):
     assert response.context["overdue"] == count
     assert response.context["members"][0] == (Role.LEAD.value, "Lead", 1)
     assert len(queries.captured_queries) == 9, [q["sql"] for q in queries.captured_queries]
+
+
+def test_each_role_count_opens_the_members_of_that_role(client, project, lead, annotator):
+    client.force_login(lead)
+
+    page = overview(client, project).content.decode()
+
+    members = reverse("project-members", args=[project.slug])
+    for role in ("lead", "reviewer", "annotator"):
+        assert f'href="{members}?role={role}"' in page
