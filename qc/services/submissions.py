@@ -193,23 +193,7 @@ def submissions_create(
         actor=actor,
         source=source,
     )
-    annotators = {draft.task.annotator_id for draft in drafts}
-    # Through the gate every annotator works under the current versions; an import's
-    # annotators under what each had acknowledged (work drawn elsewhere, maybe before any).
-    under = (
-        {annotator: [v.pk for v in versions] for annotator in annotators}
-        if check_gate
-        else _versions_acknowledged(project, annotators)
-    )
-    through = Submission.guideline_versions.through
-    through.objects.bulk_create(
-        [
-            through(submission_id=submission.pk, guidelineversion_id=version_id)
-            for draft, submission in zip(drafts, submissions, strict=True)
-            for version_id in under.get(draft.task.annotator_id, [])
-        ],
-        batch_size=1000,
-    )
+    _versions_link(project, drafts, submissions, versions=versions, gated=check_gate)
     rows: list[list[Any]] = []
     for draft, submission in zip(drafts, submissions, strict=True):
         for row in draft.rows:
@@ -242,6 +226,34 @@ def submissions_create(
     if images:
         transaction.on_commit(lambda: _queue_agreement(images))
     return SubmissionsCreated(submissions=submissions, agreement_images=images)
+
+
+def _versions_link(
+    project: Project,
+    drafts: Sequence[SubmissionDraft],
+    submissions: Sequence[Submission],
+    *,
+    versions: Sequence[Any],
+    gated: bool,
+) -> None:
+    """Record the guideline versions each submission was made under. Through the gate
+    every annotator works under the current versions; an import's annotators under what
+    each had acknowledged (work drawn elsewhere, maybe before any)."""
+    annotators = {draft.task.annotator_id for draft in drafts}
+    under = (
+        {annotator: [v.pk for v in versions] for annotator in annotators}
+        if gated
+        else _versions_acknowledged(project, annotators)
+    )
+    through = Submission.guideline_versions.through
+    through.objects.bulk_create(
+        [
+            through(submission_id=submission.pk, guidelineversion_id=version_id)
+            for draft, submission in zip(drafts, submissions, strict=True)
+            for version_id in under.get(draft.task.annotator_id, [])
+        ],
+        batch_size=1000,
+    )
 
 
 def _versions_acknowledged(project: Project, annotator_ids: set[int]) -> dict[int, list[int]]:
