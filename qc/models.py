@@ -431,6 +431,16 @@ class BackgroundJob(models.Model):
         abstract = True
         ordering = ["-created_at"]
 
+    @property
+    def live(self) -> bool:
+        """Pending or running: it may still change, so its page keeps polling it."""
+        return self.status in (JobStatus.PENDING, JobStatus.RUNNING)
+
+    @property
+    def percent(self) -> int:
+        """Its progress in whole per cent."""
+        return round(100 * min(1.0, max(0.0, self.progress)))
+
 
 class ImportJob(BackgroundJob):
     """One uploaded annotation file imported in the background, with its progress."""

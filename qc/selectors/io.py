@@ -56,14 +56,6 @@ _REFUSAL = re.compile(
 _EXPORT_FORMATS = {"coco": "COCO", "supervisely": "Supervisely", "mask-png": "PNG masks"}
 
 
-def _running(status: str) -> bool:
-    return status in (JobStatus.PENDING, JobStatus.RUNNING)
-
-
-def _percent(progress: float) -> int:
-    return round(max(0.0, min(1.0, progress)) * 100)
-
-
 @dataclass(frozen=True)
 class ImportRow:
     """One past import as the list shows it; the figures are None until it is done."""
@@ -80,7 +72,7 @@ def _import_row(job: ImportJob) -> ImportRow:
     summary = (job.summary or {}) if job.status == JobStatus.DONE else {}
     return ImportRow(
         job=job,
-        percent=_percent(job.progress),
+        percent=job.percent,
         images=summary.get("images"),
         submissions=summary.get("submissions"),
         instances=summary.get("instances"),
@@ -172,8 +164,8 @@ def import_detail(*, project: Project, pk: int) -> dict[str, Any] | None:
     summary = (job.summary or {}) if job.status == JobStatus.DONE else {}
     return {
         "job": job,
-        "running": _running(job.status),
-        "percent": _percent(job.progress),
+        "running": job.live,
+        "percent": job.percent,
         "summary": summary,
         "skipped": _skipped(job.format, summary.get("skipped", {})),
         "by_class": _instances_by_class(project, summary.get("checksum", "")),
@@ -229,7 +221,7 @@ def _what(filters: dict[str, Any]) -> str:
 def _export_row(export: Export) -> ExportRow:
     return ExportRow(
         export=export,
-        percent=_percent(export.progress),
+        percent=export.percent,
         what=_what(export.filters or {}),
         size=_file_size(export),
     )
@@ -266,7 +258,7 @@ def export_detail(*, project: Project, pk: int) -> dict[str, Any] | None:
     return {
         "export": export,
         "row": row,
-        "running": _running(export.status),
+        "running": export.live,
         "format_name": _EXPORT_FORMATS.get(export.format, export.format),
         "filters": filters,
         "files": (export.manifest or {}).get("files", []),

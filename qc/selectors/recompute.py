@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from projects.models import Project
-from qc.models import AgreementSummary, JobStatus, Recompute
+from qc.models import AgreementSummary, Recompute
 
 RECENT = 10
 
@@ -21,11 +21,7 @@ class JobProgress:
 
 
 def job_progress(job: Any) -> JobProgress:
-    return JobProgress(
-        job=job,
-        live=job.status in (JobStatus.PENDING, JobStatus.RUNNING),
-        percent=round(100 * min(1.0, max(0.0, job.progress))),
-    )
+    return JobProgress(job=job, live=job.live, percent=job.percent)
 
 
 def recompute_page(*, project: Project) -> dict[str, Any]:
@@ -39,7 +35,7 @@ def recompute_page(*, project: Project) -> dict[str, Any]:
     )
     return {
         "recomputes": [job_progress(r) for r in recent],
-        "under_way": any(r.status in (JobStatus.PENDING, JobStatus.RUNNING) for r in recent),
+        "under_way": any(r.live for r in recent),
         "agreement_computed_at": computed_at,
     }
 
