@@ -7,8 +7,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from qc.charts import Frame, week_positions, week_ticks
 from qc.charts import series as _series
-from qc.charts import week_positions, week_ticks
 from qc.style import StyleReport
 
 
@@ -21,6 +21,7 @@ class Week(Protocol):
 
 _CHART_W, _CHART_H = 640, 220
 _PLOT_LEFT, _PLOT_RIGHT, _PLOT_TOP, _PLOT_BOTTOM = 68, 624, 14, 180
+_FRAME = Frame(_CHART_W, _CHART_H, _PLOT_LEFT, _PLOT_RIGHT, _PLOT_TOP, _PLOT_BOTTOM).as_dict()
 _PLOT_PAD = 14  # between the plot's sides and the first and last week
 _TICK_ROOM = 40  # the least distance between two week labels
 
@@ -52,6 +53,8 @@ def _offset_chart(weeks: list[str], offsets: list[float | None]) -> dict[str, An
     ]
     return {
         "id": "offset-chart",
+        "frame": _FRAME,
+        "legend": True,
         "title": "Your edge against the reference, by week (px; above 0: outside)",
         "y_ticks": [
             {"y": round(y(v), 1), "label": _tick_px(v), "zero": v == 0}
@@ -77,6 +80,8 @@ def _recall_chart(weeks: list[str], rows: list[dict[str, Any]]) -> dict[str, Any
         series.append(_series(name, colour, shape, dash, points))
     return {
         "id": "recall-chart",
+        "frame": _FRAME,
+        "legend": True,
         "title": "Share of reference objects you found, by size, and your pq, by week",
         "y_ticks": [
             {"y": round(y(v), 1), "label": f"{round(100 * v)} %", "zero": v == 0}
@@ -111,10 +116,10 @@ def _found(found: int, total: int, rate: float | None) -> dict[str, str]:
 
 
 def trend_charts(weeks: list[Week]) -> dict[str, Any]:
-    """The weekly trend as the template draws it: two charts (edge offset; found by size
-    and pq), each with its ticks, lines and markers in SVG user units of a ``width`` ×
-    ``height`` view box, each series with its legend marker (``key``); and the same
-    numbers as table rows (``rows``)."""
+    """The weekly trend as ``qc/_chart_line.html`` draws it: two charts (edge offset; found
+    by size and pq), each with its frame, ticks, lines and markers in SVG user units, and a
+    legend naming each series with its marker (``key``); and the same numbers as table rows
+    (``rows``)."""
     names = [w.week for w in weeks]
     figures = [
         {
@@ -150,17 +155,4 @@ def trend_charts(weeks: list[Week]) -> dict[str, Any]:
     if weeks:
         offsets = [w.report.boundary_offset_vs_consensus_px for w in weeks]
         charts = [_offset_chart(names, offsets), _recall_chart(names, figures)]
-    return {
-        "width": _CHART_W,
-        "height": _CHART_H,
-        "plot": {
-            "left": _PLOT_LEFT,
-            "right": _PLOT_RIGHT,
-            "top": _PLOT_TOP,
-            "bottom": _PLOT_BOTTOM,
-            "label_x": _PLOT_LEFT - 6,
-            "label_y": _PLOT_BOTTOM + 18,
-        },
-        "charts": charts,
-        "rows": rows,
-    }
+    return {"charts": charts, "rows": rows}
