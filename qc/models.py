@@ -406,9 +406,9 @@ class ConsensusInstance(StoredMask):
 
 
 class JobStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
+    PENDING = "pending", "Queued"
     RUNNING = "running", "Running"
-    DONE = "done", "Done"
+    DONE = "done", "Finished"
     FAILED = "failed", "Failed"
 
 
@@ -426,6 +426,13 @@ class BackgroundJob(models.Model):
     progress = models.FloatField(default=0.0, help_text="0 to 1.")
     error = models.TextField(blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The run: when a worker claimed it, its last sign of life (a job whose worker has gone
+    # stops beating and is found stuck), how many times it was claimed, and the task
+    # backend's id of its latest queuing.
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    task_id = models.CharField(max_length=64, blank=True)
 
     class Meta:
         abstract = True
@@ -485,6 +492,9 @@ class Recompute(BackgroundJob):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="recomputes")
     message = models.CharField(max_length=500, blank=True)
     summary = models.JSONField(default=dict, blank=True)
+    # Fanned out: the images are cut into parts, each a task any worker may take.
+    parts_total = models.PositiveIntegerField(default=0)
+    parts_done = models.PositiveIntegerField(default=0)
 
     class Meta(BackgroundJob.Meta):
         pass

@@ -18,7 +18,7 @@ def test_a_recompute_ends_on_the_page_without_a_reload(demo, page):
 
     page.goto(demo.page_url(f"/p/{demo.project.slug}/recompute/{queued.pk}/"))
     page.evaluate("() => { window.sameDocument = true; }")
-    assert page.locator("#recompute-status .badge").inner_text() == "Pending"
+    assert page.locator("#recompute-status .badge").inner_text() == "Queued"
     assert page.locator("#recompute-status progress").count() == 1
     shot(page, "recompute/queued")
 
@@ -26,7 +26,7 @@ def test_a_recompute_ends_on_the_page_without_a_reload(demo, page):
 
     page.locator("#recompute-summary").wait_for(timeout=10_000)
     assert page.evaluate("() => window.sameDocument") is True
-    assert page.locator("#recompute-status .badge").inner_text() == "Done"
+    assert page.locator("#recompute-status .badge").inner_text() == "Finished"
     images = demo.project.images.filter(tasks__submissions__isnull=False).distinct().count()
     assert page.locator("#recompute-summary tr").first.inner_text().split() == [
         "Images",
@@ -37,5 +37,5 @@ def test_a_recompute_ends_on_the_page_without_a_reload(demo, page):
 
     page.goto(demo.page_url(f"/p/{demo.project.slug}/recompute/"))
     assert page.locator("#recomputes tbody tr").count() == 1
-    assert "Done" in page.locator("#recomputes tbody tr").inner_text()
+    assert "Finished" in page.locator("#recomputes tbody tr").inner_text()
     shot(page, "recompute/list")

@@ -111,7 +111,7 @@ def test_starting_one_from_the_page_opens_it(
     recompute = Recompute.objects.get()
     assert response["Location"] == reverse("recompute-detail", args=[project.slug, recompute.pk])
     page = client.get(response["Location"]).content.decode()
-    assert "Done" in page and 'id="recompute-summary"' in page
+    assert "Finished" in page and 'id="recompute-summary"' in page
 
 
 def test_a_refused_start_is_a_message(client, project, lead, settings):
