@@ -202,9 +202,47 @@ if TASKS_BACKEND not in _TASK_BACKENDS:
     raise ImproperlyConfigured(f"TASKS_BACKEND must be one of {sorted(_TASK_BACKENDS)}")
 TASKS = {"default": {"BACKEND": _TASK_BACKENDS[TASKS_BACKEND], "QUEUES": ["default"]}}
 REDIS_URL = envstr("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def redis_url_checked(name: str, url: str) -> str:
+    """``url`` if redis-py can connect with it (scheme, port, database number), else one
+    clear line naming the setting (the password, if any, left out)."""
+    import re
+
+    from redis.connection import parse_url
+
+    try:
+        parse_url(url)
+        database = url.split("?", 1)[0].partition("://")[2].partition("/")[2].strip("/")
+        if not url.startswith("unix:") and database and not database.isdigit():
+            raise ValueError(f"the database must be a number, not {database!r}")
+    except ValueError as error:
+        shown = re.sub(r"(://[^:@/]*):[^@/]*@", r"\1:***@", url)
+        raise ImproperlyConfigured(
+            f"{name} is not a Redis URL (redis://host:6379/0): {shown!r}: {error}"
+        ) from None
+    return url
+
+
+# Seconds an RQ job may run before its worker kills it. RQ's own default (180 s) would kill
+# the import of a large archive; a killed job's row is left running for the stuck-job
+# watcher (`manage.py jobs_watch`). -1: no limit.
+RQ_JOB_TIMEOUT = envint("RQ_JOB_TIMEOUT", 6 * 60 * 60)
+if RQ_JOB_TIMEOUT <= 0 and RQ_JOB_TIMEOUT != -1:
+    raise ImproperlyConfigured(
+        f"RQ_JOB_TIMEOUT must be a positive number of seconds (or -1), not {RQ_JOB_TIMEOUT}"
+    )
 if TASKS_BACKEND == "rq":
     INSTALLED_APPS.append("django_rq")
-    RQ_QUEUES = {"default": {"URL": REDIS_URL}}
+    RQ_QUEUES = {
+        name: {"URL": redis_url_checked("REDIS_URL", REDIS_URL), "DEFAULT_TIMEOUT": RQ_JOB_TIMEOUT}
+        for name in TASKS["default"]["QUEUES"]
+    }
+    # Workers run each job as a django-tasks task (so `manage.py rqworker` needs no
+    # --job-class). RQ keeps a finished job's result 500 s and a failed one's a year (its
+    # defaults); MaskQC reads neither: the job rows (imports, exports, recomputes) hold
+    # each outcome and error.
+    RQ = {"JOB_CLASS": "django_tasks_rq.Job"}
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
