@@ -129,10 +129,7 @@ def seeded_database(
     template = template_name(images=images, seed=seed)
     if name == template or name.startswith("bench_seed_"):
         raise ValueError(f"{name!r} is a template's name; copies need a name of their own")
-    built_now = False
-    if rebuild or not _template_ready(server, template):
-        _build_in_subprocess(server=server, images=images, seed=seed)
-        built_now = True
+    built_now = _ensure_template(server=server, images=images, seed=seed, rebuild=rebuild)
     folder = CACHE / template
     info = json.loads((folder / "info.json").read_text())
     started = time.perf_counter()
@@ -186,6 +183,21 @@ def _template_ready(server: str, template: str) -> bool:
     )
     complete = bool(rows) and rows[0][0] == _marker(images, seed)
     return complete and (CACHE / template / "info.json").is_file()
+
+
+def _ensure_template(*, server: str, images: int, seed: int, rebuild: bool = False) -> bool:
+    """Build the template unless it is ready; True when it was built now. A file lock
+    makes a second caller wait for the first one's build instead of starting its own."""
+    import fcntl
+
+    template = template_name(images=images, seed=seed)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / f"{template}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not rebuild and _template_ready(server, template):
+            return False
+        _build_in_subprocess(server=server, images=images, seed=seed)
+        return True
 
 
 def _build_in_subprocess(*, server: str, images: int, seed: int) -> None:
@@ -512,9 +524,9 @@ def main() -> None:
         print(f"seed: copy {info.database} made in {info.copy_seconds:.1f} s")
         return
     template = template_name(images=args.images, seed=args.seed)
-    if args.rebuild or not _template_ready(server, template):
-        _build_in_subprocess(server=server, images=args.images, seed=args.seed)
-    else:
+    if not _ensure_template(
+        server=server, images=args.images, seed=args.seed, rebuild=args.rebuild
+    ):
         print(f"seed: {template} is built (cached)")
 
 
