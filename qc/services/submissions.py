@@ -39,7 +39,7 @@ from qc import masks
 from qc.agreement import InstanceFeatures, instance_features
 from qc.models import ImageAgreement, Instance, Submission
 from qc.rules import Violation, check_rules
-from qc.services.agreement import agreement_update_for_images_task
+from qc.services.agreement_backlog import agreement_queue
 from qc.services.bulk import chunks, insert_fields, insert_objects, insert_rows
 from qc.services.labels import gold_scores_store
 
@@ -66,10 +66,6 @@ _INSTANCE_ATTNAMES = [f.attname for f in INSTANCE_FIELDS]
 # Columns whose field has a default: what ``instance_values`` leaves out gets it, as
 # ``bulk_create`` would give it (the others, submission and class, are filled in later).
 _INSTANCE_DEFAULTED = [k for k, f in enumerate(INSTANCE_FIELDS) if f.has_default()]
-
-# Images per agreement task: enough to make the queue's own cost small after an import,
-# few enough that several workers share a large one.
-_AGREEMENT_GROUP = 20
 
 
 @dataclass(frozen=True)
@@ -224,7 +220,9 @@ def submissions_create(
     )
     images = _agreement_images(sorted({draft.task.image_id for draft in drafts}))
     if images:
-        transaction.on_commit(lambda: _queue_agreement(images))
+        # After the commit, and never failing it: work the queue refuses is logged and
+        # left for the agreement backlog (qc.services.agreement_backlog).
+        transaction.on_commit(lambda: agreement_queue(image_ids=images))
     return SubmissionsCreated(submissions=submissions, agreement_images=images)
 
 
@@ -395,11 +393,3 @@ def _agreement_images(image_ids: list[int]) -> list[int]:
             ImageAgreement.objects.filter(image_id__in=chunk).values_list("image_id", flat=True)
         )
     return sorted(found)
-
-
-def _queue_agreement(image_ids: list[int]) -> None:
-    """Agreement tasks for the images, a group of images per task, enqueued in one
-    transaction (one commit on SQLite)."""
-    with transaction.atomic():
-        for group in chunks(image_ids, _AGREEMENT_GROUP):
-            agreement_update_for_images_task.enqueue(image_ids=list(group))
