@@ -268,6 +268,21 @@ MASKQC_LOGIN_WINDOW_SECONDS = envint("MASKQC_LOGIN_WINDOW_SECONDS", 300)
 # wait a refused client is told to try again after.
 MASKQC_MAX_PENDING_JOBS = envint("MASKQC_MAX_PENDING_JOBS", 5)
 MASKQC_JOB_RETRY_AFTER_SECONDS = envint("MASKQC_JOB_RETRY_AFTER_SECONDS", 60)
+# A running job records a sign of life this often; one silent for longer than the stuck
+# time lost its worker and is queued again (jobs_watch) until it was claimed the most
+# attempts, then failed. A recompute is cut into parts of this many images, one task each.
+MASKQC_JOB_HEARTBEAT_SECONDS = envint("MASKQC_JOB_HEARTBEAT_SECONDS", 10)
+MASKQC_JOB_STUCK_SECONDS = envint("MASKQC_JOB_STUCK_SECONDS", 120)
+MASKQC_JOB_MAX_ATTEMPTS = envint("MASKQC_JOB_MAX_ATTEMPTS", 3)
+MASKQC_RECOMPUTE_PART_IMAGES = envint("MASKQC_RECOMPUTE_PART_IMAGES", 200)
+if not 0 < MASKQC_JOB_HEARTBEAT_SECONDS < MASKQC_JOB_STUCK_SECONDS:
+    raise ImproperlyConfigured(
+        "MASKQC_JOB_HEARTBEAT_SECONDS must be positive and below MASKQC_JOB_STUCK_SECONDS"
+    )
+if MASKQC_JOB_MAX_ATTEMPTS < 1 or MASKQC_RECOMPUTE_PART_IMAGES < 1:
+    raise ImproperlyConfigured(
+        "MASKQC_JOB_MAX_ATTEMPTS and MASKQC_RECOMPUTE_PART_IMAGES must be 1 or more"
+    )
 
 REST_FRAMEWORK = {
     # Token first: DRF answers an anonymous request with the first class's

@@ -44,7 +44,7 @@ from projects.selectors import current_versions
 from qc.formats import ExportObject, write_coco, write_mask_png, write_supervisely
 from qc.models import Export
 from qc.selectors.exports import ExportSelection, export_objects, export_selection
-from qc.services.jobs import job_run, job_slot_take
+from qc.services.jobs import job_queue, job_run, job_slot_take
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -439,13 +439,8 @@ def export_create(
             project=project,
             after={"format": format, "filters": export.filters},
         )
-        transaction.on_commit(lambda: _queue_export(export.pk))
+        job_queue(job=export)
     return export
-
-
-def _queue_export(export_id: int) -> None:
-
-    export_run_task.enqueue(export_id=export_id)
 
 
 def export_run(*, export_id: int) -> Export:

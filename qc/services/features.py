@@ -13,11 +13,12 @@ qc.0005 describes the triggers).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import QuerySet
 
 from projects.audit import audit
 from projects.models import Image, Project
@@ -76,10 +77,26 @@ class FeaturesRecomputeSummary:
         return text + "."
 
 
+def images_with_submissions(*, project: Project) -> list[int]:
+    """The ids, ascending, of the images of ``project`` that have a submission: those
+    :func:`instance_features_recompute` goes through."""
+    return list(_with_submissions(project).values_list("pk", flat=True))
+
+
+def _with_submissions(project: Project) -> QuerySet[Image]:
+    return (
+        Image.objects.filter(project=project, tasks__submissions__isnull=False)
+        .distinct()
+        .order_by("pk")
+    )
+
+
 def instance_features_recompute(
     *,
     project: Project,
     all_images: bool = False,
+    image_ids: Collection[int] | None = None,
+    rebuild_report: bool = True,
     progress: ProgressCallback | None = None,
 ) -> FeaturesRecomputeSummary:
     """Recompute the features of every stored instance of ``project`` and rewrite those that
@@ -95,15 +112,17 @@ def instance_features_recompute(
     locks it: its instance rewrites, its audit event and its agreement commit together or
     not at all. An image that fails is rolled back, named in ``failed`` with the error, and
     the next image is attempted; a later run retries it. Running it again changes nothing.
+
+    ``image_ids`` limits the run to those of the images (a part of a recompute fanned out
+    over workers, :mod:`qc.services.recompute`); ``rebuild_report=False`` leaves the project
+    report to the caller, who rebuilds it once after every part.
     """
     report = ProgressThrottle(progress)
     summary = FeaturesRecomputeSummary(project=project.slug)
-    images = list(
-        Image.objects.filter(project=project, tasks__submissions__isnull=False)
-        .distinct()
-        .order_by("pk")
-        .values_list("pk", "name")
-    )
+    selected = _with_submissions(project)
+    if image_ids is not None:
+        selected = selected.filter(pk__in=list(image_ids))
+    images = list(selected.values_list("pk", "name"))
     touched_agreement = False
     for done, (image_id, name) in enumerate(images):
         report(done / max(1, len(images)), name)
@@ -120,7 +139,7 @@ def instance_features_recompute(
         if outcome.agreement_stored:
             summary.images_recomputed += 1
         summary.consensus_changed += outcome.consensus_changed
-    if touched_agreement:
+    if touched_agreement and rebuild_report:
         report(1.0, "report")
         agreement_summary_update(project_id=project.pk)
     report(1.0, "done")

@@ -25,7 +25,7 @@ from projects.permissions import Action, require_action
 from projects.progress import ProgressCallback
 from qc.models import ImportJob
 from qc.services.imports import PATH_OPTIONS, import_annotations, import_options_clean
-from qc.services.jobs import job_run, job_slot_take
+from qc.services.jobs import job_queue, job_run, job_slot_take
 
 __all__ = ["JOB_OPTIONS", "import_job_create", "import_job_run"]
 
@@ -53,8 +53,9 @@ def import_job_create(
     those naming server paths (``images_from``). Only those who may manage the project
     import into it (DESIGN §10: leads and admins; an outsider is refused as if the project
     did not exist). A file over ``MASKQC_MAX_UPLOAD_BYTES`` is refused with 413, a project with
-    ``MASKQC_MAX_PENDING_JOBS`` imports pending with 429. The job runs after commit
-    (:func:`import_job_run`); the file is stored under a name nobody can guess.
+    ``MASKQC_MAX_PENDING_JOBS`` imports pending with 429. The job is queued after commit
+    (:func:`qc.services.jobs.job_queue`, then :func:`import_job_run`); the file is stored
+    under a name nobody can guess.
     """
     require_action(
         actor=actor, project=project, action=Action.MANAGE_PROJECT, what="import annotations"
@@ -97,17 +98,12 @@ def import_job_create(
             project=project,
             after={"format": format, "source_name": name, "options": job.options},
         )
-        transaction.on_commit(lambda: _queue_import(job.pk))
+        job_queue(job=job)
     return job
 
 
 def _jsonable(options: dict[str, Any]) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
-
-
-def _queue_import(job_id: int) -> None:
-
-    import_run_task.enqueue(job_id=job_id)
 
 
 @contextlib.contextmanager
