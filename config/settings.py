@@ -96,6 +96,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost, so that its time and status are those the client gets.
+    "config.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Ahead of whitenoise, so that static files carry the policy too.
     "csp.middleware.CSPMiddleware",
@@ -107,6 +109,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # A view's database outage answers 503 (config/urls.py's handler500 catches the rest).
+    "config.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -131,23 +135,78 @@ TEMPLATES = [
 # SQLite at var/maskqc.sqlite3 unless DATABASE_URL says otherwise.
 VAR_DIR = Path(envstr("MASKQC_VAR_DIR", str(BASE_DIR / "var")))
 DATABASE_URL = envstr("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'maskqc.sqlite3'}"
-DATABASES = {
-    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 0))
-}
+_DATABASE_ENGINES = ("django.db.backends.postgresql", "django.db.backends.sqlite3")
+
+
+def database_url_parsed(name: str, url: str) -> dict:
+    """The Django settings of the database at ``url`` (PostgreSQL or SQLite), or one clear
+    line naming the variable ``name`` (the URL's scheme only: never its password)."""
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    try:
+        parsed = dj_database_url.parse(url)
+    except dj_database_url.UnknownSchemeError:
+        raise ImproperlyConfigured(
+            f"{name} has an unknown scheme {scheme + '://' if scheme else '(none)'}: "
+            "use postgres://user@host:5432/name or sqlite:////path/to/file.sqlite3"
+        ) from None
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name} is not a URL MaskQC can read (a port that is not a number, or a "
+            "character in the password to %-quote?)"
+        ) from None
+    if parsed["ENGINE"] not in _DATABASE_ENGINES:
+        raise ImproperlyConfigured(
+            f"{name} is a {scheme}:// URL: MaskQC runs on PostgreSQL (postgres://) or SQLite "
+            "(sqlite://)"
+        )
+    if not parsed["NAME"]:
+        raise ImproperlyConfigured(f"{name} names no database: postgres://user@host:5432/name")
+    return parsed
+
+
+DATABASES = {"default": database_url_parsed("DATABASE_URL", DATABASE_URL)}
+# Connection reuse: DB_CONN_MAX_AGE keeps each thread's connection that many seconds;
+# DB_POOL=true hands connections out of psycopg's pool in each process instead (PostgreSQL).
+# Health checks (on whenever connections are reused) test a reused connection before a
+# request's first query, so a connection the server dropped is replaced rather than failing.
+DB_CONN_MAX_AGE = envint("DB_CONN_MAX_AGE", 0)
+DB_POOL = envbool("DB_POOL", False)
+DATABASES["default"]["CONN_MAX_AGE"] = DB_CONN_MAX_AGE
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = envbool(
+    "DB_CONN_HEALTH_CHECKS", DB_CONN_MAX_AGE != 0 or DB_POOL
+)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    if DB_POOL:
+        raise ImproperlyConfigured("DB_POOL=true needs PostgreSQL: DATABASE_URL is SQLite")
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # WAL and a busy timeout let the web server and the task worker share the file.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;"}
     )
-elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and not envbool(
-    "DB_JIT", False
-):
-    # The pages' queries are short; PostgreSQL's JIT compiler, triggered by the planner's
-    # cost estimate alone (before ANALYZE has run, say), cost one grouped queue query ~0.8 s
-    # of compiling against milliseconds of running. DB_JIT=true leaves the server's setting.
+else:
     options = DATABASES["default"].setdefault("OPTIONS", {})
-    options["options"] = f"{options.get('options', '')} -c jit=off".strip()
+    # libpq waits for an unreachable server as long as TCP does (minutes); a request
+    # rather answers 503 after these seconds.
+    options.setdefault("connect_timeout", envint("DB_CONNECT_TIMEOUT", 5))
+    if not envbool("DB_JIT", False):
+        # The pages' queries are short; PostgreSQL's JIT compiler, triggered by the
+        # planner's cost estimate alone (before ANALYZE has run, say), cost one grouped
+        # queue query ~0.8 s of compiling against milliseconds of running. DB_JIT=true
+        # leaves the server's setting.
+        options["options"] = f"{options.get('options', '')} -c jit=off".strip()
+    if DB_POOL:
+        if DB_CONN_MAX_AGE:
+            raise ImproperlyConfigured(
+                "DB_POOL=true needs DB_CONN_MAX_AGE=0 (the pool keeps the connections), "
+                f"not {DB_CONN_MAX_AGE}"
+            )
+        # Per process: a request waits up to DB_POOL_TIMEOUT seconds for a free connection
+        # (then answers 503); the pool grows to DB_POOL_MAX_SIZE under load.
+        options["pool"] = {
+            "min_size": 1,
+            "max_size": envint("DB_POOL_MAX_SIZE", 4),
+            "timeout": envint("DB_POOL_TIMEOUT", 10),
+        }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -355,12 +414,23 @@ CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
 SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+# A load balancer probes /healthz over plain HTTP on the private network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 if envbool("USE_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# LOG_FORMAT=json: one JSON object per line (config/logging.py), for a log shipper;
+# text otherwise. Each request is one line on logger maskqc.request (config/middleware.py).
+LOG_FORMAT = envstr("LOG_FORMAT", "text")
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "config.logging.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
 }

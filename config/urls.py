@@ -1,6 +1,10 @@
 """The site's URLs. Nothing under MEDIA_ROOT has a URL: private files (image pixels,
 uploaded imports, exports) are sent by views that check who may read them (DESIGN §10).
-Under /api/ every error is JSON, whichever view (or none) handled the request."""
+Under /api/ every error is JSON, whichever view (or none) handled the request. /healthz
+(config.health) is for load balancers: no login, JSON, 503 when the database or the task
+queue is out of reach."""
+
+import sys
 
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
@@ -12,11 +16,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 import config.api_schema  # noqa: F401  (registers the schema extension)
 from config.auth_views import LoginView
+from config.health import HealthView
+from config.middleware import DATABASE_ERRORS, database_unavailable
 from projects import api_errors
 
 # Pages that name no icon (the admin's) make the browser ask for /favicon.ico; the static
 # URL is looked up per request, as the manifest of collected files may not exist at import.
 urlpatterns = [
+    path("healthz", HealthView.as_view(), name="healthz"),
     path("favicon.ico", lambda request: redirect(static("favicon.svg"), permanent=True)),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
@@ -75,6 +82,11 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Http
 
 
 def handler500(request: HttpRequest) -> HttpResponse:
+    # Django calls this while handling the exception: a database outage met in a middleware
+    # (the session or the user looked up), where DatabaseUnavailableMiddleware cannot see it,
+    # is a 503 as well.
+    if isinstance(sys.exc_info()[1], DATABASE_ERRORS):
+        return database_unavailable(request)
     if _is_api(request):
         return api_errors.server_error(request)
     return defaults.server_error(request)

@@ -7,7 +7,9 @@ service carries it) gets that ``Retry-After`` header, and a body over
 documents nested deeper than :data:`MAX_JSON_DEPTH` with a 400 (Python's recursion would
 otherwise end them in a 500), and :func:`json_depth_check` applies the same bound to JSON
 read from a form field. :func:`not_found` and :func:`server_error` answer URLs under
-``/api/`` that no API view handles.
+``/api/`` that no API view handles. A database outage (``OperationalError``,
+``InterfaceError``) is a 503 with ``"code": "database_unavailable"`` beside the message
+(:func:`database_unavailable`), inside DRF's views and out.
 """
 
 import json
@@ -16,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, parsers, status
 from rest_framework.response import Response
@@ -24,9 +27,12 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from projects.errors import ApplicationError
 
 __all__ = [
+    "DATABASE_RETRY_AFTER_SECONDS",
+    "DATABASE_UNAVAILABLE",
     "MAX_JSON_DEPTH",
     "JSONParser",
     "bad_request",
+    "database_unavailable",
     "exception_handler",
     "json_depth_check",
     "json_loads",
@@ -88,8 +94,24 @@ def _message(detail: Any) -> str:
     return str(detail)
 
 
+# A 503 for a database outage: its body, and the seconds its Retry-After asks a client to
+# wait (a restarted server or a failover is usually back by then, and a killed connection is
+# replaced on the next request).
+DATABASE_RETRY_AFTER_SECONDS = 5
+DATABASE_UNAVAILABLE = {
+    "message": "The database is unavailable just now; try again in a few seconds.",
+    "details": {},
+    "code": "database_unavailable",
+}
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     """Map service errors and DRF errors to `{"message": ..., "details": {...}}`."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        # Django closes the broken connection at the end of the request.
+        response = Response(DATABASE_UNAVAILABLE, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        return response
     if isinstance(exc, ApplicationError):
         response = Response({"message": exc.message, "details": exc.extra}, status=exc.status)
         if exc.extra.get("retry_after") is not None:
@@ -141,6 +163,13 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Jso
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     """A 403 raised outside DRF under /api/ (a CSRF failure included)."""
     return JsonResponse({"message": "Permission denied.", "details": {}}, status=403)
+
+
+def database_unavailable(request: HttpRequest) -> JsonResponse:
+    """503 for a database outage met outside DRF's views under /api/."""
+    response = JsonResponse(DATABASE_UNAVAILABLE, status=503)
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
 
 
 def server_error(request: HttpRequest) -> JsonResponse:
