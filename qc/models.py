@@ -6,11 +6,13 @@ when it is stored, so agreement never decodes pixels to compare two instances.
 """
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from projects.models import Image, LabelClass, Project, Task
 from qc import masks
@@ -447,6 +449,22 @@ class BackgroundJob(models.Model):
     def percent(self) -> int:
         """Its progress in whole per cent."""
         return round(100 * min(1.0, max(0.0, self.progress)))
+
+    @property
+    def last_sign_of_life(self) -> datetime:
+        """Its last heartbeat (its creation for a job claimed before jobs beat)."""
+        return self.heartbeat_at or self.created_at
+
+    @property
+    def stuck(self) -> bool:
+        """Running, and silent for longer than ``MASKQC_JOB_STUCK_SECONDS``: its worker is
+        probably gone, and the watcher (``manage.py jobs_watch``) queues it again or fails
+        it. A recompute whose parts all wait behind other work in the queue is silent too;
+        the watcher asks the queue and leaves that one running."""
+        if self.status != JobStatus.RUNNING:
+            return False
+        silent_since = timezone.now() - timedelta(seconds=settings.MASKQC_JOB_STUCK_SECONDS)
+        return self.last_sign_of_life < silent_since
 
 
 class ImportJob(BackgroundJob):

@@ -263,7 +263,7 @@ def _reap(job: BackgroundJob, *, noun: str, limit: int, now: datetime) -> str | 
     """Queue ``job`` again or fail it; the status it was given, or None when a heartbeat
     or another watcher came first."""
     model = type(job)
-    last = job.heartbeat_at or job.created_at
+    last = job.last_sign_of_life
     unchanged = model.objects.filter(
         pk=job.pk, status=JobStatus.RUNNING, heartbeat_at=job.heartbeat_at
     )
