@@ -7,7 +7,7 @@ PORT ?= 8000
 PYTEST_ARGS ?= -n auto
 RESET ?=
 
-.PHONY: demo demo-reset test install install-dev migrate serve lint format bench worker clean
+.PHONY: demo demo-reset test install install-dev migrate serve lint format bench bench-http worker clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,12 @@ bench: install-dev
 	$(BIN)/python bench/agreement.py
 	$(BIN)/python bench/import_export.py
 	$(BIN)/python bench/pages.py
+	$(BIN)/python bench/http_load.py
+
+# The seeded 10,000-image project on PostgreSQL served by gunicorn under 50 clients for 60 s
+# (the seed is built once and cached; ARGS="--seconds 30" and the like go to the script)
+bench-http: install-dev
+	$(BIN)/python bench/http_load.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) var/maskqc.sqlite3* staticfiles
