@@ -1,11 +1,15 @@
 """The life of a background job: its claim and heartbeat, a lost worker's job found by its
 silence and queued again or failed, and a failed job queued again by a lead."""
 
+import os
+import signal
 import threading
 import time
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 from django.utils import timezone
 from django_tasks.backends.base import BaseTaskBackend
@@ -476,3 +480,37 @@ def test_a_job_that_has_not_failed_is_not_retried(project, lead, status):
     assert refused.value.status == 409
     assert Export.objects.get(pk=export.pk).status == status
     assert not AuditEvent.objects.filter(verb="export.retry").exists()
+
+
+# ---------------------------------------------------------------------- the watcher
+
+
+def test_a_watch_round_says_what_it_did(project, lead, capsys):
+    _running(project, lead, attempts=1)
+    _running(project, lead, attempts=3)
+
+    call_command("jobs_watch", "--once")
+    first = capsys.readouterr().out
+    call_command("jobs_watch", "--once")
+
+    assert first.split(" ", 1)[1] == "stuck jobs: 1 queued again, 1 failed\n"
+    assert capsys.readouterr().out == ""  # a round with nothing to do prints nothing
+
+
+def test_the_watcher_stops_on_sigterm_and_gives_the_signal_back(project, capsys):
+    before = signal.getsignal(signal.SIGTERM)
+    # The watcher's handler is in place at once; the timer signals this process later.
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    started = time.monotonic()
+
+    call_command("jobs_watch", "--interval", "0.05")
+
+    timer.join()
+    assert time.monotonic() - started < 5
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_the_watcher_refuses_an_interval_of_nothing(db):
+    with pytest.raises(CommandError, match="--interval must be more than 0 seconds, not 0"):
+        call_command("jobs_watch", "--interval", "0")
