@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.core.paginator import Page, Paginator
@@ -21,7 +22,7 @@ from projects.errors import ApplicationError, ConflictError
 from projects.models import LabelClass, Membership, Project, Role
 from qc.formats import SKIP_REMEDIES
 from qc.models import Export, ImportJob, Instance, JobStatus
-from qc.selectors.jobs import exports_of, import_jobs_of
+from qc.selectors.jobs import JobState, exports_of, import_jobs_of, job_queued_at, job_state
 
 __all__ = [
     "PER_PAGE",
@@ -30,8 +31,10 @@ __all__ = [
     "export_choices",
     "export_detail",
     "export_for_download",
+    "export_of",
     "exports_page",
     "import_detail",
+    "import_job_of",
     "imports_page",
     "in_form_words",
     "refusal_parts",
@@ -58,9 +61,11 @@ _EXPORT_FORMATS = {"coco": "COCO", "supervisely": "Supervisely", "mask-png": "PN
 
 @dataclass(frozen=True)
 class ImportRow:
-    """One past import as the list shows it; the figures are None until it is done."""
+    """One past import as the list shows it, with its run; the figures are None until it
+    is done."""
 
     job: ImportJob
+    state: JobState
     percent: int
     images: int | None
     submissions: int | None
@@ -72,6 +77,7 @@ def _import_row(job: ImportJob) -> ImportRow:
     summary = (job.summary or {}) if job.status == JobStatus.DONE else {}
     return ImportRow(
         job=job,
+        state=job_state(job, may_manage=False),
         percent=job.percent,
         images=summary.get("images"),
         submissions=summary.get("submissions"),
@@ -154,16 +160,23 @@ def refusal_parts(error: str) -> dict[str, str | None] | None:
     return parts
 
 
-def import_detail(*, project: Project, pk: int) -> dict[str, Any] | None:
+def import_job_of(*, project: Project, pk: int) -> ImportJob | None:
+    """The project's import ``pk`` (None: the project has no such import)."""
+    return import_jobs_of(project=project).filter(pk=pk).first()
+
+
+def import_detail(*, project: Project, pk: int, may_manage: bool) -> dict[str, Any] | None:
     """One import of the project and what its page shows (None: the project has no such
-    import): its progress while it runs, its summary (with the instances by class) when
-    done, its error when it failed, and what the upload form offers to try again."""
-    job = import_jobs_of(project=project).filter(pk=pk).first()
+    import): its run (``state``: progress and last sign of life while it runs), its
+    summary (with the instances by class) when done, its error when it failed, and what
+    the upload form offers to try again. ``may_manage``: the viewer may retry it."""
+    job = import_job_of(project=project, pk=pk)
     if job is None:
         return None
     summary = (job.summary or {}) if job.status == JobStatus.DONE else {}
     return {
         "job": job,
+        "state": job_state(job, may_manage=may_manage, queued_at=job_queued_at(job)),
         "running": job.live,
         "percent": job.percent,
         "summary": summary,
@@ -176,10 +189,12 @@ def import_detail(*, project: Project, pk: int) -> dict[str, Any] | None:
 
 @dataclass(frozen=True)
 class ExportRow:
-    """One past export as the list shows it; ``size`` in bytes once it is done (None when
-    it is not, or when an export made before sizes were recorded has lost its file)."""
+    """One past export as the list shows it, with its run; ``size`` in bytes once it is
+    done (None when it is not, or when an export made before sizes were recorded has lost
+    its file)."""
 
     export: Export
+    state: JobState
     percent: int
     what: str
     size: int | None
@@ -218,9 +233,12 @@ def _what(filters: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _export_row(export: Export) -> ExportRow:
+def _export_row(
+    export: Export, *, may_manage: bool = False, queued_at: datetime | None = None
+) -> ExportRow:
     return ExportRow(
         export=export,
+        state=job_state(export, may_manage=may_manage, queued_at=queued_at),
         percent=export.percent,
         what=_what(export.filters or {}),
         size=_file_size(export),
@@ -246,14 +264,20 @@ def exports_page(*, project: Project, page: Any = 1) -> dict[str, Any]:
     }
 
 
-def export_detail(*, project: Project, pk: int) -> dict[str, Any] | None:
-    """One export of the project and what its page shows (None: no such export): its
-    progress while it runs; when done its counts, the manifest of the files it wrote and
-    the archive's size and sha256; its error when it failed, with the form to try again."""
-    export = exports_of(project=project).filter(pk=pk).first()
+def export_of(*, project: Project, pk: int) -> Export | None:
+    """The project's export ``pk`` (None: the project has no such export)."""
+    return exports_of(project=project).filter(pk=pk).first()
+
+
+def export_detail(*, project: Project, pk: int, may_manage: bool) -> dict[str, Any] | None:
+    """One export of the project and what its page shows (None: no such export): its run
+    (``row.state``) and progress while it runs; when done its counts, the manifest of the
+    files it wrote and the archive's size and sha256; its error when it failed, with the
+    form to try again. ``may_manage``: the viewer may retry it."""
+    export = export_of(project=project, pk=pk)
     if export is None:
         return None
-    row = _export_row(export)
+    row = _export_row(export, may_manage=may_manage, queued_at=job_queued_at(export))
     filters = export.filters or {}
     return {
         "export": export,

@@ -4,8 +4,11 @@ follow its import, start an export and download it with its manifest and sha256.
 Both run in the background (:mod:`qc.services.import_jobs`, :mod:`qc.services.exports`):
 a job's page polls its own status partial with htmx every 2 s while the job is pending or
 running, and the final partial carries no trigger, so the polling stops there. Without
-JavaScript the page has a Refresh link. Leads and admins only (an outsider gets a 404, any
-other member a 403), the same rule the services check.
+JavaScript the page has a Refresh link. The partial shows the job's run
+(``qc/_job_progress.html``: queued since when, its last sign of life, stuck, its error);
+a failed job has a Retry button (a plain form posting to the job's ``retry`` route, which
+queues it again and comes back to its page). Leads and admins only (an outsider gets a
+404, any other member a 403), the same rule the services check.
 """
 
 from typing import Any
@@ -21,11 +24,12 @@ from projects.errors import ApplicationError
 from projects.files import private_field_response
 from projects.models import Project
 from projects.pages import project_page, project_page_or_partial, raise_refusal
-from projects.permissions import Action, project_for
+from projects.permissions import Action, has_permission, project_for
 from qc.formats import READERS
 from qc.selectors import io as selectors
 from qc.services.exports import EXPORT_FORMATS, export_create
 from qc.services.import_jobs import import_job_create
+from qc.services.jobs import job_retry
 
 # One line on each importable format: what to upload and where the annotator comes from.
 IMPORT_HINTS = {
@@ -156,6 +160,28 @@ class ExportForm(forms.Form):
         }
 
 
+def _may_retry(request: HttpRequest, project: Project) -> bool:
+    """Whether the viewer may queue the project's failed jobs again (the rule
+    ``job_retry`` checks): the page shows them Retry."""
+    return has_permission(user=request.user, project=project, action=Action.MANAGE_PROJECT)
+
+
+def job_retry_then_follow(
+    request: HttpRequest, *, project: Project, job: Any, noun: str, detail: str
+) -> HttpResponse:
+    """Queue the failed ``job`` again (``job_retry``) and go back to its page (URL name
+    ``detail``), where it shows queued; a job that is not failed (any more) is said in a
+    message there, a refused role is the page error it is."""
+    try:
+        job_retry(job=job, actor=request.user)
+    except ApplicationError as error:
+        raise_refusal(error)
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"{noun} is queued again; this page follows it.")
+    return redirect(detail, slug=project.slug, pk=job.pk)
+
+
 def _again_initial(options: dict[str, Any], format: str) -> dict[str, Any]:
     """The upload form filled in as a failed import was asked, to try again."""
     initial: dict[str, Any] = {"format": format}
@@ -243,7 +269,9 @@ def import_start(request: HttpRequest, slug: str) -> HttpResponse:
 def import_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     """One import; asked by htmx, only its status partial (what the polling swaps in)."""
     project, role = project_for(user=request.user, slug=slug, action=Action.MANAGE_PROJECT)
-    detail = selectors.import_detail(project=project, pk=pk)
+    detail = selectors.import_detail(
+        project=project, pk=pk, may_manage=_may_retry(request, project)
+    )
     if detail is None:
         raise Http404("No such import.")
     job = detail["job"]
@@ -262,6 +290,19 @@ def import_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         project=project,
         role=role,
         **context,
+    )
+
+
+@login_required
+@require_POST
+def import_retry(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """Run a failed import again, with the same file and options."""
+    project, _ = project_for(user=request.user, slug=slug, action=Action.MANAGE_PROJECT)
+    job = selectors.import_job_of(project=project, pk=pk)
+    if job is None:
+        raise Http404("No such import.")
+    return job_retry_then_follow(
+        request, project=project, job=job, noun=f"Import {job.pk}", detail="import-detail"
     )
 
 
@@ -311,7 +352,9 @@ def export_start(request: HttpRequest, slug: str) -> HttpResponse:
 def export_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     """One export; asked by htmx, only its status partial (what the polling swaps in)."""
     project, role = project_for(user=request.user, slug=slug, action=Action.EXPORT)
-    detail = selectors.export_detail(project=project, pk=pk)
+    detail = selectors.export_detail(
+        project=project, pk=pk, may_manage=_may_retry(request, project)
+    )
     if detail is None:
         raise Http404("No such export.")
     export = detail["export"]
@@ -328,6 +371,19 @@ def export_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         project=project,
         role=role,
         **context,
+    )
+
+
+@login_required
+@require_POST
+def export_retry(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """Run a failed export again, as it was asked."""
+    project, _ = project_for(user=request.user, slug=slug, action=Action.EXPORT)
+    export = selectors.export_of(project=project, pk=pk)
+    if export is None:
+        raise Http404("No such export.")
+    return job_retry_then_follow(
+        request, project=project, job=export, noun=f"Export {export.pk}", detail="export-detail"
     )
 
 

@@ -3,7 +3,9 @@
 The World and the demo have no import or export of their own, so the targets make one the
 way a lead would (through the services) and run it at once: an import of a file that does
 not parse (it fails and stores nothing, so no other page changes) and an export of the
-accepted labels (done, with a file to download). A second call finds the first's."""
+accepted labels (done, with a file to download). A failed export is one whose worker was
+lost for good (started through the service, then failed as the watcher fails it). A
+second call finds the first's. Retrying a failed job is a POST of leads and admins."""
 
 import json
 from typing import Any
@@ -56,6 +58,24 @@ def failed_import(project: Project, subject: Any) -> Args:
     return (job.pk,)
 
 
+def failed_export(project: Project, subject: Any) -> Args:
+    """A failed export of the project (one is made when it has none)."""
+    export = Export.objects.filter(project=project, status=JobStatus.FAILED).first()
+    if export is None:
+        export = export_create(project=project, actor=_a_lead(project), format="coco")
+        Export.objects.filter(pk=export.pk).update(
+            status=JobStatus.FAILED, error="worker lost 3 times", attempts=3
+        )
+    return (export.pk,)
+
+
+def _queued_again(model: Any) -> Any:
+    def changed(args: Args) -> bool:
+        return model.objects.get(pk=args[0]).status == JobStatus.PENDING
+
+    return changed
+
+
 def done_export(project: Project, subject: Any) -> Args:
     """A finished export of the project (one is made when it has none)."""
     export = Export.objects.filter(project=project, status=JobStatus.DONE).first()
@@ -93,6 +113,14 @@ ROWS = [
         page=False,
     ),
     Case("import-detail", LEADS_ONLY, target=failed_import),
+    Case(
+        "import-retry",
+        STARTS,
+        target=failed_import,
+        method="POST",
+        changed=_queued_again(ImportJob),
+        page=False,
+    ),
     Case("project-exports", LEADS_ONLY),
     Case(
         "export-start",
@@ -103,5 +131,14 @@ ROWS = [
         page=False,
     ),
     Case("export-detail", LEADS_ONLY, target=done_export),
+    Case("export-detail", LEADS_ONLY, target=failed_export, variant="failed"),
+    Case(
+        "export-retry",
+        STARTS,
+        target=failed_export,
+        method="POST",
+        changed=_queued_again(Export),
+        page=False,
+    ),
     Case("export-download", LEADS_ONLY, target=done_export, page=False),
 ]
