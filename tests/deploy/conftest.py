@@ -76,13 +76,15 @@ def _free_port() -> int:
     pytest.fail(f"ports {first}–{first + 4} are all taken")
 
 
-def get(port: int, path: str, headers: dict[str, str] | None = None, timeout: float = 10):
-    """GET ``path``: (status, headers, body as text)."""
+def get(
+    port: int, path: str, headers: dict[str, str] | None = None, timeout: float = 10
+) -> tuple[int, dict[str, str], bytes]:
+    """GET ``path`` from 127.0.0.1:``port``: (status, headers, body)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         connection.request("GET", path, headers={"Host": "127.0.0.1", **(headers or {})})
         response = connection.getresponse()
-        return response.status, dict(response.getheaders()), response.read().decode()
+        return response.status, dict(response.getheaders()), response.read()
     finally:
         connection.close()
 
