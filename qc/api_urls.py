@@ -57,6 +57,11 @@ urlpatterns = [
     path("projects/<slug:slug>/imports/", io.ImportList.as_view(), name="api-imports"),
     path("projects/<slug:slug>/imports/<int:pk>/", io.ImportDetail.as_view(), name="api-import"),
     path(
+        "projects/<slug:slug>/imports/<int:pk>/retry/",
+        io.ImportRetry.as_view(),
+        name="api-import-retry",
+    ),
+    path(
         "projects/<slug:slug>/imports/<int:pk>/file/",
         io.ImportFile.as_view(),
         name="api-import-file",
@@ -64,8 +69,24 @@ urlpatterns = [
     path("projects/<slug:slug>/exports/", io.ExportList.as_view(), name="api-exports"),
     path("projects/<slug:slug>/exports/<int:pk>/", io.ExportDetail.as_view(), name="api-export"),
     path(
+        "projects/<slug:slug>/exports/<int:pk>/retry/",
+        io.ExportRetry.as_view(),
+        name="api-export-retry",
+    ),
+    path(
         "projects/<slug:slug>/exports/<int:pk>/download/",
         io.ExportDownload.as_view(),
         name="api-export-download",
+    ),
+    path("projects/<slug:slug>/recomputes/", io.RecomputeList.as_view(), name="api-recomputes"),
+    path(
+        "projects/<slug:slug>/recomputes/<int:pk>/",
+        io.RecomputeDetail.as_view(),
+        name="api-recompute",
+    ),
+    path(
+        "projects/<slug:slug>/recomputes/<int:pk>/retry/",
+        io.RecomputeRetry.as_view(),
+        name="api-recompute-retry",
     ),
 ]

@@ -1,4 +1,10 @@
-"""REST API: annotation imports (uploads run in the background) and exports."""
+"""REST API: annotation imports (uploads run in the background), exports and recomputes.
+
+Every job shows its run (status, progress, error, attempts, when it was created, claimed,
+last heard of and ended); a failed one is queued again with a POST to its ``retry/``
+(``qc.services.jobs.job_retry``: leads and admins; 409 unless it failed). Each kind is
+seen by whom may start it (an outsider gets a 404, another member a 403).
+"""
 
 from django.db.models import Model
 from django.http import HttpResponse
@@ -15,20 +21,24 @@ from projects.errors import ConflictError
 from projects.files import private_field_response
 from projects.models import Project
 from projects.permissions import Action, project_for
-from qc.models import Export, ImportJob
+from qc.models import Export, ImportJob, Recompute
 from qc.selectors import (
     exports_of,
     import_jobs_of,
 )
 from qc.selectors.io import export_for_download
+from qc.selectors.jobs import recomputes_of
 from qc.serializers.io import (
     ExportSerializer,
     ExportStartSerializer,
     ImportJobSerializer,
     ImportUploadSerializer,
+    RecomputeSerializer,
 )
 from qc.services.exports import export_create
 from qc.services.import_jobs import import_job_create
+from qc.services.jobs import job_retry
+from qc.services.recompute import recompute_create
 
 
 class _JobList(generics.ListCreateAPIView):
@@ -96,6 +106,33 @@ class ImportDetail(generics.RetrieveAPIView):
         return _import_of(self.request, self.kwargs["slug"], self.kwargs["pk"])
 
 
+class _JobRetry(APIView):
+    """Queue a failed job again; the response is the job, queued (status ``pending``), to
+    poll. Leads and admins; a job that has not failed is a 409."""
+
+    job_serializer: type[serializers.ModelSerializer]
+
+    def _job(self, request: Request, slug: str, pk: int) -> Model:
+        raise NotImplementedError
+
+    def post(self, request: Request, slug: str, pk: int) -> Response:
+        job = job_retry(job=self._job(request, slug, pk), actor=request.user)
+        return Response(self.job_serializer(job).data)
+
+
+class ImportRetry(_JobRetry):
+    """Run a failed import again, with the same file and options."""
+
+    job_serializer = ImportJobSerializer
+
+    def _job(self, request: Request, slug: str, pk: int) -> ImportJob:
+        return _import_of(request, slug, pk)
+
+    @extend_schema(request=None, responses={200: ImportJobSerializer})
+    def post(self, request: Request, slug: str, pk: int) -> Response:
+        return super().post(request, slug, pk)
+
+
 class ImportFile(APIView):
     """The uploaded file an import read, under the name it was uploaded with. Leads and
     admins."""
@@ -141,6 +178,19 @@ class ExportDetail(generics.RetrieveAPIView):
         return _export_of(self.request, self.kwargs["slug"], self.kwargs["pk"])
 
 
+class ExportRetry(_JobRetry):
+    """Run a failed export again, as it was asked."""
+
+    job_serializer = ExportSerializer
+
+    def _job(self, request: Request, slug: str, pk: int) -> Export:
+        return _export_of(request, slug, pk)
+
+    @extend_schema(request=None, responses={200: ExportSerializer})
+    def post(self, request: Request, slug: str, pk: int) -> Response:
+        return super().post(request, slug, pk)
+
+
 class ExportDownload(APIView):
     """The export's file (COCO JSON, or a zip for Supervisely and PNG masks)."""
 
@@ -151,3 +201,48 @@ class ExportDownload(APIView):
         response = private_field_response(request, export.file)
         response["X-Checksum-SHA256"] = export.sha256
         return response
+
+
+class RecomputeList(_JobList):
+    """Start a recompute of the project's features and agreement (HTTP 202; no body: it
+    covers every image, with the project's settings of now) or list the project's
+    recomputes, newest first. Leads and admins."""
+
+    queryset = Recompute.objects.none()
+    permission_action = Action.MANAGE_PROJECT
+    job_serializer = RecomputeSerializer
+    start_serializer = RecomputeSerializer
+
+    def get_queryset(self):
+        return recomputes_of(project=self._project())
+
+    @extend_schema(request=None, responses={202: RecomputeSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        recompute = recompute_create(project=self._project(), actor=request.user)
+        return self._started(recompute)
+
+
+def _recompute_of(request: Request, slug: str, pk: int) -> Recompute:
+    project, _ = project_for(user=request.user, slug=slug, action=Action.MANAGE_PROJECT)
+    return get_object_or_404(recomputes_of(project=project), pk=pk)
+
+
+class RecomputeDetail(generics.RetrieveAPIView):
+    serializer_class = RecomputeSerializer
+    queryset = Recompute.objects.none()
+
+    def get_object(self) -> Recompute:
+        return _recompute_of(self.request, self.kwargs["slug"], self.kwargs["pk"])
+
+
+class RecomputeRetry(_JobRetry):
+    """Run a failed recompute again (every image, with the project's settings of now)."""
+
+    job_serializer = RecomputeSerializer
+
+    def _job(self, request: Request, slug: str, pk: int) -> Recompute:
+        return _recompute_of(request, slug, pk)
+
+    @extend_schema(request=None, responses={200: RecomputeSerializer})
+    def post(self, request: Request, slug: str, pk: int) -> Response:
+        return super().post(request, slug, pk)

@@ -1,34 +1,78 @@
-"""Serializers of imports and exports."""
+"""Serializers of imports, exports and recomputes: every background job shows its run
+(:data:`JOB_RUN_FIELDS`), read-only."""
 
 from typing import Any
 
+from django.urls import reverse
 from rest_framework import serializers
 
 from projects.api_errors import json_depth_check, json_loads
 from qc.formats import READERS
-from qc.models import Export, ImportJob
+from qc.models import BackgroundJob, Export, ImportJob, JobStatus, Recompute
 from qc.services.exports import EXPORT_FORMATS
 
+# What every job says of its run: its status and progress, how it ended, how many times a
+# worker claimed it, when it was created, claimed, last heard of and ended; whether it is
+# stuck (running, no sign of life for MASKQC_JOB_STUCK_SECONDS) and, once failed, where to
+# POST to queue it again.
+JOB_RUN_FIELDS = [
+    "status",
+    "progress",
+    "error",
+    "attempts",
+    "stuck",
+    "created_by",
+    "created_at",
+    "started_at",
+    "heartbeat_at",
+    "finished_at",
+    "retry_url",
+]
 
-class ImportJobSerializer(serializers.ModelSerializer):
+
+class _JobSerializer(serializers.ModelSerializer):
+    """The run of a background job (:data:`JOB_RUN_FIELDS`); ``retry_route`` names the
+    API route that retries one of its kind."""
+
+    retry_route: str
     created_by = serializers.CharField(source="created_by.username", read_only=True)
+    stuck = serializers.BooleanField(
+        read_only=True,
+        help_text="Running, and no sign of life (heartbeat_at) for longer than the stuck "
+        "time: its worker is probably gone; the watcher queues it again or fails it.",
+    )
+    retry_url = serializers.SerializerMethodField(
+        help_text="Where to POST to queue a failed job again (leads and admins); null "
+        "unless the job failed."
+    )
+
+    def get_retry_url(self, job: BackgroundJob) -> str | None:
+        if job.status != JobStatus.FAILED:
+            return None
+        return reverse(self.retry_route, args=[job.project.slug, job.pk])
+
+
+class ImportJobSerializer(_JobSerializer):
+    retry_route = "api-import-retry"
 
     class Meta:
         model = ImportJob
-        fields = [
-            "id",
-            "format",
-            "source_name",
-            "options",
-            "status",
-            "progress",
-            "message",
-            "summary",
-            "error",
-            "created_by",
-            "created_at",
-            "finished_at",
-        ]
+        fields = ["id", "format", "source_name", "options", "message", "summary"]
+        fields += JOB_RUN_FIELDS
+        read_only_fields = fields
+
+
+class RecomputeSerializer(_JobSerializer):
+    """A recompute of the project's features and agreement: ``progress`` is the share of
+    its parts done (``parts_done`` of ``parts_total``, each a task any worker may take)."""
+
+    retry_route = "api-recompute-retry"
+
+    class Meta:
+        model = Recompute
+        fields = ["id", "message", "summary", "parts_done", "parts_total"]
+        fields += JOB_RUN_FIELDS
+        read_only_fields = fields
 
 
 class JSONObjectField(serializers.JSONField):
@@ -73,27 +117,16 @@ class ImportUploadSerializer(serializers.Serializer):
     )
 
 
-class ExportSerializer(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.username", read_only=True)
+class ExportSerializer(_JobSerializer):
+    retry_route = "api-export-retry"
     download_url = serializers.SerializerMethodField()
 
     class Meta:
         model = Export
-        fields = [
-            "id",
-            "format",
-            "filters",
-            "status",
-            "progress",
-            "sha256",
-            "counts",
-            "manifest",
-            "error",
-            "created_by",
-            "created_at",
-            "finished_at",
-            "download_url",
-        ]
+        fields = ["id", "format", "filters", "sha256", "counts", "manifest"]
+        fields += JOB_RUN_FIELDS
+        fields += ["download_url"]
+        read_only_fields = fields
 
     def get_download_url(self, export: Export) -> str | None:
         if export.status != Export.Status.DONE:
