@@ -172,6 +172,10 @@ def submissions_create(
     list of violations (ApplicationError); without it (an import) the violations are
     recorded only. A task that is not open and was not created for its draft
     is a ConflictError.
+
+    The images' agreement is queued after the commit (:func:`agreement_queue`): while the
+    task queue is down (Redis, under ``TASKS_BACKEND=rq``) submissions still commit, and
+    their agreement is queued by the agreement backlog once it is back.
     """
     for draft in drafts:
         _require_open(draft)
