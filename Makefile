@@ -7,7 +7,7 @@ PORT ?= 8000
 PYTEST_ARGS ?= -n auto
 RESET ?=
 
-.PHONY: demo demo-reset test install install-dev migrate serve lint format bench bench-http worker clean
+.PHONY: demo demo-reset test install install-dev migrate serve lint format bench bench-http bench-workers worker clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -66,11 +66,17 @@ bench: install-dev
 	$(BIN)/python bench/import_export.py
 	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/http_load.py
+	$(BIN)/python bench/workers.py
 
 # The seeded 10,000-image project on PostgreSQL served by gunicorn under 50 clients for 60 s
 # (the seed is built once and cached; ARGS="--seconds 30" and the like go to the script)
 bench-http: install-dev
 	$(BIN)/python bench/http_load.py $(ARGS)
+
+# The seeded 10,000-image project recomputed by 1 and then 2 RQ worker processes: images/s,
+# the 2-vs-1 ratio, every image computed once (ARGS="--images 300" for a short run)
+bench-workers: install-dev
+	$(BIN)/python bench/workers.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) var/maskqc.sqlite3* staticfiles
