@@ -99,7 +99,7 @@ def test_an_uploaded_import_shows_its_summary_without_a_reload(demo, page, queue
     page.goto(demo.page_url(f"/p/{demo.project.slug}/imports/"))
     row = page.locator("#import-list tbody tr").first
     assert row.locator(".file-name").inner_text().startswith("frames.json")
-    assert row.locator(".badge").inner_text() == "Done"
+    assert row.locator(".badge").inner_text() == "Finished"
     shot(page, "io/imports")
 
 
@@ -177,6 +177,6 @@ def test_an_export_completes_and_its_download_has_the_sha256_shown(demo, page, q
 
     page.goto(demo.page_url(f"/p/{demo.project.slug}/exports/"))
     row = page.locator("#export-list tbody tr").first
-    assert row.locator(".badge").inner_text() == "Done"
+    assert row.locator(".badge").inner_text() == "Finished"
     assert row.locator("code.sha").get_attribute("title") == shown
     shot(page, "io/exports")
