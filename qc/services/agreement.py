@@ -15,6 +15,7 @@ so readers see either the old results or the new ones. What lives where:
   for a group), ``agreement_summary_task``.
 """
 
+import logging
 from typing import Any
 
 from django.db import transaction
@@ -34,6 +35,8 @@ from qc.models import (
 from qc.selectors import agreement_report, latest_submissions, stored_instance
 from qc.services.labels import review_policy_apply
 from qc.style import style_to_json
+
+logger = logging.getLogger("maskqc.agreement")
 
 
 @transaction.atomic
@@ -216,7 +219,7 @@ def agreement_update_for_image_task(*, image_id: int) -> None:
     """
     agreement_update_for_image(image_id=image_id)
     project_id = Image.objects.values_list("project_id", flat=True).get(pk=image_id)
-    agreement_summary_task.enqueue(project_id=project_id)
+    _summary_queue(project_id=project_id)
 
 
 @task()
@@ -233,10 +236,26 @@ def agreement_update_for_images_task(*, image_ids: list[int]) -> None:
             failed[image_id] = f"{type(error).__name__}: {error}"
     projects = Image.objects.filter(pk__in=image_ids).values_list("project_id", flat=True)
     for project_id in sorted(set(projects)):
-        agreement_summary_task.enqueue(project_id=project_id)
+        _summary_queue(project_id=project_id)
     if failed:
         raise RuntimeError(
             "agreement failed: " + "; ".join(f"image {i}: {why}" for i, why in failed.items())
+        )
+
+
+def _summary_queue(*, project_id: int) -> None:
+    """Queue the project's report; the images' results are stored already, so a task queue
+    that refuses it (Redis gone for a moment) is logged and does not fail their task: the
+    agreement backlog (:mod:`qc.services.agreement_backlog`) queues a stale report."""
+    try:
+        agreement_summary_task.enqueue(project_id=project_id)
+    except Exception as error:  # the stored results stand; the backlog has the report
+        logger.warning(
+            "agreement report of project %s not queued (%s: %s); the agreement backlog "
+            "queues it once the task queue takes work again",
+            project_id,
+            type(error).__name__,
+            error,
         )
 
 

@@ -20,10 +20,16 @@ a submission and removes it below that:
   (a task cancelled since);
 - ``removed``: an ImageAgreement while fewer than two such tasks remain.
 
-:func:`agreement_backlog_queue` queues the backlog, unless agreement work is still waiting
-in the task queue (:func:`agreement_work_waiting`): that work may be the very images the
-backlog finds (a large import queues its images faster than workers drain them), so the
-round queues nothing and the round after the queue drained sees what is really missing.
+An image's task queues its project's report after it; a report whose task was lost (the
+queue refused it, its worker was killed) is found as
+:func:`qc.services.agreement.agreement_summary_update_if_stale` finds it: older than one
+of the project's image results, or missing (:func:`agreement_backlog_reports`).
+
+:func:`agreement_backlog_queue` queues the backlog (the images; when none is due, the
+stale reports), unless agreement work is still waiting in the task queue
+(:func:`agreement_work_waiting`): that work may be the very images the backlog finds (a
+large import queues its images faster than workers drain them), so the round queues
+nothing and the round after the queue drained sees what is really missing.
 Reading which images the waiting tasks hold would mean reading every waiting task's
 arguments (unpickling every RQ job), for the saving of one round's wait. Work a worker has
 started is not counted as waiting: a worker killed mid-task leaves such work behind for
@@ -49,7 +55,11 @@ from django.db.models import Case, CharField, Count, F, Max, Q, Value, When
 from django_tasks import TaskResultStatus, task_backends
 
 from projects.models import Image, Project, TaskStatus
-from qc.services.agreement import agreement_update_for_image_task, agreement_update_for_images_task
+from qc.services.agreement import (
+    agreement_summary_task,
+    agreement_update_for_image_task,
+    agreement_update_for_images_task,
+)
 from qc.services.bulk import chunks
 
 __all__ = [
@@ -57,6 +67,7 @@ __all__ = [
     "AgreementBacklogRound",
     "agreement_backlog_images",
     "agreement_backlog_queue",
+    "agreement_backlog_reports",
     "agreement_backlog_round",
     "agreement_queue",
     "agreement_work_waiting",
@@ -68,9 +79,13 @@ logger = logging.getLogger("maskqc.agreement")
 # few enough that several workers share a large one.
 AGREEMENT_GROUP = 20
 
-# The agreement tasks, by the paths a queue records them under (their module's, and the
-# task index's, ``qc.tasks``, for rows queued under it).
-_AGREEMENT_TASKS = (agreement_update_for_images_task, agreement_update_for_image_task)
+# The agreement tasks (the images' and the report's), by the paths a queue records them
+# under (their module's, and the task index's, ``qc.tasks``, for rows queued under it).
+_AGREEMENT_TASKS = (
+    agreement_update_for_images_task,
+    agreement_update_for_image_task,
+    agreement_summary_task,
+)
 _AGREEMENT_PATHS = tuple(
     sorted(
         {t.module_path for t in _AGREEMENT_TASKS} | {f"qc.tasks.{t.name}" for t in _AGREEMENT_TASKS}
@@ -154,8 +169,26 @@ def agreement_backlog_images(
     return dict(found)
 
 
+def agreement_backlog_reports(*, project: Project | None = None) -> list[int]:
+    """The projects (only ``project`` when given) whose stored report is older than one of
+    their images' stored agreement, or missing while they have some: the condition on which
+    :func:`qc.services.agreement.agreement_summary_update_if_stale` rebuilds it. Their ids,
+    in order; one query."""
+    projects = Project.objects.all() if project is None else Project.objects.filter(pk=project.pk)
+    return list(
+        projects.annotate(newest=Max("images__agreement__computed_at"))
+        .filter(newest__isnull=False)
+        .filter(
+            Q(agreement_summary__isnull=True) | Q(agreement_summary__computed_at__lt=F("newest"))
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
 def agreement_work_waiting() -> bool:
-    """Whether agreement tasks wait in the task queue, not yet started: with the database
+    """Whether agreement tasks (an image's or a report's) wait in the task queue, not yet
+    started: with the database
     backend its task rows ready to run, with RQ the jobs in the agreement task's queue;
     never with the immediate backend (nothing waits there)."""
     task = agreement_update_for_images_task
@@ -179,10 +212,12 @@ def agreement_work_waiting() -> bool:
 class AgreementBacklogRound:
     """What one round of the backlog did: the images it queued, why each (``reasons``:
     how many were missing, stale, removed), and why it queued none when it did not
-    (``waiting``: agreement work was still waiting; ``failed``: the queue refused it)."""
+    (``waiting``: agreement work was still waiting; ``failed``: the queue refused it);
+    ``reports``: the projects whose stale report it queued (when no image was due)."""
 
     queued: list[int] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)
+    reports: list[int] = field(default_factory=list)
     waiting: bool = False
     failed: bool = False
 
@@ -192,12 +227,17 @@ def agreement_backlog_round(
 ) -> AgreementBacklogRound:
     """One round of the backlog: unless agreement work waits in the task queue, queue
     the backlog's images (:func:`agreement_backlog_images`) as a submission does
-    (:func:`agreement_queue`) and say what was queued."""
+    (:func:`agreement_queue`), or when there are none the reports that are out of date
+    (:func:`agreement_backlog_reports`; an image's task queues its report after it), and
+    say what was queued."""
     if agreement_work_waiting():
         return AgreementBacklogRound(waiting=True)
     images = agreement_backlog_images(project=project, limit=limit)
     if not images:
-        return AgreementBacklogRound()
+        reports = agreement_backlog_reports(project=project)
+        if reports and not _reports_queue(project_ids=reports):
+            return AgreementBacklogRound(failed=True)
+        return AgreementBacklogRound(reports=reports)
     ids = list(images)
     if not agreement_queue(image_ids=ids):
         return AgreementBacklogRound(failed=True)
@@ -212,6 +252,25 @@ def agreement_backlog_queue(*, project: Project | None = None, limit: int | None
     still waiting in the task queue; the number of images queued.
     See :func:`agreement_backlog_round`."""
     return len(agreement_backlog_round(project=project, limit=limit).queued)
+
+
+def _reports_queue(*, project_ids: Sequence[int]) -> bool:
+    """Queue the projects' report tasks in one transaction; False (and one warning) when
+    the task queue refuses them."""
+    try:
+        with transaction.atomic():
+            for project_id in project_ids:
+                agreement_summary_task.enqueue(project_id=project_id)
+    except Exception as error:  # the next round tries again
+        logger.warning(
+            "agreement reports of projects %s not queued (%s: %s)",
+            ", ".join(str(p) for p in project_ids),
+            type(error).__name__,
+            error,
+        )
+        return False
+    logger.info("agreement backlog: queued the reports of projects %s", list(project_ids))
+    return True
 
 
 def _rq_agreement_waiting(queue_name: str) -> bool:

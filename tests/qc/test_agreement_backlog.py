@@ -13,12 +13,18 @@ from django_tasks_db.models import DBTaskResult
 
 from projects.models import TaskStatus
 from qc import masks
-from qc.models import ImageAgreement
+from qc.models import AgreementSummary, ImageAgreement
 from qc.services import InstanceInput, submission_create
-from qc.services.agreement import agreement_update_for_image, agreement_update_for_images_task
+from qc.services.agreement import (
+    agreement_summary_update,
+    agreement_update_for_image,
+    agreement_update_for_images_task,
+)
 from qc.services.agreement_backlog import (
     agreement_backlog_images,
     agreement_backlog_queue,
+    agreement_backlog_reports,
+    agreement_backlog_round,
     agreement_queue,
     agreement_work_waiting,
 )
@@ -31,6 +37,9 @@ from tests.factories import (
     UserFactory,
 )
 
+# RQ where nothing listens: every enqueue is refused with a ConnectionError.
+REFUSING_TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+REFUSING_QUEUES = {"default": {"URL": "redis://127.0.0.1:6399/0"}}
 DATABASE_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
 
@@ -216,11 +225,64 @@ def test_backlog_queue_query_count_does_not_grow_with_images(
     assert DBTaskResult.objects.count() == 1
 
 
-# Nothing listens there: every enqueue is refused with a ConnectionError.
-@override_settings(
-    TASKS={"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}},
-    RQ_QUEUES={"default": {"URL": "redis://127.0.0.1:6399/0"}},
-)
+@override_settings(TASKS=DATABASE_TASKS)
+@pytest.mark.parametrize("count", [1, 3])
+def test_backlog_queue_with_nothing_to_do_reads_three_times_whatever_the_images(
+    project, bubble, annotators, count, django_assert_num_queries
+):
+    for k in range(count):
+        _submitted(_image(project, f"{k}.png"), annotators[:2], bubble, computed=True)
+    agreement_summary_update(project_id=project.pk)
+
+    # 1. agreement tasks waiting? 2. the backlog's images 3. the stale reports.
+    with django_assert_num_queries(3):
+        queued = agreement_backlog_queue()
+
+    assert queued == 0
+    assert DBTaskResult.objects.count() == 0
+
+
+# ------------------------------------------------------------------ the reports
+
+
+def test_backlog_reports_missing_or_older_than_an_image_result(project, bubble, annotators):
+    other = ProjectFactory(slug="drops")
+    image = _submitted(_image(project, "a.png"), annotators[:2], bubble, computed=True)
+    assert agreement_backlog_reports() == [project.pk]  # never built
+    summary = agreement_summary_update(project_id=project.pk)
+    assert agreement_backlog_reports() == []
+    stored = ImageAgreement.objects.get(image=image).computed_at
+    AgreementSummary.objects.filter(pk=summary.pk).update(computed_at=stored - timedelta(seconds=1))
+
+    assert agreement_backlog_reports() == [project.pk]
+    assert agreement_backlog_reports(project=other) == []
+
+
+def test_backlog_round_queues_a_stale_report_once_no_image_is_due(project, bubble, annotators):
+    image = _submitted(_image(project, "a.png"), annotators[:2], bubble, computed=True)
+
+    done = agreement_backlog_round()  # the immediate backend rebuilds it as it queues
+    again = agreement_backlog_round()
+
+    assert (done.queued, done.reports) == ([], [project.pk])
+    assert AgreementSummary.objects.get(project=project).report["images"] == 1
+    assert (again.queued, again.reports) == ([], [])
+    assert ImageAgreement.objects.filter(image=image).count() == 1
+
+
+def test_backlog_round_leaves_reports_to_the_images_tasks_when_images_are_due(
+    project, bubble, annotators
+):
+    _submitted(_image(project, "a.png"), annotators[:2], bubble, computed=True)
+    _submitted(_image(project, "b.png"), annotators[:2], bubble, computed=False)
+
+    done = agreement_backlog_round()
+
+    assert (len(done.queued), done.reports) == (1, [])
+    assert AgreementSummary.objects.get(project=project).report["images"] == 2
+
+
+@override_settings(TASKS=REFUSING_TASKS, RQ_QUEUES=REFUSING_QUEUES)
 def test_agreement_queue_logs_one_warning_and_returns_false_when_the_queue_refuses(db, caplog):
     with caplog.at_level(logging.WARNING, logger="maskqc.agreement"):
         queued = agreement_queue(image_ids=[4, 5, 9])
@@ -235,6 +297,23 @@ def test_agreement_queue_logs_one_warning_and_returns_false_when_the_queue_refus
     )
 
 
+@override_settings(TASKS=REFUSING_TASKS, RQ_QUEUES=REFUSING_QUEUES)
+def test_images_task_stores_its_images_when_their_report_cannot_be_queued(
+    project, bubble, annotators, caplog
+):
+    image = _submitted(_image(project, "a.png"), annotators[:2], bubble, computed=False)
+
+    with caplog.at_level(logging.WARNING, logger="maskqc.agreement"):
+        agreement_update_for_images_task.call(image_ids=[image.pk])
+
+    assert ImageAgreement.objects.get(image=image).annotators == 2
+    [record] = caplog.records
+    assert record.getMessage().startswith(
+        f"agreement report of project {project.pk} not queued (ConnectionError: "
+    )
+    assert agreement_backlog_reports() == [project.pk]
+
+
 # ------------------------------------------------------------------ the command
 
 
@@ -245,6 +324,16 @@ def test_command_prints_what_it_queued(project, bubble, annotators, capsys):
 
     assert capsys.readouterr().out == (
         f"Queued agreement for 1 image of bubbles (1 missing): {image.pk}\n"
+    )
+
+
+def test_command_prints_the_reports_it_queued(project, bubble, annotators, capsys):
+    _submitted(_image(project, "a.png"), annotators[:2], bubble, computed=True)
+
+    call_command("agreement_backlog")
+
+    assert capsys.readouterr().out == (
+        "No image needs its agreement computed; queued the agreement report of 1 project: bubbles\n"
     )
 
 

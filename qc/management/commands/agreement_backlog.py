@@ -2,6 +2,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from projects.management.base import ServiceCommand
 from projects.management.lookup import project_or_error
+from projects.models import Project
 from qc.services.agreement_backlog import agreement_backlog_round
 
 
@@ -30,6 +31,14 @@ class Command(ServiceCommand):
             )
         elif done.failed:
             raise CommandError("The task queue refused the work; nothing queued (see the log).")
+        elif done.reports:
+            slugs = dict(Project.objects.filter(pk__in=done.reports).values_list("pk", "slug"))
+            names = ", ".join(slugs[pk] for pk in done.reports)
+            noun = "project" if len(done.reports) == 1 else "projects"
+            self.stdout.write(
+                f"No image{where} needs its agreement computed; queued the agreement "
+                f"report of {len(done.reports)} {noun}: {names}"
+            )
         elif not done.queued:
             self.stdout.write(f"No image{where} needs its agreement computed.")
         else:
