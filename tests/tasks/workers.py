@@ -248,3 +248,4 @@ def rq_forget(backend: TaskBackend) -> None:
         keys += list(redis.scan_iter(match=f"*{backend.rq_prefix}*", count=1000))
         if keys:
             redis.delete(*keys)
+        redis.srem(queue.redis_queues_keys, queue.key)
