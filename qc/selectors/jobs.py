@@ -67,8 +67,10 @@ def recomputes_of(*, project: Project) -> QuerySet[Recompute]:
 
 def seconds_in_words(seconds: float) -> str:
     """A duration as a person says it, rounded down: "12 s", "4 min", "2 h 5 min",
-    "3 days"; under a second is "0 s"."""
+    "3 days"; less than a second is "under a second"."""
     whole = max(0, int(seconds))
+    if whole < 1:
+        return "under a second"
     if whole < 60:
         return f"{whole} s"
     if whole < 3600:
@@ -129,7 +131,8 @@ class JobState:
     will fail it rather than queue it again (it has been claimed ``max_attempts`` times);
     ``took`` how long a finished or failed run took; ``error_head`` and ``error_rest`` the
     error as :func:`_error_parts` cuts it; ``may_retry`` a failed job the viewer may queue
-    again.
+    again; ``note`` the job's message while it may still change, unless it only repeats
+    what the state says ("queued again").
     """
 
     job: Any
@@ -148,6 +151,7 @@ class JobState:
     error_head: str
     error_rest: str
     may_retry: bool
+    note: str
 
 
 def job_state(
@@ -195,4 +199,19 @@ def job_state(
         error_head=head,
         error_rest=rest,
         may_retry=may_manage and status == JobStatus.FAILED,
+        note=_note(job),
     )
+
+
+# Messages a job's run writes that the state already says in its own words.
+_SAID_BY_STATE = {"", "queued again", "starting", "failed"}
+
+
+def _note(job: BackgroundJob) -> str:
+    message = (getattr(job, "message", "") or "").strip()
+    if not job.live or message.lower() in _SAID_BY_STATE:
+        return ""
+    # A recompute's parts are counted beside its bar, from the row's own counters.
+    if getattr(job, "parts_total", 0) and message.endswith(" parts done"):
+        return ""
+    return message

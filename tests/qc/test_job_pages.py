@@ -163,6 +163,7 @@ def test_a_recompute_running_in_parts_says_how_many_are_done(as_lead, project, l
         progress=0.4,
         parts_done=2,
         parts_total=5,
+        message="2 of 5 parts done",
         started_at=_ago(seconds=30),
         heartbeat_at=_ago(seconds=1),
     )
@@ -170,6 +171,8 @@ def test_a_recompute_running_in_parts_says_how_many_are_done(as_lead, project, l
     html = _partial(as_lead, "recompute", job)
 
     assert '<span class="job-parts" id="recompute-parts">2 of 5 parts done</span>' in html
+    # Its message says the same ("2 of 5 parts done"): said once.
+    assert html.count("2 of 5 parts done") == 1
     assert '<progress id="recompute-progress" max="100" value="40">40 %</progress>' in html
 
 
@@ -213,7 +216,7 @@ def test_a_failed_job_shows_its_error_and_retry_to_a_lead(as_lead, project, lead
 
     assert f'<p class="error-line" id="{kind}-error">{ERROR}</p>' in html
     assert "The whole error" not in html
-    assert "after 6 min.</p>" in html
+    assert "(took 6 min).</p>" in html
     retry = reverse(KINDS[kind][2], args=[project.slug, job.pk])
     assert f'<form class="job-retry" method="post" action="{retry}">' in html
     assert 'name="csrfmiddlewaretoken"' in html
@@ -267,14 +270,14 @@ def test_a_finished_job_says_when_and_after_how_long(as_lead, project, lead, kin
 
     assert (
         f'Finished <time datetime="{finished.isoformat()}">'
-        f"{_shown(finished, 'j M Y, H:i:s')}</time> after 1 min.</p>"
+        f"{_shown(finished, 'j M Y, H:i:s')}</time> (took 1 min).</p>"
     ) in html
     assert "<progress" not in html and "hx-trigger" not in html
 
 
 def test_durations_read_as_a_person_says_them():
     assert [seconds_in_words(s) for s in (0.4, 12, 59.9, 60, 3599, 3600, 7500, 86_400, 3e5)] == [
-        "0 s",
+        "under a second",
         "12 s",
         "59 s",
         "1 min",
@@ -357,8 +360,10 @@ def test_retry_queues_a_failed_job_and_comes_back_to_its_page(
         f'Queued again since <time datetime="{event.created_at.isoformat()}">'
         f"{_shown(event.created_at, 'j M, H:i:s')}</time> ("
     )
-    assert page[page.index(since) + len(since) :].startswith(("0 s ago)", "1 s ago)"))
+    assert page[page.index(since) + len(since) :].startswith(("under a second ago)", "1 s ago)"))
     assert ERROR not in page
+    # Its message ("queued again") says no more than the state: not repeated.
+    assert 'class="muted job-message"' not in page
 
 
 @pytest.mark.parametrize("kind", KINDS)
