@@ -32,7 +32,8 @@ from projects.models import TaskStatus
 from qc import masks
 from qc.models import AgreementResult, ImageAgreement, Submission
 from qc.services import InstanceInput, submission_create
-from qc.services.agreement_backlog import agreement_backlog_queue
+from qc.services.agreement_backlog import agreement_backlog_queue, agreement_work_waiting
+from qc.tasks import agreement_summary_task, export_run_task, import_run_task
 from tests.factories import ImageFactory, TaskFactory
 from tests.tasks.rq_config import rq_queues_prefixed
 from tests.tasks.workers import ROOT, TaskBackend, worker_command
@@ -268,3 +269,14 @@ def test_page_submission_commits_while_redis_is_down_and_agreement_follows_once_
     ]
 
     _agreement_follows_from_the_backlog(rq_backend, redis_server, image)
+
+
+def test_rq_agreement_work_waiting_counts_agreement_jobs_and_no_others(rq_backend):
+    # Queued only: no worker runs them.
+    import_run_task.enqueue(job_id=0)
+    export_run_task.enqueue(export_id=0)
+    others_only = agreement_work_waiting()
+    agreement_summary_task.enqueue(project_id=0)
+
+    assert others_only is False
+    assert agreement_work_waiting() is True
