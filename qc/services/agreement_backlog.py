@@ -212,7 +212,8 @@ def agreement_work_waiting() -> bool:
 class AgreementBacklogRound:
     """What one round of the backlog did: the images it queued, why each (``reasons``:
     how many were missing, stale, removed), and why it queued none when it did not
-    (``waiting``: agreement work was still waiting; ``failed``: the queue refused it);
+    (``waiting``: agreement work was still waiting; ``failed``: the task queue could not
+    be read or refused the work);
     ``reports``: the projects whose stale report it queued (when no image was due)."""
 
     queued: list[int] = field(default_factory=list)
@@ -230,7 +231,16 @@ def agreement_backlog_round(
     (:func:`agreement_queue`), or when there are none the reports that are out of date
     (:func:`agreement_backlog_reports`; an image's task queues its report after it), and
     say what was queued."""
-    if agreement_work_waiting():
+    try:
+        waiting = agreement_work_waiting()
+    except Exception as error:  # the queue is down: so is queueing; the next round tries
+        logger.warning(
+            "agreement backlog: the task queue cannot be read (%s: %s); nothing queued",
+            type(error).__name__,
+            error,
+        )
+        return AgreementBacklogRound(failed=True)
+    if waiting:
         return AgreementBacklogRound(waiting=True)
     images = agreement_backlog_images(project=project, limit=limit)
     if not images:

@@ -356,6 +356,23 @@ def test_command_says_when_agreement_work_still_waits(project, bubble, annotator
     )
 
 
+@override_settings(TASKS=REFUSING_TASKS, RQ_QUEUES=REFUSING_QUEUES)
+def test_command_fails_naming_the_queue_when_it_cannot_be_reached(project, caplog):
+    with (
+        caplog.at_level(logging.WARNING, logger="maskqc.agreement"),
+        pytest.raises(CommandError) as failed,
+    ):
+        call_command("agreement_backlog")
+
+    assert str(failed.value) == (
+        "The task queue could not be reached; nothing queued (the log says why)."
+    )
+    [record] = caplog.records
+    assert record.getMessage().startswith(
+        "agreement backlog: the task queue cannot be read (ConnectionError: "
+    )
+
+
 def test_command_refuses_an_unknown_project(db):
     with pytest.raises(CommandError, match="No project with slug 'nope'"):
         call_command("agreement_backlog", "--project", "nope")

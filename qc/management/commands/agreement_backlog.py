@@ -5,6 +5,9 @@ from projects.management.lookup import project_or_error
 from projects.models import Project
 from qc.services.agreement_backlog import agreement_backlog_round
 
+# Image ids printed before the rest are only counted.
+SHOWN = 50
+
 
 class Command(ServiceCommand):
     help = (
@@ -30,7 +33,9 @@ class Command(ServiceCommand):
                 "(run this again once the workers have drained it)."
             )
         elif done.failed:
-            raise CommandError("The task queue refused the work; nothing queued (see the log).")
+            raise CommandError(
+                "The task queue could not be reached; nothing queued (the log says why)."
+            )
         elif done.reports:
             slugs = dict(Project.objects.filter(pk__in=done.reports).values_list("pk", "slug"))
             names = ", ".join(slugs[pk] for pk in done.reports)
@@ -43,7 +48,9 @@ class Command(ServiceCommand):
             self.stdout.write(f"No image{where} needs its agreement computed.")
         else:
             reasons = ", ".join(f"{n} {reason}" for reason, n in done.reasons.items())
-            ids = " ".join(str(i) for i in done.queued)
+            ids = " ".join(str(i) for i in done.queued[:SHOWN])
+            if len(done.queued) > SHOWN:
+                ids += f" and {len(done.queued) - SHOWN} more"
             noun = "image" if len(done.queued) == 1 else "images"
             self.stdout.write(
                 f"Queued agreement for {len(done.queued)} {noun}{where} ({reasons}): {ids}"
