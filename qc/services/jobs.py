@@ -277,8 +277,8 @@ def _reap(job: BackgroundJob, *, noun: str, limit: int, now: datetime) -> str | 
             fields = {
                 "status": JobStatus.FAILED,
                 "error": (
-                    f"worker lost {job.attempts} times; last sign of life at "
-                    f"{last.isoformat(timespec='seconds')}"
+                    f"worker lost {'once' if job.attempts == 1 else f'{job.attempts} times'}; "
+                    f"last sign of life at {last.isoformat(timespec='seconds')}"
                 ),
                 "finished_at": now,
             }

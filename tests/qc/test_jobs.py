@@ -229,6 +229,15 @@ def test_a_job_lost_the_most_times_fails_with_its_last_sign_of_life(
     assert queued == []
 
 
+def test_a_job_claimed_at_most_once_fails_lost_once(project, lead, settings):
+    settings.MASKQC_JOB_MAX_ATTEMPTS = 1
+    job = _running(project, lead, attempts=1)
+
+    assert jobs_reap_stuck() == ReapSummary(failed=1)
+    job.refresh_from_db()
+    assert job.error.startswith("worker lost once; last sign of life at ")
+
+
 def test_every_kind_of_job_is_reaped(project, lead):
     for model in (ImportJob, Export, Recompute):
         _running(project, lead, model=model)
