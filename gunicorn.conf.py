@@ -134,6 +134,9 @@ preload_app = True
 # MaskQC's own request log (maskqc.request, one line per request) replaces the access log.
 accesslog = None
 errorlog = "-"
+# With --error-logfile (and --daemon, which closes the terminal) MaskQC's own log lines,
+# written to stderr, go to that file beside gunicorn's.
+capture_output = True
 proc_name = "maskqc"
 # gunicorn's control socket has one default path per user: several servers on a machine
 # (a second site, a benchmark, the tests) would take it from each other.
