@@ -12,7 +12,6 @@ import json
 import zipfile
 
 import numpy as np
-import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from qc import masks
@@ -177,20 +176,3 @@ def test_a_recompute_measures_the_project_again(
     assert (recompute.status, recompute.progress, recompute.error) == (JobStatus.DONE, 1.0, "")
     assert recompute.summary["images_recomputed"] == 1
     assert _matched(image) == 0
-
-
-@pytest.mark.parametrize("task_backend", ["rq"], indirect=True)
-def test_rq_jobs_run_with_the_configured_timeout(
-    task_backend, worker_process, wait_drained, project, bubble, annotator, other_annotator
-):
-    """The queue's jobs carry RQ_JOB_TIMEOUT (6 h), not RQ's 180 s: a large import lives."""
-    from rq.job import Job
-
-    with worker_process(task_backend) as worker:
-        _submit_overlapping_discs(project, bubble, [annotator, other_annotator])
-        drained = wait_drained(task_backend, workers=[worker])
-
-    (queue,) = task_backend.rq_queues()
-    finished = queue.finished_job_registry.get_job_ids()
-    timeouts = {Job.fetch(i, connection=queue.connection).timeout for i in finished}
-    assert (drained.failed, len(finished), timeouts) == ([], drained.finished, {6 * 60 * 60})
