@@ -228,7 +228,7 @@ def tasks_outcome(backend: TaskBackend, queues: Sequence[str]) -> Drained:
 
 def rq_forget(backend: TaskBackend) -> None:
     """Delete this test's keys from Redis: its queues and registries (named with its
-    prefix) and the jobs they list, with their results."""
+    prefix) and the jobs they list, with their results and executions."""
     if backend.name != "rq":
         return
     for queue in backend.rq_queues():
@@ -244,7 +244,11 @@ def rq_forget(backend: TaskBackend) -> None:
         ):
             job_ids.update(registry.get_job_ids())
         job_ids.update(i.decode() for i in redis.lrange(queue.intermediate_queue_key, 0, -1))
-        keys = [key for i in job_ids for key in (f"rq:job:{i}", f"rq:results:{i}")]
+        keys = [
+            key for i in job_ids for key in (f"rq:job:{i}", f"rq:results:{i}", f"rq:executions:{i}")
+        ]
+        for i in job_ids:
+            keys += list(redis.scan_iter(match=f"rq:execution:{i}:*", count=1000))
         keys += list(redis.scan_iter(match=f"*{backend.rq_prefix}*", count=1000))
         if keys:
             redis.delete(*keys)
