@@ -44,7 +44,7 @@ serve: migrate
 # One background worker of the configured TASKS_BACKEND (db_worker, or rqworker on the
 # configured queues; nothing for immediate), in the foreground (bin/worker)
 worker: install
-	DEBUG=$${DEBUG:-true} PYTHON=$(BIN)/python bin/worker
+	PYTHON=$(BIN)/python bin/worker
 
 # Set up everything and run the whole suite (SQLite unless DATABASE_URL is set)
 test: install-dev

@@ -357,7 +357,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_THROTTLE_RATES": {"login": MASKQC_LOGIN_RATE},
     # Proxies in front that append to X-Forwarded-For: the client's address for the limits.
-    "NUM_PROXIES": envint("MASKQC_NUM_PROXIES", 0) or None,
+    # 0 trusts no proxy: the connection's address (a client chooses its own X-Forwarded-For).
+    "NUM_PROXIES": envint("MASKQC_NUM_PROXIES", 0),
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,

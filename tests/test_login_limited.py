@@ -106,3 +106,27 @@ def test_the_lock_out_page_carries_the_content_security_policy(client, annotator
     refused = client.post("/login/", {"username": "annotator", "password": "password"})
 
     assert "script-src 'self'" in refused["Content-Security-Policy"]
+
+
+def test_a_forged_forwarded_for_header_does_not_dodge_the_address_lock(
+    client, annotator, lead, other_annotator, settings, clock
+):
+    # No proxy is trusted by default (MASKQC_NUM_PROXIES=0): the connection's address counts,
+    # whatever X-Forwarded-For the client sends.
+    settings.MASKQC_LOGIN_FAILURES = 2
+    for n, username in enumerate(("annotator", "lead")):
+        client.post(
+            "/login/",
+            {"username": username, "password": "x"},
+            REMOTE_ADDR="10.0.0.9",
+            HTTP_X_FORWARDED_FOR=f"192.0.2.{n}",
+        )
+
+    refused = client.post(
+        "/login/",
+        {"username": "other_annotator", "password": "password"},
+        REMOTE_ADDR="10.0.0.9",
+        HTTP_X_FORWARDED_FOR="192.0.2.77",
+    )
+
+    assert refused.status_code == 429
