@@ -303,7 +303,23 @@ if TASKS_BACKEND == "rq":
     # each outcome and error.
     RQ = {"JOB_CLASS": "django_tasks_rq.Job"}
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# The cache holds the login page's failure counts: in each process's memory by default,
+# which suits one web process; several web processes or machines share them in Redis
+# (CACHE_URL=redis://host:6379/1), or each would count a guesser's failures apart.
+CACHE_URL = envstr("CACHE_URL", "")
+if not CACHE_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+elif CACHE_URL.split("://", 1)[0] in ("redis", "rediss", "unix"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": "maskqc",
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
+else:
+    raise ImproperlyConfigured("CACHE_URL must be empty (memory) or a redis:// URL")
 
 # Limits that guard against hostile uploads and imports.
 MASKQC_MAX_UPLOAD_BYTES = envint("MASKQC_MAX_UPLOAD_BYTES", 512 * 1024 * 1024)

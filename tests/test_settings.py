@@ -145,3 +145,23 @@ def test_demo_logins_file_is_read_from_the_environment(tmp_path):
         "MASKQC_DEMO_LOGINS_FILE", MASKQC_VAR_DIR=str(var), MASKQC_DEMO_LOGINS_FILE=""
     ) == str(var / "demo-logins.json")
     assert "MASKQC_DEMO_LOGINS_FILE=" in (ROOT / ".env.example").read_text()
+
+
+def test_cache_url_shares_the_login_counts_in_redis():
+    script = (
+        "from django.core.cache import caches; import uuid; key = uuid.uuid4().hex; "
+        "cache = caches['default']; cache.set(key, 7, 30); "
+        "print(type(cache).__name__, cache.get(key)); cache.delete(key)"
+    )
+    env = {"DEBUG": "true", "CACHE_URL": "redis://127.0.0.1:6379/10"}
+
+    result = _manage("shell", "-v", "0", "-c", script, env=env)
+
+    assert result.stdout.strip() == "RedisCache 7", result.stderr
+
+
+def test_cache_url_of_another_kind_is_refused_in_one_line():
+    result = _manage("check", env={"DEBUG": "true", "CACHE_URL": "memcached://127.0.0.1"})
+
+    assert result.returncode != 0
+    assert "CACHE_URL must be empty (memory) or a redis:// URL" in result.stderr
