@@ -293,8 +293,15 @@ if RQ_JOB_TIMEOUT <= 0 and RQ_JOB_TIMEOUT != -1:
     )
 if TASKS_BACKEND == "rq":
     INSTALLED_APPS.append("django_rq")
+    # A Redis host that drops packets (rather than refusing) must not hang a request that
+    # queues work for as long as TCP would: connecting gives up after 2 s, unless REDIS_URL
+    # sets its own socket_connect_timeout. (Only connecting: a worker's blocking wait for
+    # jobs outlasts any socket timeout.)
+    _rq_url = redis_url_checked("REDIS_URL", REDIS_URL)
+    if "socket_connect_timeout=" not in _rq_url:
+        _rq_url += ("&" if "?" in _rq_url else "?") + "socket_connect_timeout=2"
     RQ_QUEUES = {
-        name: {"URL": redis_url_checked("REDIS_URL", REDIS_URL), "DEFAULT_TIMEOUT": RQ_JOB_TIMEOUT}
+        name: {"URL": _rq_url, "DEFAULT_TIMEOUT": RQ_JOB_TIMEOUT}
         for name in TASKS["default"]["QUEUES"]
     }
     # Workers run each job as a django-tasks task (so `manage.py rqworker` needs no

@@ -165,3 +165,23 @@ def test_cache_url_of_another_kind_is_refused_in_one_line():
 
     assert result.returncode != 0
     assert "CACHE_URL must be empty (memory) or a redis:// URL" in result.stderr
+
+
+def test_rq_gives_up_connecting_to_an_unanswering_redis_after_two_seconds():
+    script = (
+        "import django_rq; kwargs = django_rq.get_connection('default')"
+        ".connection_pool.connection_kwargs; print(kwargs.get('socket_connect_timeout'))"
+    )
+    env = {"DEBUG": "true", "TASKS_BACKEND": "rq", "REDIS_URL": "redis://127.0.0.1:6379/0"}
+
+    default = _manage("shell", "-v", "0", "-c", script, env=env)
+    own = _manage(
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        script,
+        env={**env, "REDIS_URL": "redis://127.0.0.1:6379/0?socket_connect_timeout=7"},
+    )
+
+    assert (default.stdout.strip(), own.stdout.strip()) == ("2.0", "7.0"), default.stderr
