@@ -279,6 +279,14 @@ class Task(models.Model):
 
     class Meta:
         ordering = ["image", "annotator"]
+        indexes = [
+            # Claim-next: an annotator's assigned tasks in the order they are handed out
+            # (soonest due, nulls last as in a btree, then oldest), read from the index.
+            models.Index(
+                fields=["annotator", "status", "due_date", "created_at", "id"],
+                name="task_annotator_claim_order",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["image", "annotator"], name="task_one_per_annotator"),
             models.CheckConstraint(
@@ -312,6 +320,11 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # The audit log of one project by time, newest first (the API's order and its
+            # since/until filters), without sorting or skipping other projects' events.
+            models.Index(fields=["project", "-created_at", "-id"], name="audit_event_project_time"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.actor} {self.verb} {self.object_type} {self.object_id}"
