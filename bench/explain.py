@@ -117,8 +117,8 @@ HOT_QUERIES: list[HotQuery] = [
         pick=r'^SELECT "projects_image"\."id".*ORDER BY .*LIMIT',
         note="the order is a top-N sort of the reviewer's 500 images after their state "
         "is worked out (most of the time); a partial index on open assignments by "
-        "reviewer changed the plan's first step but not its time (5.9 vs 4.8 ms, then "
-        "3.7 vs 4.5 ms): none added",
+        "reviewer changed the plan's first step, not its time (within the noise of "
+        "repeated runs on the seed): none added",
     ),
     HotQuery(
         name="claim-next (an annotator's next assigned task, soonest due, oldest)",
