@@ -357,6 +357,10 @@ MASKQC_JOB_HEARTBEAT_SECONDS = envint("MASKQC_JOB_HEARTBEAT_SECONDS", 10)
 MASKQC_JOB_STUCK_SECONDS = envint("MASKQC_JOB_STUCK_SECONDS", 120)
 MASKQC_JOB_MAX_ATTEMPTS = envint("MASKQC_JOB_MAX_ATTEMPTS", 3)
 MASKQC_RECOMPUTE_PART_IMAGES = envint("MASKQC_RECOMPUTE_PART_IMAGES", 200)
+# A project's agreement report is rebuilt at most this often while submissions stream in
+# (one rebuild waits per project; at 10,000 images one takes seconds): the dashboards lag
+# by about this much, and the workers spend their time on images.
+MASKQC_REPORT_INTERVAL_SECONDS = envint("MASKQC_REPORT_INTERVAL_SECONDS", 30)
 if not 0 < MASKQC_JOB_HEARTBEAT_SECONDS < MASKQC_JOB_STUCK_SECONDS:
     raise ImproperlyConfigured(
         "MASKQC_JOB_HEARTBEAT_SECONDS must be positive and below MASKQC_JOB_STUCK_SECONDS"

@@ -389,7 +389,11 @@ class AgreementSummary(models.Model):
         Project, on_delete=models.CASCADE, related_name="agreement_summary"
     )
     report = models.JSONField(default=dict)
-    computed_at = models.DateTimeField(auto_now=True)
+    # When the rebuild that stored ``report`` began reading the image results: a result
+    # stored later is not in it.
+    computed_at = models.DateTimeField(default=timezone.now)
+    # When a rebuild was queued that has not started yet (one at a time per project).
+    queued_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"agreement summary of {self.project}"

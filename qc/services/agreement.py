@@ -16,10 +16,13 @@ so readers see either the old results or the new ones. What lives where:
 """
 
 import logging
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
+from django.utils import timezone
 from django_tasks import task
 
 from projects.models import Image, Project
@@ -166,19 +169,26 @@ def _image_agreement_store(*, image: Image, result: ImageComparison) -> ImageAgr
     return agreement
 
 
-@transaction.atomic
 def agreement_summary_update(*, project_id: int) -> AgreementSummary:
     """Rebuild the project's stored report from its per-image results.
 
-    The summary row is locked, so concurrent rebuilds run one after the other and the last
-    one reads every committed image result.
+    The report is read without a lock (at 10,000 images it takes seconds, and image tasks
+    that queue the next rebuild write to the same row); its ``computed_at`` is when the read
+    began. A rebuild that began earlier than the stored one's does not overwrite it, so of
+    two concurrent rebuilds the one that read later results wins, whichever ends last.
     """
 
     project = Project.objects.get(pk=project_id)
-    summary, _ = AgreementSummary.objects.get_or_create(project=project)
-    summary = AgreementSummary.objects.select_for_update().get(pk=summary.pk)
-    summary.report = agreement_report(project=project)
-    summary.save(update_fields=["report", "computed_at"])
+    started = timezone.now()
+    report = agreement_report(project=project)
+    with transaction.atomic():
+        summary, created = AgreementSummary.objects.select_for_update().get_or_create(
+            project=project, defaults={"report": report, "computed_at": started}
+        )
+        if not created and summary.computed_at <= started:
+            summary.report = report
+            summary.computed_at = started
+            summary.save(update_fields=["report", "computed_at"])
     return summary
 
 
@@ -244,12 +254,36 @@ def agreement_update_for_images_task(*, image_ids: list[int]) -> None:
 
 
 def _summary_queue(*, project_id: int) -> None:
-    """Queue the project's report; the images' results are stored already, so a task queue
-    that refuses it (Redis gone for a moment) is logged and does not fail their task: the
-    agreement backlog (:mod:`qc.services.agreement_backlog`) queues a stale report."""
+    """Queue a rebuild of the project's report, unless one is queued and has not started.
+
+    At 10,000 images a rebuild takes seconds, and every image task after a submission asks
+    for one: one waiting rebuild per project takes them all. Where the task backend can
+    defer a task, the rebuild runs no sooner than ``MASKQC_REPORT_INTERVAL_SECONDS`` after
+    the stored report was read, so that under a stream of submissions the workers spend
+    their time on images and the dashboards lag by at most about that much. A claim older
+    than that interval plus ``MASKQC_JOB_STUCK_SECONDS`` is taken as lost (its worker
+    killed) and queued again.
+
+    The images' results are stored already, so a task queue that refuses the rebuild
+    (Redis gone for a moment) is logged and does not fail their task: the claim is let go,
+    and the agreement backlog (:mod:`qc.services.agreement_backlog`) queues a stale report.
+    """
+    interval = timedelta(seconds=settings.MASKQC_REPORT_INTERVAL_SECONDS)
+    now = timezone.now()
+    rows = AgreementSummary.objects.filter(project_id=project_id)
+    stored = rows.values_list("computed_at", flat=True).first()
+    task = agreement_summary_task
+    if stored is not None:
+        lost = now - interval - timedelta(seconds=settings.MASKQC_JOB_STUCK_SECONDS)
+        free = Q(queued_at__isnull=True) | Q(queued_at__lt=lost)
+        if not rows.filter(free).update(queued_at=now):
+            return  # a rebuild is waiting; it will read these results too
+        if stored + interval > now and task.get_backend().supports_defer:
+            task = task.using(run_after=stored + interval)
     try:
-        agreement_summary_task.enqueue(project_id=project_id)
+        task.enqueue(project_id=project_id)
     except Exception as error:  # the stored results stand; the backlog has the report
+        rows.filter(queued_at=now).update(queued_at=None)
         logger.warning(
             "agreement report of project %s not queued (%s: %s); the agreement backlog "
             "queues it once the task queue takes work again",
@@ -262,5 +296,7 @@ def _summary_queue(*, project_id: int) -> None:
 @task()
 def agreement_summary_task(*, project_id: int) -> None:
     """Rebuild the project's agreement report unless it is already newer than every image's
-    stored results."""
+    stored results. The waiting claim is let go first: results stored from now on queue
+    the next rebuild."""
+    AgreementSummary.objects.filter(project_id=project_id).update(queued_at=None)
     agreement_summary_update_if_stale(project_id=project_id)
