@@ -28,6 +28,7 @@ from projects.models import AuditEvent, Image
 from qc.models import ImportJob, Instance, JobStatus, Submission
 from qc.services.import_jobs import import_job_create
 from qc.services.jobs import ReapSummary, jobs_reap_stuck
+from tests.tasks.workers import worker_log
 
 IMAGES = 400
 PER_IMAGE = 40  # 16,000 instances: the write takes seconds, time enough to be killed in it
@@ -97,16 +98,23 @@ def _counts(project) -> tuple[int, int, int, int]:
     )
 
 
-def _wait(what: str, check, *, worker=None, timeout: float = 120):
+def _wait(what: str, check, *, worker=None, timeout: float = 240):
+    """Poll ``check`` until it answers; fail with the jobs and the worker's output when
+    the worker exits first or ``timeout`` seconds pass (a loaded machine is slow)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = check()
         if found:
             return found
         if worker is not None and worker.poll() is not None:
-            raise AssertionError(f"the worker exited ({worker.returncode}) before {what}")
+            why = f"the worker exited ({worker.returncode}) before {what}"
+            break
         time.sleep(0.02)
-    raise AssertionError(f"no {what} after {timeout:.0f} s")
+    else:
+        why = f"no {what} after {timeout:.0f} s"
+    jobs = list(ImportJob.objects.values("status", "attempts", "message", "error", "heartbeat_at"))
+    output = worker_log(worker) if worker is not None else ""
+    raise AssertionError(f"{why}; jobs: {jobs}\n{output}")
 
 
 def _kill_while_writing(job: ImportJob, worker, *, attempt: int) -> None:
@@ -206,7 +214,7 @@ def test_an_import_killed_mid_write_leaves_nothing_and_a_new_worker_imports_it_o
     assert job.task_id not in ("", first_task)
 
     with worker_process(task_backend) as worker:
-        _wait("the import done", lambda: ImportJob.objects.get(pk=job.pk).status == "done")
+        _wait("the import's end", lambda: not ImportJob.objects.get(pk=job.pk).live, worker=worker)
 
     job.refresh_from_db()
     assert (job.status, job.attempts, job.error) == (JobStatus.DONE, 2, "")
