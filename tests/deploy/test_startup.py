@@ -46,9 +46,7 @@ def test_manage_with_malformed_database_url_names_the_variable(url, line):
     result = manage("check", DATABASE_URL=url)
 
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == (
-        f"django.core.exceptions.ImproperlyConfigured: {line}"
-    )
+    assert result.stderr.strip() == f"MaskQC cannot start: {line}"
     assert "hunter2" not in result.stderr
 
 
@@ -187,6 +185,4 @@ def test_settings_refused_combinations_name_the_variables(env, line, tmp_path):
     result = manage("check", **env)
 
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == (
-        f"django.core.exceptions.ImproperlyConfigured: {line}"
-    )
+    assert result.stderr.strip() == f"MaskQC cannot start: {line}"
