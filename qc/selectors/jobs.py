@@ -30,8 +30,8 @@ __all__ = [
 # An error longer than this (or of several lines) shows its head, the rest folded.
 ERROR_HEAD_CHARS = 300
 # The noun of each kind of job in the audit verbs of its run (qc.services.jobs writes
-# "<noun>.retry" when a lead retries it, "<noun>.worker_lost" when the watcher queues it
-# again).
+# "<noun>.retry" when a lead retries it, "<noun>.worker_lost" or "<noun>.task_lost" when
+# the watcher queues it again).
 _AUDIT_NOUNS = {ImportJob: "import_job", Export: "export", Recompute: "recompute"}
 
 
@@ -95,7 +95,7 @@ def job_queued_at(job: BackgroundJob) -> datetime | None:
     return (
         AuditEvent.objects.filter(
             project_id=job.project_id,
-            verb__in=[f"{noun}.retry", f"{noun}.worker_lost"],
+            verb__in=[f"{noun}.retry", f"{noun}.worker_lost", f"{noun}.task_lost"],
             object_id=str(job.pk),
         )
         .order_by("-created_at", "-id")

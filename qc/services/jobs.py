@@ -243,6 +243,9 @@ def jobs_reap_stuck(*, now: datetime | None = None) -> ReapSummary:
     queue is waiting for a worker, not lost, and is left alone. Each change is a
     conditional update on the row's id, status and heartbeat, so two watchers, or a late
     heartbeat, never queue one job twice. Each writes an audit event (no actor).
+
+    A job queued longer than that whose task the backend no longer knows (or that was
+    never queued) is queued again too: nothing would ever run it.
     """
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.MASKQC_JOB_STUCK_SECONDS)
@@ -256,7 +259,51 @@ def jobs_reap_stuck(*, now: datetime | None = None) -> ReapSummary:
             outcome = _reap(job, noun=noun, limit=limit, now=now)
             requeued += outcome == JobStatus.PENDING
             failed += outcome == JobStatus.FAILED
+        queued = model.objects.filter(status=JobStatus.PENDING, created_at__lt=cutoff)
+        for job in queued.select_related("project"):
+            requeued += _task_lost(job) and _requeue_lost(job, noun=noun)
     return ReapSummary(requeued=requeued, failed=failed)
+
+
+def _task_lost(job: BackgroundJob) -> bool:
+    """Whether the task that should run the queued ``job`` is gone: never recorded (the
+    process died between the commit and the queuing), or unknown to the task backend (a
+    Redis restarted without persistence, a flushed queue). A backend that keeps no results
+    (immediate) loses none."""
+    if not default_task_backend.supports_get_result:
+        return False
+    if not job.task_id:
+        return True
+    try:
+        default_task_backend.get_result(job.task_id)
+    except TaskResultDoesNotExist:
+        return True
+    return False
+
+
+def _requeue_lost(job: BackgroundJob, *, noun: str) -> bool:
+    """Queue ``job``'s task again, unless it was queued anew or claimed meanwhile.
+
+    Two watchers may both queue it: harmless, as the claim (pending to running) lets one
+    task run the job and the other finds it taken."""
+    model = type(job)
+    with transaction.atomic():
+        unchanged = model.objects.select_for_update().filter(
+            pk=job.pk, status=JobStatus.PENDING, task_id=job.task_id
+        )
+        if not unchanged.exists():
+            return False
+        if _has_message(model):
+            unchanged.update(message="its task was lost from the queue; queued again")
+        audit(
+            actor=None,
+            verb=f"{noun}.task_lost",
+            obj=job,
+            project=job.project,
+            before={"task_id": job.task_id},
+        )
+        job_queue(job=job)
+    return True
 
 
 def _reap(job: BackgroundJob, *, noun: str, limit: int, now: datetime) -> str | None:

@@ -523,3 +523,59 @@ def test_the_watcher_stops_on_sigterm_and_gives_the_signal_back(project, capsys)
 def test_the_watcher_refuses_an_interval_of_nothing(db):
     with pytest.raises(CommandError, match="--interval must be more than 0 seconds, not 0"):
         call_command("jobs_watch", "--interval", "0")
+
+
+# ------------------------------------------------------------------- lost tasks
+
+
+def _queued(project, lead, *, ago: float, task_id: str = "") -> ImportJob:
+    job = _import_job(project, lead, task_id=task_id)
+    ImportJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(seconds=ago))
+    job.refresh_from_db()
+    return job
+
+
+def test_a_queued_job_whose_task_the_queue_lost_is_queued_again(
+    project, lead, database_tasks, django_capture_on_commit_callbacks
+):
+    job = _queued(project, lead, ago=600, task_id="0b8c5d9e-lost-from-redis")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        summary = jobs_reap_stuck()
+
+    job.refresh_from_db()
+    from django_tasks_db.models import DBTaskResult
+
+    task = DBTaskResult.objects.get(pk=job.task_id)
+    assert summary == ReapSummary(requeued=1)
+    assert (job.status, job.message) == (
+        JobStatus.PENDING,
+        "its task was lost from the queue; queued again",
+    )
+    assert (task.status, task.args_kwargs["kwargs"]) == ("READY", {"job_id": job.pk})
+    lost = AuditEvent.objects.filter(verb="import_job.task_lost", object_id=str(job.pk))
+    assert lost.count() == 1
+
+
+def test_a_queued_job_never_given_a_task_is_queued_again(
+    project, lead, database_tasks, django_capture_on_commit_callbacks
+):
+    job = _queued(project, lead, ago=600)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs_reap_stuck() == ReapSummary(requeued=1)
+
+    job.refresh_from_db()
+    assert job.task_id != ""
+
+
+def test_a_queued_job_whose_task_waits_or_that_was_queued_lately_is_left_alone(
+    project, lead, database_tasks
+):
+    from qc.services.import_jobs import import_run_task
+
+    waiting = import_run_task.enqueue(job_id=0)
+    _queued(project, lead, ago=600, task_id=str(waiting.id))
+    _queued(project, lead, ago=30, task_id="not-yet-known")
+
+    assert jobs_reap_stuck() == ReapSummary()
