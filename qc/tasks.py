@@ -12,7 +12,7 @@ from qc.services.agreement import (
 )
 from qc.services.exports import export_run_task
 from qc.services.import_jobs import import_run_task
-from qc.services.recompute import recompute_run_task
+from qc.services.recompute import recompute_part_task, recompute_run_task
 
 __all__ = [
     "agreement_summary_task",
@@ -20,5 +20,6 @@ __all__ = [
     "agreement_update_for_images_task",
     "export_run_task",
     "import_run_task",
+    "recompute_part_task",
     "recompute_run_task",
 ]
