@@ -50,7 +50,7 @@ def agreement_update_for_image(*, image_id: int) -> ImageAgreement | None:
     The image row is locked, so two submissions arriving at once recompute one after the
     other and the second sees both.
     """
-    image = Image.objects.select_for_update().select_related("project").get(pk=image_id)
+    image = Image.objects.select_for_update(of=("self",)).select_related("project").get(pk=image_id)
     AgreementResult.objects.filter(image=image).delete()
     ConsensusInstance.objects.filter(image=image).delete()
     submissions = latest_submissions(image=image)

@@ -157,7 +157,7 @@ class _ImageOutcome:
 
 @transaction.atomic
 def _recompute_image(*, image_id: int, all_images: bool) -> _ImageOutcome:
-    image = Image.objects.select_for_update().select_related("project").get(pk=image_id)
+    image = Image.objects.select_for_update(of=("self",)).select_related("project").get(pk=image_id)
     band_px = boundary_width(
         height=image.height, width=image.width, boundary_px=image.project.boundary_px
     )

@@ -386,7 +386,7 @@ def job_retry(*, job: BackgroundJob, actor: Any) -> BackgroundJob:
         actor=actor, project=job.project, action=Action.MANAGE_PROJECT, what="retry a job"
     )
     with transaction.atomic():
-        locked = model.objects.select_for_update().select_related("project").get(pk=job.pk)
+        locked = model.objects.select_for_update(of=("self",)).select_related("project").get(pk=job.pk)
         if locked.status != JobStatus.FAILED:
             raise ConflictError(
                 f"Only a failed job can be retried; this one is {locked.get_status_display()}.",

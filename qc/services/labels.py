@@ -70,7 +70,7 @@ def image_label_set(
 
     A consensus label is copied, so later recomputation never changes what was accepted.
     """
-    image = Image.objects.select_for_update().select_related("project").get(pk=image.pk)
+    image = Image.objects.select_for_update(of=("self",)).select_related("project").get(pk=image.pk)
     if actor is not None and not may_review_image(user=actor, image=image):
         raise ApplicationError(f"{actor} may not set the label of {image.name}.", status=403)
     if (submission is None) == (not from_consensus):
@@ -102,7 +102,7 @@ def image_label_set(
 
 @transaction.atomic
 def image_label_set_gold(*, label: ImageLabel, actor: Any, gold: bool = True) -> ImageLabel:
-    label = ImageLabel.objects.select_for_update().select_related("image__project").get(pk=label.pk)
+    label = ImageLabel.objects.select_for_update(of=("self",)).select_related("image__project").get(pk=label.pk)
     require_right(actor, label.image.project, Action.MANAGE_PROJECT, "mark gold images")
     if label.is_gold != gold:
         label.is_gold = gold
@@ -314,7 +314,7 @@ def image_label_send_back(
     rejected (one rework round each) and return to their annotators with the reasons; the
     label stays in force until a new one is accepted (:func:`image_label_set` then replaces
     it, keeping the old one in the label's history)."""
-    image = Image.objects.select_for_update().select_related("project").get(pk=image.pk)
+    image = Image.objects.select_for_update(of=("self",)).select_related("project").get(pk=image.pk)
     if not may_send_back(user=actor, image=image):
         raise ApplicationError(f"{actor} may not send {image.name} back.", status=403)
     unknown = [r for r in reasons if r not in ReasonCode.values]

@@ -54,7 +54,7 @@ def submission_create(
     of violations. Imports by a lead pass `check_gate=False`: the rules are still recorded.
     """
     with transaction.atomic():
-        task = Task.objects.select_for_update().select_related("image__project").get(pk=task.pk)
+        task = Task.objects.select_for_update(of=("self",)).select_related("image__project").get(pk=task.pk)
         image, project = task.image, task.image.project
         for item in instances:
             if item.label_class is None or item.label_class.project_id != project.pk:
@@ -88,7 +88,7 @@ def review_assign(*, image: Image, actor: Any, reviewer: Any = None) -> ReviewAs
     """Give the image to `reviewer`, or to the least-loaded project reviewer who did not
     annotate it. A lead's reassignment cancels the open assignment."""
 
-    image = Image.objects.select_for_update().select_related("project").get(pk=image.pk)
+    image = Image.objects.select_for_update(of=("self",)).select_related("project").get(pk=image.pk)
     require_right(
         actor, image.project, Action.ASSIGN_TASKS, f"assign reviews in {image.project.slug}"
     )
