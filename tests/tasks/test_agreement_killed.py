@@ -11,12 +11,9 @@ SQLite has no view of another process's open transaction.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import os
 import signal
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,7 +26,7 @@ from qc.services import InstanceInput
 from qc.services.agreement_backlog import agreement_backlog_queue
 from qc.services.submissions import SubmissionDraft, instance_row, submissions_create
 from tests.factories import ImageFactory, MembershipFactory, TaskFactory, UserFactory
-from tests.tasks.workers import TaskBackend, tasks_outcome, worker_log
+from tests.tasks.workers import TaskBackend, tasks_outcome, worker_kill, worker_log
 
 
 @pytest.fixture(autouse=True)
@@ -105,33 +102,6 @@ def _worker_in_transaction(timeout: float = 60) -> int:
     raise AssertionError("the worker never held an agreement transaction open")
 
 
-def _worker_processes(leader: int) -> list[int]:
-    """The worker ``leader`` and every process it started (an RQ work horse runs the task
-    in a process group of its own, out of reach of a signal to the worker's group)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                stat = Path(f"/proc/{entry.name}/stat").read_text()
-            except OSError:
-                continue
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(parent, []).append(int(entry.name))
-    found, todo = [], [leader]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo += children.get(pid, [])
-    return found
-
-
-def _kill(leader: int) -> None:
-    """SIGKILL the worker and all its processes at once, as when its machine is lost."""
-    for pid in _worker_processes(leader):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
 def _gone(pid: int, timeout: float = 30) -> None:
     """Wait until PostgreSQL has ended the backend ``pid`` (rolled its transaction back)."""
     deadline = time.monotonic() + timeout
@@ -186,9 +156,8 @@ def test_worker_killed_mid_agreement_leaves_nothing_and_the_backlog_has_it_store
 
     with worker_process(backend) as worker:
         pid = _worker_in_transaction()
-        _kill(worker.pid)
+        killed = worker_kill(worker)
         _gone(pid)
-        killed = worker.wait()
 
     assert killed == -signal.SIGKILL
     assert _stored(image) == (0, 0, 0), worker_log(worker)

@@ -12,10 +12,7 @@ the import must be large enough (about 1 s of writing) to be caught in its trans
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
 import sqlite3
 import time
 from pathlib import Path
@@ -28,7 +25,7 @@ from projects.models import AuditEvent, Image
 from qc.models import ImportJob, Instance, JobStatus, Submission
 from qc.services.import_jobs import import_job_create
 from qc.services.jobs import ReapSummary, jobs_reap_stuck
-from tests.tasks.workers import worker_log
+from tests.tasks.workers import worker_kill, worker_log
 
 IMAGES = 400
 PER_IMAGE = 40  # 16,000 instances: the write takes seconds, time enough to be killed in it
@@ -134,29 +131,7 @@ def _kill_while_writing(job: ImportJob, worker, *, attempt: int) -> None:
         return seen[-2:] == [True, True]
 
     _wait("the import's transaction", in_transaction, worker=worker)
-    _kill_tree(worker.pid)
-    worker.wait(timeout=10)
-
-
-def _kill_tree(pid: int) -> None:
-    """SIGKILL ``pid`` and every process descended from it, as a machine lost does: RQ's
-    work horse, which runs the task, leads a process group of its own."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat[1])
-    tree, grew = {pid}, True
-    while grew:
-        children = {child for child, parent in parents.items() if parent in tree} - tree
-        tree |= children
-        grew = bool(children)
-    for each in tree:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(each, signal.SIGKILL)
+    worker_kill(worker)
 
 
 def _write_transaction_open() -> bool:

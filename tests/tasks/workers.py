@@ -139,6 +139,64 @@ def worker_stop(process: subprocess.Popen, *, timeout: float = STOP_SECONDS) -> 
     return process.wait()
 
 
+def worker_kill(process: subprocess.Popen, *, timeout: float = 30) -> int:
+    """SIGKILL a worker and every process descended from it at once, as when its machine
+    is lost; its exit code (``-SIGKILL``).
+
+    An RQ work horse, which runs the task, leads a process group of its own, out of reach
+    of a signal to the worker's group, so the tree is found through ``/proc``. Each process
+    found is stopped (SIGSTOP) first and the tree looked at again until every process in
+    it is stopped and it has no new child: a process that forks meanwhile (a work horse
+    starting) cannot leave a child behind. Then all of them get SIGKILL.
+    """
+    deadline = time.monotonic() + timeout
+    stopped: set[int] = set()
+    while True:
+        tree = process_tree(process.pid)
+        new = tree - stopped
+        for pid in new:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+        stopped |= new
+        if not new and all(_stopped_or_gone(pid) for pid in tree):
+            break
+        if time.monotonic() > deadline:
+            raise AssertionError(f"worker {process.pid}'s processes {sorted(tree)} never stopped")
+        time.sleep(0.005)
+    for pid in stopped:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return process.wait(timeout=timeout)
+
+
+def process_tree(leader: int) -> set[int]:
+    """``leader`` and every live process descended from it (read from ``/proc``)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(entry.path, "stat").read_text()
+            except OSError:  # ended meanwhile
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = set(), [leader]
+    while todo:
+        pid = todo.pop()
+        found.add(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def _stopped_or_gone(pid: int) -> bool:
+    """Whether ``pid`` is stopped by a signal, a zombie, or no more (``/proc/<pid>/stat``)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state in ("T", "Z", "X")
+
+
 def worker_log(process: subprocess.Popen) -> str:
     """What a worker of :func:`worker_process` printed so far."""
     return Path(process.log_path).read_text(errors="replace")
