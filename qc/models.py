@@ -438,6 +438,9 @@ class BackgroundJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Claims made before a lead's latest retry: ``attempts`` only grows (every write of a
+    # run is fenced by its claim's number), the watcher's limit counts the claims since.
+    attempts_before_retry = models.PositiveSmallIntegerField(default=0)
     task_id = models.CharField(max_length=64, blank=True)
 
     class Meta:
@@ -453,6 +456,12 @@ class BackgroundJob(models.Model):
     def percent(self) -> int:
         """Its progress in whole per cent."""
         return round(100 * min(1.0, max(0.0, self.progress)))
+
+    @property
+    def claims(self) -> int:
+        """Times a worker claimed it since it was last queued by a person (created or
+        retried); the watcher gives up on a job lost ``MASKQC_JOB_MAX_ATTEMPTS`` times."""
+        return self.attempts - self.attempts_before_retry
 
     @property
     def last_sign_of_life(self) -> datetime:

@@ -188,8 +188,8 @@ def job_state(
         beat_ago=seconds_in_words((now - last).total_seconds()) if running and last else None,
         last_sign=last if running else None,
         stuck=stuck,
-        lost_for_good=stuck and job.attempts >= max_attempts,
-        attempts=job.attempts,
+        lost_for_good=stuck and job.claims >= max_attempts,
+        attempts=job.claims,
         max_attempts=max_attempts,
         took=(
             seconds_in_words((ended - job.started_at).total_seconds())

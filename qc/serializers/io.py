@@ -36,6 +36,11 @@ class _JobSerializer(serializers.ModelSerializer):
 
     retry_route: str
     created_by = serializers.CharField(source="created_by.username", read_only=True)
+    attempts = serializers.IntegerField(
+        source="claims",
+        read_only=True,
+        help_text="Times a worker claimed it since it was created or last retried.",
+    )
     stuck = serializers.BooleanField(
         read_only=True,
         help_text="Running, and no sign of life (heartbeat_at) for longer than the stuck "

@@ -59,6 +59,12 @@ JOB_MODELS: dict[type[BackgroundJob], str] = {
     Export: "export",
     Recompute: "recompute",
 }
+# What a project's limit on jobs waiting or running calls each kind (job_slot_take).
+_SLOT_NOUNS: dict[type[BackgroundJob], str] = {
+    ImportJob: "imports",
+    Export: "exports",
+    Recompute: "recomputes",
+}
 # A job fanned out into parts (a recompute) lists the task ids of its parts under this key
 # of its summary while it runs: a job whose parts wait in the queue is waiting, not lost.
 PART_TASKS = "part_tasks"
@@ -267,18 +273,26 @@ def jobs_reap_stuck(*, now: datetime | None = None) -> ReapSummary:
 
 def _task_lost(job: BackgroundJob) -> bool:
     """Whether the task that should run the queued ``job`` is gone: never recorded (the
-    process died between the commit and the queuing), or unknown to the task backend (a
-    Redis restarted without persistence, a flushed queue). A backend that keeps no results
-    (immediate) loses none."""
+    process died between the commit and the queuing), unknown to the task backend (a Redis
+    restarted without persistence, a flushed queue), ended without claiming the job, or
+    taken longer than ``MASKQC_JOB_STUCK_SECONDS`` ago by a worker that never claimed it. A
+    backend that keeps no results (immediate) loses none."""
     if not default_task_backend.supports_get_result:
         return False
     if not job.task_id:
         return True
     try:
-        default_task_backend.get_result(job.task_id)
+        result = default_task_backend.get_result(job.task_id)
     except TaskResultDoesNotExist:
         return True
-    return False
+    if result.status in (TaskResultStatus.FAILED, TaskResultStatus.SUCCESSFUL):
+        # The task ended and the job is still queued: it failed before its claim (the
+        # database dropped the connection as a worker took it, say).
+        return True
+    # Taken by a worker that never claimed the job, and long ago: that worker is gone.
+    cutoff = timezone.now() - timedelta(seconds=settings.MASKQC_JOB_STUCK_SECONDS)
+    started = result.started_at
+    return result.status == TaskResultStatus.RUNNING and started is not None and started < cutoff
 
 
 def _requeue_lost(job: BackgroundJob, *, noun: str) -> bool:
@@ -316,15 +330,16 @@ def _reap(job: BackgroundJob, *, noun: str, limit: int, now: datetime) -> str | 
     )
     messages = _has_message(model)
     with transaction.atomic():
-        if job.attempts < limit:
-            message = f"worker lost; queued again (attempt {job.attempts + 1} of {limit})"
+        claims = job.claims
+        if claims < limit:
+            message = f"worker lost; queued again (attempt {claims + 1} of {limit})"
             fields: dict[str, Any] = {"status": JobStatus.PENDING, "progress": 0.0}
         else:
             message = "failed"
             fields = {
                 "status": JobStatus.FAILED,
                 "error": (
-                    f"worker lost {'once' if job.attempts == 1 else f'{job.attempts} times'}; "
+                    f"worker lost {'once' if claims == 1 else f'{claims} times'}; "
                     f"last sign of life at {last.isoformat(timespec='seconds')}"
                 ),
                 "finished_at": now,
@@ -376,7 +391,8 @@ def job_retry(*, job: BackgroundJob, actor: Any) -> BackgroundJob:
     as if the project did not exist). A job that has not failed is refused with 409.
 
     In one transaction, with the row locked: status pending, no error, progress 0, no
-    finish time, its attempts counted from 0 again, the message "queued again" (for jobs
+    finish time, its claims counted afresh (``attempts`` itself never goes back: it fences
+    the writes of the runs before), the message "queued again" (for jobs
     that have one), an audit event ``<noun>.retry``; its task is queued after the commit.
     Returns the job as it is then.
     """
@@ -386,18 +402,22 @@ def job_retry(*, job: BackgroundJob, actor: Any) -> BackgroundJob:
         actor=actor, project=job.project, action=Action.MANAGE_PROJECT, what="retry a job"
     )
     with transaction.atomic():
-        locked = model.objects.select_for_update(of=("self",)).select_related("project").get(pk=job.pk)
+        locked = (
+            model.objects.select_for_update(of=("self",)).select_related("project").get(pk=job.pk)
+        )
         if locked.status != JobStatus.FAILED:
             raise ConflictError(
                 f"Only a failed job can be retried; this one is {locked.get_status_display()}.",
                 extra={"status": locked.status},
             )
+        # A retried job counts against the project's limit like a new one.
+        job_slot_take(model, project=locked.project, noun=_SLOT_NOUNS[model])
         fields: dict[str, Any] = {
             "status": JobStatus.PENDING,
             "error": "",
             "progress": 0.0,
             "finished_at": None,
-            "attempts": 0,
+            "attempts_before_retry": locked.attempts,
         }
         if _has_message(model):
             fields["message"] = "queued again"

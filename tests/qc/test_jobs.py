@@ -424,7 +424,7 @@ def test_a_lead_or_an_admin_retries_a_failed_job(
         0.0,
         None,
     )
-    assert (retried.status, export.attempts) == (JobStatus.PENDING, 0)
+    assert (retried.status, export.attempts, export.claims) == (JobStatus.PENDING, 3, 0)
     assert len(queued) == 1
     event = AuditEvent.objects.get(verb="export.retry")
     assert (event.actor, event.object_id, event.project) == (actor, str(export.pk), project)
@@ -438,7 +438,7 @@ def test_a_retried_job_runs_again_to_the_end(project, lead, django_capture_on_co
         job_retry(job=export, actor=lead)
 
     export.refresh_from_db()
-    assert (export.status, export.attempts, export.counts["images"]) == (JobStatus.DONE, 1, 0)
+    assert (export.status, export.claims, export.counts["images"]) == (JobStatus.DONE, 1, 0)
     assert export.task_id != ""
 
 
