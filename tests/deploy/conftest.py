@@ -1,7 +1,9 @@
 """Helpers for the deployment tests: MaskQC run as a deployment runs it (``manage.py`` and
 gunicorn in a process of their own, with the environment a deployment would give them).
 
-Ports 8840–8849 are this suite's: each pytest-xdist worker takes five of them.
+gunicorn listens on a socket this process binds on a port the system picks and hands over
+(``--bind fd://N``): no port is shared between xdist workers, and none can be taken by
+another program between its choice and gunicorn's start.
 """
 
 import contextlib
@@ -66,14 +68,14 @@ def gunicorn_run(*args: str, timeout: float = 60, **env: str) -> subprocess.Comp
     )
 
 
-def _free_port() -> int:
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    first = 8840 + 5 * (int(worker.removeprefix("gw") or 0) % 2)
-    for port in range(first, first + 5):
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) != 0:
-                return port
-    pytest.fail(f"ports {first}–{first + 4} are all taken")
+def _listening_socket() -> socket.socket:
+    """A TCP socket on 127.0.0.1, listening on a port the system picked (no other socket
+    has it), inheritable by a child process."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    listener.set_inheritable(True)
+    return listener
 
 
 def get(
@@ -91,11 +93,14 @@ def get(
 
 @contextlib.contextmanager
 def gunicorn_serving(*args: str, log: Path | None = None, **env: str) -> Iterator[int]:
-    """gunicorn serving MaskQC on a free port of this suite's (its stderr to ``log``);
-    yields the port once /healthz answers, stops gunicorn (SIGTERM, then SIGKILL) after."""
-    port = _free_port()
+    """gunicorn serving MaskQC on a port of its own (its stderr to ``log``); yields the
+    port once /healthz answers, stops gunicorn (SIGTERM, then SIGKILL) after.
+
+    The listening socket is bound here and passed to gunicorn (``fd://``); this process
+    keeps its copy open until gunicorn has ended, so the port stays this server's."""
     log = log or Path(os.devnull)
-    with log.open("w") as stderr:
+    with _listening_socket() as listener, log.open("w") as stderr:
+        port = listener.getsockname()[1]
         server = subprocess.Popen(
             [
                 GUNICORN,
@@ -103,13 +108,14 @@ def gunicorn_serving(*args: str, log: Path | None = None, **env: str) -> Iterato
                 "gunicorn.conf.py",
                 "config.wsgi",
                 "--bind",
-                f"127.0.0.1:{port}",
+                f"fd://{listener.fileno()}",
                 *args,
             ],
             cwd=ROOT,
             env=environment(**env),
             stdout=subprocess.DEVNULL,
             stderr=stderr,
+            pass_fds=(listener.fileno(),),
         )
         try:
             deadline = time.monotonic() + 60
