@@ -3,17 +3,19 @@ stored (201 from the API, the page's redirect), its agreement is logged as not q
 once Redis is back the agreement backlog queues it and a real ``rqworker --burst`` stores
 it, once.
 
-Each test runs a ``redis-server`` of its own (ports 6390-6397, one per xdist worker), so
-that stopping it is a real outage and touches no one else's Redis.
+Each test runs a ``redis-server`` of its own, listening on a unix socket in the test's
+folder only (no TCP port another program could hold), so that stopping it is a real outage
+and touches no one else's Redis.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import os
 import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -47,36 +49,44 @@ NOT_QUEUED = "agreement not queued for image {pk} (ConnectionError: "
 
 
 class RedisServer:
-    """A ``redis-server`` on ``port`` that keeps nothing on disk; stopped and started again
-    by the test (an outage)."""
+    """A ``redis-server`` on the unix socket ``path`` (no TCP port) that keeps nothing on
+    disk; stopped and started again by the test (an outage)."""
 
-    def __init__(self, port: int, log: Path) -> None:
-        self.port, self.log = port, log
-        self.url = f"redis://127.0.0.1:{port}/0"
+    def __init__(self, path: Path, log: Path) -> None:
+        self.path, self.log = path, log
+        self.url = f"unix://{path}?db=0"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
+        """Start the server and wait until it answers, with its own process id (the server
+        answering is this one, not one left over from before)."""
         with self.log.open("a") as log:
             self.process = subprocess.Popen(
                 [
-                    *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
-                    *("--save", "", "--appendonly", "no", "--daemonize", "no"),
+                    *("redis-server", "--port", "0", "--unixsocket", str(self.path)),
+                    *("--unixsocketperm", "700", "--save", "", "--appendonly", "no"),
+                    *("--daemonize", "no"),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
         client = Redis.from_url(self.url, socket_connect_timeout=0.2)
         deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except RedisError as error:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    log = self.log.read_text()
-                    raise AssertionError(f"redis-server did not start:\n{log}") from error
-                time.sleep(0.05)
-        client.close()
+        try:
+            while True:
+                try:
+                    answering = client.info("server")["process_id"]
+                    break
+                except RedisError as error:
+                    if self.process.poll() is not None or time.monotonic() > deadline:
+                        log = self.log.read_text()
+                        raise AssertionError(f"redis-server did not start:\n{log}") from error
+                    time.sleep(0.05)
+        finally:
+            client.close()
+        assert answering == self.process.pid, (
+            f"Redis at {self.path} is process {answering}, not the one started ({self.process.pid})"
+        )
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -85,17 +95,22 @@ class RedisServer:
         self.process = None
 
 
+# A unix socket's path has at most 107 bytes on Linux.
+_SOCKET_PATH_MAX = 107
+
+
 @pytest.fixture
 def redis_server(tmp_path) -> Iterator[RedisServer]:
-    """A Redis of this test's own, on port 6390 + the xdist worker's number (6390 alone)."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw-1")
-    port = 6391 + int(worker.removeprefix("gw"))
-    if not 6390 <= port <= 6397:
-        pytest.skip(f"no Redis port of this range for xdist worker {worker}")
-    server = RedisServer(port, tmp_path / "redis.log")
-    server.start()
-    yield server
-    server.stop()
+    """A Redis of this test's own, on a unix socket in the test's folder (or in a short
+    temporary folder, when that folder's path is too long for a socket)."""
+    with contextlib.ExitStack() as cleanup:
+        folder = tmp_path
+        if len(str(folder / "redis.sock").encode()) > _SOCKET_PATH_MAX:
+            folder = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="redis-")))
+        server = RedisServer(folder / "redis.sock", tmp_path / "redis.log")
+        server.start()
+        cleanup.callback(server.stop)
+        yield server
 
 
 @pytest.fixture
