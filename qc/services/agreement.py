@@ -9,8 +9,8 @@ so readers see either the old results or the new ones. What lives where:
   (:func:`_image_compare`), the AgreementResult rows (:func:`_pair_rows`; the fields of
   ``PairMetrics.STORED_FIELDS``), the ConsensusInstance rows (:func:`_consensus_rows`;
   ``StoredMask.mask_columns_for``) and the ImageAgreement (:func:`_image_agreement_store`);
-- :func:`agreement_summary_update` (and ``_if_stale``), :func:`agreement_recompute_project`:
-  the project's stored report;
+- :func:`agreement_summary_update` (queued by :func:`agreement_summary_queue`, one rebuild
+  waiting per project), :func:`agreement_recompute_project`: the project's stored report;
 - the background tasks that run them: ``agreement_update_for_image_task`` (and ``_images_``
   for a group), ``agreement_summary_task``.
 """
@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Q
 from django.utils import timezone
 from django_tasks import task
 
@@ -192,18 +192,6 @@ def agreement_summary_update(*, project_id: int) -> AgreementSummary:
     return summary
 
 
-def agreement_summary_update_if_stale(*, project_id: int) -> AgreementSummary | None:
-    """Rebuild the report only when some image's results (or their removal) are newer."""
-
-    summary = AgreementSummary.objects.filter(project_id=project_id).first()
-    newest = ImageAgreement.objects.filter(image__project_id=project_id).aggregate(
-        newest=Max("computed_at")
-    )["newest"]
-    if summary is not None and newest is not None and summary.computed_at >= newest:
-        return None
-    return agreement_summary_update(project_id=project_id)
-
-
 def agreement_recompute_project(*, project: Any) -> AgreementSummary:
     """Recompute every image of the project (one transaction each), then its report."""
     image_ids = (
@@ -229,7 +217,7 @@ def agreement_update_for_image_task(*, image_id: int) -> None:
     """
     agreement_update_for_image(image_id=image_id)
     project_id = Image.objects.values_list("project_id", flat=True).get(pk=image_id)
-    _summary_queue(project_id=project_id)
+    agreement_summary_queue(project_id=project_id)
 
 
 @task()
@@ -246,14 +234,31 @@ def agreement_update_for_images_task(*, image_ids: list[int]) -> None:
             failed[image_id] = f"{type(error).__name__}: {error}"
     projects = Image.objects.filter(pk__in=image_ids).values_list("project_id", flat=True)
     for project_id in sorted(set(projects)):
-        _summary_queue(project_id=project_id)
+        agreement_summary_queue(project_id=project_id)
     if failed:
         raise RuntimeError(
             "agreement failed: " + "; ".join(f"image {i}: {why}" for i, why in failed.items())
         )
 
 
-def _summary_queue(*, project_id: int) -> None:
+def agreement_summary_queue(*, project_id: int) -> None:
+    """Queue a rebuild of the project's report (:func:`agreement_summary_enqueue`). The
+    images' results are stored already, so a task queue that refuses the rebuild (Redis
+    gone for a moment) is logged and does not fail their task: the agreement backlog
+    (:mod:`qc.services.agreement_backlog`) queues a stale report."""
+    try:
+        agreement_summary_enqueue(project_id=project_id)
+    except Exception as error:  # the stored results stand; the backlog has the report
+        logger.warning(
+            "agreement report of project %s not queued (%s: %s); the agreement backlog "
+            "queues it once the task queue takes work again",
+            project_id,
+            type(error).__name__,
+            error,
+        )
+
+
+def agreement_summary_enqueue(*, project_id: int) -> None:
     """Queue a rebuild of the project's report, unless one is queued and has not started.
 
     At 10,000 images a rebuild takes seconds, and every image task after a submission asks
@@ -262,11 +267,8 @@ def _summary_queue(*, project_id: int) -> None:
     the stored report was read, so that under a stream of submissions the workers spend
     their time on images and the dashboards lag by at most about that much. A claim older
     than that interval plus ``MASKQC_JOB_STUCK_SECONDS`` is taken as lost (its worker
-    killed) and queued again.
-
-    The images' results are stored already, so a task queue that refuses the rebuild
-    (Redis gone for a moment) is logged and does not fail their task: the claim is let go,
-    and the agreement backlog (:mod:`qc.services.agreement_backlog`) queues a stale report.
+    killed) and queued again. A task queue that refuses the rebuild raises, the claim let
+    go.
     """
     interval = timedelta(seconds=settings.MASKQC_REPORT_INTERVAL_SECONDS)
     now = timezone.now()
@@ -282,21 +284,21 @@ def _summary_queue(*, project_id: int) -> None:
             task = task.using(run_after=stored + interval)
     try:
         task.enqueue(project_id=project_id)
-    except Exception as error:  # the stored results stand; the backlog has the report
+    except Exception:
         rows.filter(queued_at=now).update(queued_at=None)
-        logger.warning(
-            "agreement report of project %s not queued (%s: %s); the agreement backlog "
-            "queues it once the task queue takes work again",
-            project_id,
-            type(error).__name__,
-            error,
-        )
+        raise
 
 
 @task()
 def agreement_summary_task(*, project_id: int) -> None:
-    """Rebuild the project's agreement report unless it is already newer than every image's
-    stored results. The waiting claim is let go first: results stored from now on queue
-    the next rebuild."""
+    """Rebuild the project's agreement report. The waiting claim is let go first: results
+    stored from now on queue the next rebuild.
+
+    It rebuilds whether or not the stored report looks older than the images' results:
+    it is queued after an image's results committed, and a result saved (its
+    ``computed_at`` taken) just before a rebuild began reading but committed just after
+    would look included when it is not. One rebuild waits per project
+    (:func:`agreement_summary_queue`), so this costs no extra rebuilds."""
     AgreementSummary.objects.filter(project_id=project_id).update(queued_at=None)
-    agreement_summary_update_if_stale(project_id=project_id)
+    if Project.objects.filter(pk=project_id).exists():
+        agreement_summary_update(project_id=project_id)

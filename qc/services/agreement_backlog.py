@@ -21,9 +21,10 @@ a submission and removes it below that:
 - ``removed``: an ImageAgreement while fewer than two such tasks remain.
 
 An image's task queues its project's report after it; a report whose task was lost (the
-queue refused it, its worker was killed) is found as
-:func:`qc.services.agreement.agreement_summary_update_if_stale` finds it: older than one
-of the project's image results, or missing (:func:`agreement_backlog_reports`).
+queue refused it, its worker was killed) is found older than one of the project's image
+results, or missing (:func:`agreement_backlog_reports`), and queued the one way every
+rebuild is (:func:`qc.services.agreement.agreement_summary_queue`: one waiting per
+project).
 
 :func:`agreement_backlog_queue` queues the backlog (the images; when none is due, the
 stale reports), unless agreement work is still waiting in the task queue
@@ -56,6 +57,7 @@ from django_tasks import TaskResultStatus, task_backends
 
 from projects.models import Image, Project, TaskStatus
 from qc.services.agreement import (
+    agreement_summary_enqueue,
     agreement_summary_task,
     agreement_update_for_image_task,
     agreement_update_for_images_task,
@@ -171,9 +173,8 @@ def agreement_backlog_images(
 
 def agreement_backlog_reports(*, project: Project | None = None) -> list[int]:
     """The projects (only ``project`` when given) whose stored report is older than one of
-    their images' stored agreement, or missing while they have some: the condition on which
-    :func:`qc.services.agreement.agreement_summary_update_if_stale` rebuilds it. Their ids,
-    in order; one query."""
+    their images' stored agreement, or missing while they have some. Their ids, in order;
+    one query."""
     projects = Project.objects.all() if project is None else Project.objects.filter(pk=project.pk)
     return list(
         projects.annotate(newest=Max("images__agreement__computed_at"))
@@ -270,7 +271,7 @@ def _reports_queue(*, project_ids: Sequence[int]) -> bool:
     try:
         with transaction.atomic():
             for project_id in project_ids:
-                agreement_summary_task.enqueue(project_id=project_id)
+                agreement_summary_enqueue(project_id=project_id)
     except Exception as error:  # the next round tries again
         logger.warning(
             "agreement reports of projects %s not queued (%s: %s)",

@@ -239,23 +239,24 @@ def test_compute_agreement_unknown_project(db):
         call_command("compute_agreement", "nope")
 
 
-def test_summary_rebuild_skipped_when_newer_than_every_image(
+def test_a_rebuild_task_rebuilds_a_report_that_only_looks_newer_than_every_image(
     project, image, bubble, django_capture_on_commit_callbacks
 ):
-    from qc.services.agreement import agreement_summary_update_if_stale
+    # An image result saved (its computed_at taken) just before a rebuild began reading,
+    # but committed just after, looks included in that report when it is not.
+    from qc.services.agreement import agreement_summary_task
 
     amy, bob = _annotator(project, "amy"), _annotator(project, "bob")
     with django_capture_on_commit_callbacks(execute=True):
         _submit(image, amy, [(bubble, disc(30, 30, 12))])
         _submit(image, bob, [(bubble, disc(32, 30, 12))])
-    built = AgreementSummary.objects.get(project=project).computed_at
+    summary = AgreementSummary.objects.get(project=project)
+    full = summary.report
+    AgreementSummary.objects.filter(pk=summary.pk).update(report={"missing": "the image"})
 
-    skipped = agreement_summary_update_if_stale(project_id=project.pk)
-    agreement_update_for_image(image_id=image.pk)
-    rebuilt = agreement_summary_update_if_stale(project_id=project.pk)
+    agreement_summary_task.call(project_id=project.pk)
 
-    assert skipped is None
-    assert rebuilt is not None and rebuilt.computed_at > built
+    assert AgreementSummary.objects.get(project=project).report == full
 
 
 def test_agreement_task_for_several_images_does_every_image_and_names_the_failures(

@@ -10,7 +10,11 @@ from django_tasks import task_backends
 
 from qc.models import AgreementSummary
 from qc.services import agreement
-from qc.services.agreement import _summary_queue, agreement_summary_task, agreement_summary_update
+from qc.services.agreement import (
+    agreement_summary_queue,
+    agreement_summary_task,
+    agreement_summary_update,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +41,7 @@ def _stored(project, *, ago: float, queued_ago: float | None = None) -> Agreemen
 
 
 def test_the_first_report_of_a_project_is_queued_at_once(queued, project):
-    _summary_queue(project_id=project.pk)
+    agreement_summary_queue(project_id=project.pk)
 
     assert [(r.kwargs, r.task.run_after) for r in queued] == [({"project_id": project.pk}, None)]
 
@@ -46,7 +50,7 @@ def test_many_requests_queue_one_rebuild_deferred_to_the_interval(queued, projec
     summary = _stored(project, ago=10)
 
     for _ in range(5):
-        _summary_queue(project_id=project.pk)
+        agreement_summary_queue(project_id=project.pk)
 
     summary.refresh_from_db()
     assert [r.task.run_after for r in queued] == [summary.computed_at + timedelta(seconds=30)]
@@ -56,17 +60,17 @@ def test_many_requests_queue_one_rebuild_deferred_to_the_interval(queued, projec
 def test_a_report_older_than_the_interval_is_rebuilt_without_delay(queued, project):
     _stored(project, ago=45)
 
-    _summary_queue(project_id=project.pk)
+    agreement_summary_queue(project_id=project.pk)
 
     assert [r.task.run_after for r in queued] == [None]
 
 
 def test_a_started_rebuild_lets_the_next_request_queue_another(queued, project):
     _stored(project, ago=45)
-    _summary_queue(project_id=project.pk)
+    agreement_summary_queue(project_id=project.pk)
 
     agreement_summary_task.call(project_id=project.pk)
-    _summary_queue(project_id=project.pk)
+    agreement_summary_queue(project_id=project.pk)
 
     assert len(queued) == 2
     assert AgreementSummary.objects.get(project=project).queued_at is not None
@@ -76,7 +80,7 @@ def test_a_claim_whose_rebuild_was_lost_is_queued_again(queued, project):
     # Queued 151 s ago: past the interval (30 s) and the stuck time (120 s).
     _stored(project, ago=200, queued_ago=151)
 
-    _summary_queue(project_id=project.pk)
+    agreement_summary_queue(project_id=project.pk)
 
     assert len(queued) == 1
 
@@ -84,7 +88,7 @@ def test_a_claim_whose_rebuild_was_lost_is_queued_again(queued, project):
 def test_a_recent_claim_holds_even_when_the_report_is_old(queued, project):
     _stored(project, ago=200, queued_ago=100)
 
-    _summary_queue(project_id=project.pk)
+    agreement_summary_queue(project_id=project.pk)
 
     assert queued == []
 
@@ -96,7 +100,7 @@ def test_a_refused_rebuild_lets_the_claim_go_and_says_so(queued, project, monkey
         raise ConnectionError("Redis is down")
 
     monkeypatch.setattr(type(agreement.agreement_summary_task), "enqueue", refuse)
-    _summary_queue(project_id=project.pk)
+    agreement_summary_queue(project_id=project.pk)
 
     assert AgreementSummary.objects.get(project=project).queued_at is None
     assert [r.getMessage() for r in caplog.records if r.name == "maskqc.agreement"] == [
