@@ -430,7 +430,8 @@ def start_server(info: Any, *, port: int, web_workers: int | None, log: Path) ->
 
 def start_worker(info: Any, *, log: Path) -> Any:
     env = {**os.environ, **_server_env(info, port=0)}
-    command = [sys.executable, "manage.py", "rqworker", "default"]
+    # As bin/worker runs it: the scheduler runs the deferred rebuilds of the project report.
+    command = [sys.executable, "manage.py", "rqworker", "--with-scheduler", "default"]
     return subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT
     )
