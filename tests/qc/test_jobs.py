@@ -1,7 +1,6 @@
 """The life of a background job: its claim and heartbeat, a lost worker's job found by its
 silence and queued again or failed, and a failed job queued again by a lead."""
 
-import os
 import signal
 import threading
 import time
@@ -115,23 +114,40 @@ def test_a_failing_lost_run_does_not_fail_the_new_run(project, lead):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_long_step_without_progress_still_beats(project, lead, settings):
-    # 0.6 s of sleep: the heartbeat thread must beat several times meanwhile.
+    # The step reports no progress while it waits for three beats of the heartbeat thread
+    # (0.1 s apart; up to 30 s on a loaded machine).
     settings.MASKQC_JOB_HEARTBEAT_SECONDS = 0.1
     job = _import_job(project, lead)
     beats = []
 
     def work(job):
-        for _ in range(3):
-            time.sleep(0.2)
-            beats.append(ImportJob.objects.values_list("heartbeat_at", flat=True).get(pk=job.pk))
+        last, deadline = job.heartbeat_at, time.monotonic() + 30
+        while len(beats) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+            beat = ImportJob.objects.values_list("heartbeat_at", flat=True).get(pk=job.pk)
+            if beat != last:
+                beats.append(beat)
+                last = beat
         return {"message": "done"}
 
     threads = threading.active_count()
     done = job_run(ImportJob, pk=job.pk, work=work)
 
+    assert len(beats) == 3, f"beats seen in 30 s: {beats}"
     assert done.started_at < beats[0] < beats[1] < beats[2]
     assert done.heartbeat_at >= beats[2]
     assert threading.active_count() == threads
+
+
+def _until(what: str, check, *, timeout: float = 10):
+    """Poll ``check`` every 20 ms until it answers; fail naming ``what`` after ``timeout``
+    seconds."""
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {what} after {timeout:g} s")
+        time.sleep(0.02)
+    return found
 
 
 @pytest.mark.django_db(transaction=True)
@@ -141,25 +157,27 @@ def test_the_heartbeat_closes_its_connection(project, lead, settings):
     settings.MASKQC_JOB_HEARTBEAT_SECONDS = 0.05
     job = _import_job(project, lead)
 
-    def connections_now() -> int:
+    def backends() -> set[int]:
+        """The server processes connected to the test database (a backend that was closed
+        leaves this view a moment later)."""
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            )
-            return cursor.fetchone()[0]
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            return {pid for (pid,) in cursor.fetchall()}
 
-    before = connections_now()
+    before = backends()
     during = []
 
     def work(job):
-        time.sleep(0.3)
-        during.append(connections_now())
+        # Once the row has been beaten, the heartbeat thread holds its connection.
+        _until("beat", lambda: ImportJob.objects.get(pk=job.pk).heartbeat_at != job.heartbeat_at)
+        during.append(backends() - before)
         return {"message": "done"}
 
     job_run(ImportJob, pk=job.pk, work=work)
 
-    assert during == [before + 1]
-    assert connections_now() == before
+    [heartbeats] = during
+    assert len(heartbeats) == 1
+    assert _until("end of the heartbeat's backend", lambda: backends() <= before)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -171,17 +189,24 @@ def test_a_heartbeat_stops_once_the_job_is_not_its_runs(project, lead, settings)
     }
     job = _import_job(project, lead)
     late = timezone.now() + timedelta(hours=1)
-    after_reap = []
+    reaped, after_reap, beating = [], [], []
 
     def work(job):
-        jobs_reap_stuck(now=late)
+        [heartbeat] = [t for t in threading.enumerate() if t.name == "heartbeat of qc.importjob"]
+        # A beat between the watcher's read and its conditional update makes a round leave
+        # the job alone (it is alive): reap until a round finds it between two beats.
+        reaped.append(_until("reap", lambda: jobs_reap_stuck(now=late)))
         after_reap.append(ImportJob.objects.values_list("heartbeat_at", flat=True).get(pk=job.pk))
-        time.sleep(0.3)
+        # The thread ends by itself at its next beat, long before the work does.
+        heartbeat.join(timeout=10)
+        beating.append(heartbeat.is_alive())
         return {"message": "done"}
 
     job_run(ImportJob, pk=job.pk, work=work)
 
     job.refresh_from_db()
+    assert reaped == [ReapSummary(requeued=1)]
+    assert beating == [False]
     assert (job.status, job.heartbeat_at) == (JobStatus.PENDING, after_reap[0])
 
 
@@ -506,16 +531,27 @@ def test_a_watch_round_says_what_it_did(project, lead, capsys):
     assert capsys.readouterr().out == ""  # a round with nothing to do prints nothing
 
 
-def test_the_watcher_stops_on_sigterm_and_gives_the_signal_back(project, capsys):
+def test_the_watcher_stops_on_sigterm_and_gives_the_signal_back(project, monkeypatch):
+    from qc.management.commands import jobs_watch
+
     before = signal.getsignal(signal.SIGTERM)
-    # The watcher's handler is in place at once; the timer signals this process later.
-    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM))
-    timer.start()
+    rounds = []
+    one_round = jobs_watch.Command._round
+
+    def round_then_sigterm(command):
+        # Inside the first round, so the watcher's handler is in place when it arrives.
+        rounds.append(signal.getsignal(signal.SIGTERM) is not before)
+        if len(rounds) == 1:
+            signal.raise_signal(signal.SIGTERM)
+        one_round(command)
+
+    monkeypatch.setattr(jobs_watch.Command, "_round", round_then_sigterm)
     started = time.monotonic()
 
     call_command("jobs_watch", "--interval", "0.05")
 
-    timer.join()
+    # It ends the round under way, then stops.
+    assert rounds == [True]
     assert time.monotonic() - started < 5
     assert signal.getsignal(signal.SIGTERM) is before
 
