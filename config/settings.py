@@ -293,13 +293,14 @@ if RQ_JOB_TIMEOUT <= 0 and RQ_JOB_TIMEOUT != -1:
     )
 if TASKS_BACKEND == "rq":
     INSTALLED_APPS.append("django_rq")
-    # A Redis host that drops packets (rather than refusing) must not hang a request that
-    # queues work for as long as TCP would: connecting gives up after 2 s, unless REDIS_URL
-    # sets its own socket_connect_timeout. (Only connecting: a worker's blocking wait for
-    # jobs outlasts any socket timeout.)
+    # A Redis host that drops packets, or accepts and then never answers, must not hang a
+    # request that queues work for as long as TCP would: connecting gives up after 2 s and
+    # a reply after 5 s, unless REDIS_URL sets its own. (An RQ worker raises its own
+    # connection's reply timeout above its blocking wait for jobs.)
     _rq_url = redis_url_checked("REDIS_URL", REDIS_URL)
-    if "socket_connect_timeout=" not in _rq_url:
-        _rq_url += ("&" if "?" in _rq_url else "?") + "socket_connect_timeout=2"
+    for _name, _seconds in (("socket_connect_timeout", 2), ("socket_timeout", 5)):
+        if f"{_name}=" not in _rq_url:
+            _rq_url += ("&" if "?" in _rq_url else "?") + f"{_name}={_seconds}"
     RQ_QUEUES = {
         name: {"URL": _rq_url, "DEFAULT_TIMEOUT": RQ_JOB_TIMEOUT}
         for name in TASKS["default"]["QUEUES"]

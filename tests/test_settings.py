@@ -167,10 +167,11 @@ def test_cache_url_of_another_kind_is_refused_in_one_line():
     assert "CACHE_URL must be empty (memory) or a redis:// URL" in result.stderr
 
 
-def test_rq_gives_up_connecting_to_an_unanswering_redis_after_two_seconds():
+def test_rq_gives_up_on_an_unanswering_redis_after_two_seconds_connecting_five_replying():
     script = (
         "import django_rq; kwargs = django_rq.get_connection('default')"
-        ".connection_pool.connection_kwargs; print(kwargs.get('socket_connect_timeout'))"
+        ".connection_pool.connection_kwargs; "
+        "print(kwargs.get('socket_connect_timeout'), kwargs.get('socket_timeout'))"
     )
     env = {"DEBUG": "true", "TASKS_BACKEND": "rq", "REDIS_URL": "redis://127.0.0.1:6379/0"}
 
@@ -184,4 +185,4 @@ def test_rq_gives_up_connecting_to_an_unanswering_redis_after_two_seconds():
         env={**env, "REDIS_URL": "redis://127.0.0.1:6379/0?socket_connect_timeout=7"},
     )
 
-    assert (default.stdout.strip(), own.stdout.strip()) == ("2.0", "7.0"), default.stderr
+    assert (default.stdout.strip(), own.stdout.strip()) == ("2.0 5.0", "7.0 5.0"), default.stderr
