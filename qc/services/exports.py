@@ -44,7 +44,7 @@ from projects.selectors import current_versions
 from qc.formats import ExportObject, write_coco, write_mask_png, write_supervisely
 from qc.models import Export
 from qc.selectors.exports import ExportSelection, export_objects, export_selection
-from qc.services.jobs import job_queue, job_run, job_slot_take
+from qc.services.jobs import job_progress, job_queue, job_run, job_slot_take
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -448,14 +448,11 @@ def export_run(*, export_id: int) -> Export:
     Supervisely and PNG masks as a zip; record sha256, manifest and counts. A second
     runner finds the export taken and returns it. Progress goes to the row every ~2 %."""
 
-    def progress(fraction: float, _message: str) -> None:
-        Export.objects.filter(pk=export_id).update(progress=fraction)
-
     return job_run(
         Export,
         pk=export_id,
         related=("project",),
-        work=lambda export: _export_file(export, progress=progress),
+        work=lambda export: _export_file(export, progress=job_progress(export)),
     )
 
 

@@ -25,7 +25,7 @@ from projects.permissions import Action, require_action
 from projects.progress import ProgressCallback
 from qc.models import ImportJob
 from qc.services.imports import PATH_OPTIONS, import_annotations, import_options_clean
-from qc.services.jobs import job_queue, job_run, job_slot_take
+from qc.services.jobs import job_progress, job_queue, job_run, job_slot_take
 
 __all__ = ["JOB_OPTIONS", "import_job_create", "import_job_run"]
 
@@ -122,14 +122,11 @@ def import_job_run(*, job_id: int) -> ImportJob:
     import, and record the summary or the error. Progress goes to the job row about every
     2 % while the file is read and measured."""
 
-    def progress(fraction: float, message: str) -> None:
-        ImportJob.objects.filter(pk=job_id).update(progress=fraction, message=message[:500])
-
     return job_run(
         ImportJob,
         pk=job_id,
         related=("project", "created_by"),
-        work=lambda job: _import(job, progress=progress),
+        work=lambda job: _import(job, progress=job_progress(job)),
         running={"message": "starting"},
         failed={"message": "failed"},
     )

@@ -42,6 +42,7 @@ __all__ = [
     "PART_TASKS",
     "ReapSummary",
     "job_heartbeat",
+    "job_progress",
     "job_queue",
     "job_retry",
     "job_run",
@@ -174,6 +175,22 @@ def job_run(
             mine.update(status=JobStatus.DONE, progress=1.0, **done, finished_at=timezone.now())
     job.refresh_from_db()
     return job
+
+
+def job_progress(job: BackgroundJob) -> Callable[[float, str], None]:
+    """A progress callback for the run that claimed ``job``: it writes the fraction (and the
+    message, for jobs that have one) only while the row is still this claim's, so a lost
+    run that wakes up never writes over the run that took its place, or over the end."""
+    mine = type(job).objects.filter(pk=job.pk, status=JobStatus.RUNNING, attempts=job.attempts)
+    messages = _has_message(type(job))
+
+    def progress(fraction: float, message: str) -> None:
+        fields: dict[str, Any] = {"progress": fraction}
+        if messages:
+            fields["message"] = message[:500]
+        mine.update(**fields)
+
+    return progress
 
 
 @contextlib.contextmanager

@@ -112,3 +112,17 @@ def test_a_queued_job_whose_task_a_worker_took_lately_is_left_alone(project, lea
     _queued_with_task(project, lead, status="RUNNING", started_ago=10)
 
     assert jobs_reap_stuck() == ReapSummary()
+
+
+def test_a_lost_runs_progress_never_writes_over_the_run_that_took_its_place(project, lead):
+    from qc.services.jobs import job_progress
+
+    job = _job(project, lead, status=JobStatus.RUNNING, attempts=1, message="reading 10 %")
+    lost_run = job_progress(job)
+    ImportJob.objects.filter(pk=job.pk).update(attempts=2, progress=0.9, message="writing")
+
+    lost_run(0.4, "reading 40 %")
+    job_progress(ImportJob.objects.get(pk=job.pk))(0.95, "writing 95 %")
+
+    job.refresh_from_db()
+    assert (job.progress, job.message) == (0.95, "writing 95 %")
