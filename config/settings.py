@@ -320,7 +320,7 @@ if not CACHE_URL:
 elif CACHE_URL.split("://", 1)[0] in ("redis", "rediss", "unix"):
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "config.cache.FailSoftRedisCache",
             "LOCATION": CACHE_URL,
             "KEY_PREFIX": "maskqc",
             "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},

@@ -157,7 +157,7 @@ def test_cache_url_shares_the_login_counts_in_redis():
 
     result = _manage("shell", "-v", "0", "-c", script, env=env)
 
-    assert result.stdout.strip() == "RedisCache 7", result.stderr
+    assert result.stdout.strip() == "FailSoftRedisCache 7", result.stderr
 
 
 def test_cache_url_of_another_kind_is_refused_in_one_line():
@@ -186,3 +186,25 @@ def test_rq_gives_up_on_an_unanswering_redis_after_two_seconds_connecting_five_r
     )
 
     assert (default.stdout.strip(), own.stdout.strip()) == ("2.0 5.0", "7.0 5.0"), default.stderr
+
+
+def test_a_login_while_the_cache_redis_is_down_still_answers(tmp_path):
+    # Port 9 (discard) has no listener here: every cache call is refused.
+    script = (
+        "from django.test import Client; from django.test.utils import setup_test_environment; "
+        "setup_test_environment(); "
+        "r = Client().post('/login/', {'username': 'nobody', 'password': 'x'}); "
+        "print(r.status_code)"
+    )
+    env = {
+        "DEBUG": "true",
+        "CACHE_URL": "redis://127.0.0.1:9/0",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "ALLOWED_HOSTS": "testserver",
+    }
+    assert _manage("migrate", "-v", "0", env=env).returncode == 0
+
+    result = _manage("shell", "-v", "0", "-c", script, env=env)
+
+    assert result.stdout.strip().splitlines()[-1:] == ["200"], result.stderr
+    assert "cache unavailable (ConnectionError" in result.stderr
