@@ -302,6 +302,9 @@ def _task_lost(job: BackgroundJob) -> bool:
         result = default_task_backend.get_result(job.task_id)
     except TaskResultDoesNotExist:
         return True
+    except Exception as error:  # the queue cannot say (Redis down): ask again next round
+        logger.warning("could not read the task of %s %s: %s", type(job).__name__, job.pk, error)
+        return False
     if result.status in (TaskResultStatus.FAILED, TaskResultStatus.SUCCESSFUL):
         # The task ended and the job is still queued: it failed before its claim (the
         # database dropped the connection as a worker took it, say).

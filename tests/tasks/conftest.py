@@ -95,7 +95,10 @@ def task_backend(request, transactional_db, settings, tmp_path) -> Iterator[Task
             },
             prefix=backend.rq_prefix,
         )
-    settings.TASKS = {"default": {"BACKEND": BACKEND_CLASSES[name], "QUEUES": list(queues)}}
+    # A job read back from RQ names its origin, the prefixed queue: valid here as in the
+    # workers (tests.tasks.worker_settings), so the watcher can ask after a job's task.
+    listed = list(settings.RQ_QUEUES) if name == "rq" else list(queues)
+    settings.TASKS = {"default": {"BACKEND": BACKEND_CLASSES[name], "QUEUES": listed}}
     yield backend
     workers.rq_forget(backend)
 

@@ -141,7 +141,10 @@ def rq_backend(redis_server, transactional_db, settings, tmp_path) -> TaskBacken
         },
         prefix=backend.rq_prefix,
     )
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": list(queues)}}
+    # Prefixed names too: a job read back from RQ names its origin, the prefixed queue.
+    settings.TASKS = {
+        "default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": list(settings.RQ_QUEUES)}
+    }
     return backend
 
 
