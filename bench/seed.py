@@ -135,6 +135,7 @@ def seeded_database(
     started = time.perf_counter()
     _admin_execute(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     _admin_execute(server, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    _migrate(f"{server.rstrip('/')}/{name}")
     media = (media_parent or CACHE / "copies") / name / "media"
     shutil.rmtree(media, ignore_errors=True)
     shutil.copytree(folder / "media", media)
@@ -147,6 +148,25 @@ def seeded_database(
         built_now=built_now,
         copy_seconds=copy_seconds,
         **info,
+    )
+
+
+def _migrate(database_url: str) -> None:
+    """Bring a copy up to the code's migrations: the template keeps the schema it was built
+    with, and the code may have gained migrations since."""
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update(
+        DATABASE_URL=database_url,
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DEBUG="true",
+        MASKQC_ENV_FILE=os.devnull,
+        TASKS_BACKEND="database",
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
     )
 
 
