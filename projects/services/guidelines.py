@@ -202,7 +202,11 @@ def guideline_draft_start(*, guideline: Guideline, actor: Any) -> tuple[Guidelin
         what="write guidelines",
     )
     # Lock the guideline: two starts at once see the one draft the first made.
-    guideline = Guideline.objects.select_for_update(of=("self",)).select_related("project").get(pk=guideline.pk)
+    guideline = (
+        Guideline.objects.select_for_update(of=("self",))
+        .select_related("project")
+        .get(pk=guideline.pk)
+    )
     newest = guideline.versions.order_by("-number").first()
     if newest is not None and newest.published_at is None:
         return newest, False

@@ -102,7 +102,11 @@ def image_label_set(
 
 @transaction.atomic
 def image_label_set_gold(*, label: ImageLabel, actor: Any, gold: bool = True) -> ImageLabel:
-    label = ImageLabel.objects.select_for_update(of=("self",)).select_related("image__project").get(pk=label.pk)
+    label = (
+        ImageLabel.objects.select_for_update(of=("self",))
+        .select_related("image__project")
+        .get(pk=label.pk)
+    )
     require_right(actor, label.image.project, Action.MANAGE_PROJECT, "mark gold images")
     if label.is_gold != gold:
         label.is_gold = gold

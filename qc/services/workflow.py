@@ -54,7 +54,11 @@ def submission_create(
     of violations. Imports by a lead pass `check_gate=False`: the rules are still recorded.
     """
     with transaction.atomic():
-        task = Task.objects.select_for_update(of=("self",)).select_related("image__project").get(pk=task.pk)
+        task = (
+            Task.objects.select_for_update(of=("self",))
+            .select_related("image__project")
+            .get(pk=task.pk)
+        )
         image, project = task.image, task.image.project
         for item in instances:
             if item.label_class is None or item.label_class.project_id != project.pk:
