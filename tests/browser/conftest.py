@@ -32,7 +32,10 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+# One Chromium per module, not per session: while Playwright's sync API is alive, its
+# event loop counts as running in this thread, and a later test elsewhere that calls an
+# async view through Django's test client (/healthz) would be refused by asgiref.
+@pytest.fixture(scope="module")
 def browser():
     if not shutil.which(CHROMIUM):
         pytest.skip(f"Chromium not found at {CHROMIUM} (Debian: apt-get install chromium)")

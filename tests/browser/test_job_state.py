@@ -99,7 +99,7 @@ def test_a_lead_retries_a_failed_import_and_it_is_queued_then_done(demo, page, q
     assert page.locator("#import-retry").count() == 0
     assert page.locator("#import-error").count() == 0
     job.refresh_from_db()
-    assert (job.status, job.error, job.attempts) == (JobStatus.PENDING, "", 0)
+    assert (job.status, job.error, job.claims) == (JobStatus.PENDING, "", 0)
     event = AuditEvent.objects.get(verb="import_job.retry", object_id=str(job.pk))
     assert event.actor.username == "lead"
     shot(page, "jobs/import-queued-again")
