@@ -367,6 +367,10 @@ def _import_through_the_api(base: str, var_dir: Path) -> dict:
     return job
 
 
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.skipif(not shutil.which("setsid"), reason="bin/demo needs setsid (util-linux)")
 def test_bin_demo_serves_with_a_worker_that_finishes_imports_and_stops_with_the_server(
     tmp_path,
@@ -379,6 +383,8 @@ def test_bin_demo_serves_with_a_worker_that_finishes_imports_and_stops_with_the_
     log = tmp_path / "demo.log"
     with log.open("w") as out:
         # A session of its own, as a terminal's foreground job: Ctrl-C reaches the group.
+        # SIGINT as a terminal leaves it, whatever this process inherited (a job started in
+        # the background of a script ignores SIGINT, and so would everything it starts).
         demo = subprocess.Popen(
             ["bin/demo"],
             cwd=ROOT,
@@ -386,6 +392,7 @@ def test_bin_demo_serves_with_a_worker_that_finishes_imports_and_stops_with_the_
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_interruptible,
         )
     base = f"http://127.0.0.1:{port}"
     try:
