@@ -5,7 +5,7 @@ it again for the next worker, which stores it whole, once.
 The image is heavy enough (3 annotators x 900 instances) that its update holds its
 transaction open for about a second; the worker's database connection is found in
 ``pg_stat_activity`` by its application name, and the worker is killed once that
-connection has been inside a transaction holding a row lock for a while. PostgreSQL only:
+connection has been inside a transaction holding a row lock for 50 ms. PostgreSQL only:
 SQLite has no view of another process's open transaction.
 """
 
@@ -85,20 +85,21 @@ def _heavy_image(project, bubble):
 
 def _worker_in_transaction(timeout: float = 60) -> int:
     """The backend pid of the worker's connection once it has been in a transaction that
-    holds a transaction id (it locked the image's row) for 0.3 s."""
+    holds a transaction id (it locked the image's row) for 50 ms: inside the update, whose
+    computing alone takes a few tenths of a second on a fast machine."""
     deadline = time.monotonic() + timeout
     with connection.cursor() as cursor:
         while time.monotonic() < deadline:
             cursor.execute(
                 "SELECT pid FROM pg_stat_activity WHERE application_name = %s "
                 "AND datname = current_database() AND backend_xid IS NOT NULL "
-                "AND now() - xact_start > interval '0.3 seconds'",
+                "AND now() - xact_start > interval '0.05 seconds'",
                 [APP_NAME],
             )
             row = cursor.fetchone()
             if row is not None:
                 return row[0]
-            time.sleep(0.02)
+            time.sleep(0.01)
     raise AssertionError("the worker never held an agreement transaction open")
 
 
