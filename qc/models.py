@@ -7,7 +7,7 @@ when it is stored, so agreement never decodes pixels to compare two instances.
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -423,6 +423,8 @@ class BackgroundJob(models.Model):
     and progress, and how it ended (:func:`qc.services.jobs.job_run` writes these)."""
 
     Status = JobStatus
+    # The noun of its kind in the audit verbs of its run ("import_job.retry").
+    audit_noun: ClassVar[str]
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
@@ -483,6 +485,8 @@ class BackgroundJob(models.Model):
 class ImportJob(BackgroundJob):
     """One uploaded annotation file imported in the background, with its progress."""
 
+    audit_noun = "import_job"
+
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imports")
     format = models.CharField(max_length=20)
     options = models.JSONField(default=dict, blank=True)
@@ -499,6 +503,8 @@ class ImportJob(BackgroundJob):
 
 
 class Export(BackgroundJob):
+    audit_noun = "export"
+
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="exports")
     format = models.CharField(max_length=20)
     filters = models.JSONField(default=dict, blank=True)
@@ -519,6 +525,8 @@ class Recompute(BackgroundJob):
     with the project's band width now, and the agreement and consensus of every image with
     two or more submissions (after a change of match IoU, band width, consensus method or
     quorum), with its progress and what it changed."""
+
+    audit_noun = "recompute"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="recomputes")
     message = models.CharField(max_length=500, blank=True)

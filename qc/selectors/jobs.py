@@ -29,10 +29,6 @@ __all__ = [
 
 # An error longer than this (or of several lines) shows its head, the rest folded.
 ERROR_HEAD_CHARS = 300
-# The noun of each kind of job in the audit verbs of its run (qc.services.jobs writes
-# "<noun>.retry" when a lead retries it, "<noun>.worker_lost" or "<noun>.task_lost" when
-# the watcher queues it again).
-_AUDIT_NOUNS = {ImportJob: "import_job", Export: "export", Recompute: "recompute"}
 
 
 def import_jobs_of(*, project: Project) -> QuerySet[ImportJob]:
@@ -91,7 +87,7 @@ def job_queued_at(job: BackgroundJob) -> datetime | None:
         return None
     if job.started_at is None:
         return job.created_at
-    noun = _AUDIT_NOUNS[type(job)]
+    noun = type(job).audit_noun
     return (
         AuditEvent.objects.filter(
             project_id=job.project_id,

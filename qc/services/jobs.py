@@ -56,9 +56,7 @@ Job = TypeVar("Job", bound=Model)
 
 # Every kind of job, with the noun of its audit verbs ("import_job.retry").
 JOB_MODELS: dict[type[BackgroundJob], str] = {
-    ImportJob: "import_job",
-    Export: "export",
-    Recompute: "recompute",
+    model: model.audit_noun for model in (ImportJob, Export, Recompute)
 }
 # What a project's limit on jobs waiting or running calls each kind (job_slot_take).
 _SLOT_NOUNS: dict[type[BackgroundJob], str] = {
